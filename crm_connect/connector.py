@@ -1,0 +1,161 @@
+"""The connector contract a vendor plugin implements.
+
+A connector is a class with a pydantic configuration model, the streams it offers, ``check()``
+and ``read(stream, state)``.  ``read`` yields :class:`Page` objects: a batch of records already
+mapped to canonical field names, plus the state that covers them.  The sync runner validates
+each page, stores it and commits its state in one transaction, so a sync killed at any moment
+resumes from the last page it stored.  See ``docs/writing-a-plugin.md``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from crm_connect import secrets
+from crm_connect.schema import ENTITIES
+
+__all__ = [
+    "CheckResult",
+    "ConnectionContext",
+    "Connector",
+    "ConnectorConfig",
+    "Page",
+    "Rejected",
+    "Stream",
+]
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's configuration model (the connection's table in the TOML file).
+
+    Subclasses add their fields.  Unknown keys are an error.  Fields listed in
+    ``secret_fields`` must not appear in the file: they are read from the keyring or the
+    environment with :meth:`Connector.secret`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream a connector offers: one vendor object feeding one canonical entity."""
+
+    name: str
+    entity: str
+    cursor_field: str | None = "updated_at"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.entity not in ENTITIES:
+            known = ", ".join(ENTITIES)
+            raise ValueError(f"stream {self.name!r}: unknown entity {self.entity!r} ({known})")
+
+
+@dataclass
+class Rejected:
+    """A record the connector could not map; it goes to the quarantine table, never lost."""
+
+    reason: str
+    raw: Any
+    location: str | None = None
+
+
+@dataclass
+class Page:
+    """One batch of records and the state that covers them.
+
+    :param records: canonical dictionaries (``source`` is filled in by the runner).
+    :param state: the stream's state once this page is stored; ``None`` keeps the last one.
+    :param raw: optional vendor payloads, parallel to ``records``, kept when a record fails
+        validation.
+    :param locations: optional places (``file:line``, a URL), parallel to ``records``.
+    :param rejected: records the connector could not map at all.
+    """
+
+    records: list[dict[str, Any]]
+    state: dict[str, Any] | None = None
+    raw: list[Any] | None = None
+    locations: list[str] | None = None
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    """What ``crm-connect connections test`` shows: a verdict, a message and any problems."""
+
+    ok: bool
+    message: str
+    problems: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConnectionContext:
+    """What a connector knows of the connection it serves."""
+
+    name: str
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def secret(self, field_name: str, *, required: bool = True) -> str | None:
+        if required:
+            return secrets.require_secret(self.name, field_name)
+        return secrets.get_secret(self.name, field_name)
+
+    def save_secret(self, field_name: str, value: str) -> None:
+        """Save a refreshed or rotated secret back to the keyring (best effort)."""
+        import contextlib
+
+        from crm_connect.errors import ConfigError
+
+        with contextlib.suppress(ConfigError):
+            secrets.set_secret(self.name, field_name, value)
+
+
+class Connector(abc.ABC, Generic[ConfigT]):
+    """Base class of a vendor connector.
+
+    Subclasses set ``name`` (what ``connector = "..."`` names) and ``config_model``, and
+    implement :meth:`streams`, :meth:`check` and :meth:`read`.
+    """
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    description: ClassVar[str] = ""
+
+    def __init__(self, context: ConnectionContext, config: ConfigT) -> None:
+        self.context = context
+        self.config = config
+
+    @property
+    def connection(self) -> str:
+        return self.context.name
+
+    def secret(self, field_name: str, *, required: bool = True) -> str | None:
+        """A secret of this connection, from the environment or the keyring."""
+        return self.context.secret(field_name, required=required)
+
+    @abc.abstractmethod
+    def streams(self) -> Sequence[Stream]:
+        """The streams this connection offers."""
+
+    @abc.abstractmethod
+    def check(self) -> CheckResult:
+        """Verify credentials and configuration against the vendor without reading records."""
+
+    @abc.abstractmethod
+    def read(self, stream: Stream, state: dict[str, Any] | None) -> Iterator[Page]:
+        """Yield pages of ``stream`` starting from ``state`` (``None``: from the beginning)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook for subclasses
+        """Release clients and sessions.  Called once the sync of this connection ends."""

@@ -1,0 +1,100 @@
+"""Errors raised by crm-connect.
+
+The hierarchy::
+
+    CrmConnectError                 anything crm-connect raises on purpose (exit code 1)
+    ├── ConfigError                 bad configuration or usage (exit code 2)
+    │   ├── MissingSecretError      a secret is in neither the keyring nor the environment
+    │   └── UnknownConnectorError   a connection names a connector no plugin provides
+    ├── PluginError                 a plugin failed to load, or raised inside a hook
+    ├── StoreError                  the store cannot be opened or written
+    │   └── StoreLockedError        another process holds the store
+    ├── ConnectorError              a vendor call failed in a way a retry does not fix
+    │   ├── AuthenticationError     credentials refused (a refresh cannot help)
+    │   └── QuotaExceededError      a vendor quota is spent: stop cleanly, resume next run
+    └── MetricError                 a KPI cannot be computed (e.g. a currency with no rate)
+
+Every message says what happened, to which connection or record, and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ConnectorError",
+    "CrmConnectError",
+    "MetricError",
+    "MissingSecretError",
+    "PluginError",
+    "QuotaExceededError",
+    "StoreError",
+    "StoreLockedError",
+    "UnknownConnectorError",
+]
+
+
+class CrmConnectError(Exception):
+    """Base class of every error crm-connect raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(CrmConnectError):
+    """The configuration file, a connection or a command line argument is wrong."""
+
+    exit_code = 2
+
+
+class MissingSecretError(ConfigError):
+    """A secret a connection needs is in neither the keyring nor the environment."""
+
+    def __init__(self, connection: str, field: str, detail: str = "") -> None:
+        from crm_connect.secrets import env_var_name
+
+        self.connection = connection
+        self.field = field
+        message = (
+            f"connection {connection!r} needs the secret {field!r}, which is not set. "
+            f"Store it in the keyring with `crm-connect auth set {connection} {field}`, "
+            f"or set the environment variable {env_var_name(connection, field)}."
+        )
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class UnknownConnectorError(ConfigError):
+    """A connection names a connector that no installed plugin provides."""
+
+
+class PluginError(CrmConnectError):
+    """A plugin failed to load or raised inside one of its hooks."""
+
+
+class StoreError(CrmConnectError):
+    """The store could not be opened, read or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another crm-connect process is using the store."""
+
+
+class ConnectorError(CrmConnectError):
+    """A vendor call failed in a way that retrying does not fix."""
+
+    def __init__(self, message: str, *, connection: str | None = None) -> None:
+        self.connection = connection
+        super().__init__(f"{connection}: {message}" if connection else message)
+
+
+class AuthenticationError(ConnectorError):
+    """The vendor refused the credentials; a token refresh cannot help."""
+
+
+class QuotaExceededError(ConnectorError):
+    """A vendor quota is used up: the sync stops cleanly and the next run resumes."""
+
+
+class MetricError(CrmConnectError):
+    """A KPI cannot be computed as asked."""

@@ -1,0 +1,453 @@
+"""Stores: where canonical records, stream state, the sync log and the quarantine live.
+
+The default store is a DuckDB file (``duckdb:///crm.duckdb``, relative to the configuration
+file).  It has one table per canonical entity, plus:
+
+``sync_state``   the state of each (source, stream), written in the same transaction as the
+                 page of records it covers, so a sync killed at any moment resumes cleanly;
+``sync_runs``    one row per sync run: start, end, status, counts per stream, error;
+``quarantine``   records that failed validation, with the reason and the raw payload.
+
+Records are upserted by ``(source, id)``: a page replaces the rows it carries and nothing else.
+Timestamps are stored as UTC (``TIMESTAMP``), money as ``DECIMAL(38, 9)``.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import json
+import os
+import re
+import time
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import pyarrow as pa
+
+from crm_connect.errors import StoreError, StoreLockedError
+from crm_connect.hookspecs import hookimpl
+from crm_connect.schema import ENTITIES, CanonicalRecord
+
+__all__ = ["DuckDBStore", "QuarantinedRecord", "Store", "open_store"]
+
+
+@dataclass
+class QuarantinedRecord:
+    """A record that could not be stored: why, where it came from, and its raw payload."""
+
+    source: str
+    stream: str
+    entity: str
+    reason: str
+    raw: Any
+    record_id: str | None = None
+    location: str | None = None
+
+
+class Store(abc.ABC):
+    """The interface the sync runner and the metric engine use; DuckDB is the default."""
+
+    scheme: ClassVar[str]
+
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, url: str, *, base_dir: Path, read_only: bool = False,
+             wait_seconds: float = 0.0, memory_limit: str | None = None) -> Store:
+        """Open (creating when needed) the store that ``url`` names."""
+
+    @abc.abstractmethod
+    def get_state(self, source: str, stream: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    def write_page(self, *, entity: str, source: str, stream: str,
+                   records: Sequence[CanonicalRecord], state: dict[str, Any] | None,
+                   quarantined: Sequence[QuarantinedRecord], run_id: int) -> None:
+        """Upsert ``records``, quarantine ``quarantined`` and save ``state``, all in one
+        transaction."""
+
+    @abc.abstractmethod
+    def clear_state(self, source: str, stream: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def begin_run(self, connections: Sequence[str]) -> int: ...
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any],
+                   error: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run SQL on the store's engine and return the rows."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- DuckDB -----------------------------------------------------------------------------------
+
+_SQL_TYPES: dict[Any, str] = {
+    str: "VARCHAR",
+    int: "BIGINT",
+    float: "DOUBLE",
+    bool: "BOOLEAN",
+    Decimal: "DECIMAL(38, 9)",
+    dt.datetime: "TIMESTAMP",
+    dt.date: "DATE",
+}
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "DECIMAL(38, 9)": pa.decimal128(38, 9),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    "DATE": pa.date32(),
+    "JSON": pa.string(),
+}
+
+
+def _base_type(annotation: Any) -> Any:
+    """Strip ``Annotated``, ``Optional`` and enums down to a plain Python type."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _base_type(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return _base_type(args[0])
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return str
+    if origin is dict:
+        return dict
+    return annotation
+
+
+def entity_columns(entity: str) -> list[tuple[str, str]]:
+    """(column, SQL type) of an entity's table, in the model's field order."""
+    model = ENTITIES[entity]
+    columns = []
+    for name, info in model.model_fields.items():
+        base = _base_type(info.annotation)
+        sql_type = "JSON" if base is dict else _SQL_TYPES[base]
+        columns.append((name, sql_type))
+    return columns
+
+
+_MONEY_QUANTUM = Decimal("0.000000001")
+
+
+def records_to_arrow(entity: str, records: Sequence[CanonicalRecord]) -> pa.Table:
+    """A page of validated records as an Arrow table ready for one bulk insert."""
+    columns = entity_columns(entity)
+    rows = [record.__dict__ for record in records]
+    arrays = []
+    for name, sql_type in columns:
+        values: list[Any] = [row[name] for row in rows]
+        if sql_type == "JSON":
+            values = [json.dumps(value, default=str, separators=(",", ":")) for value in values]
+        elif sql_type.startswith("DECIMAL"):
+            values = [
+                value.quantize(_MONEY_QUANTUM)
+                if value is not None and value.as_tuple().exponent < -9  # type: ignore[operator]
+                else value
+                for value in values
+            ]
+        array = pa.array(values, type=_ARROW_TYPES[sql_type])
+        if sql_type == "TIMESTAMP":
+            array = array.cast(pa.timestamp("us"))
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
+
+
+def _parse_duckdb_url(url: str, base_dir: Path) -> str:
+    match = re.fullmatch(r"duckdb://(/?)(.*)", url)
+    if not match:
+        raise StoreError(f"store url {url!r} is not of the form duckdb:///path/to/file.duckdb")
+    rest = match.group(2)
+    if rest in ("", ":memory:"):
+        return ":memory:"
+    path = Path(rest)
+    if not path.is_absolute():
+        path = base_dir / path
+    return str(path)
+
+
+class DuckDBStore(Store):
+    """The default store: one DuckDB file."""
+
+    scheme = "duckdb"
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str,
+                 read_only: bool = False) -> None:
+        self.con = connection
+        self.path = path
+        self.read_only = read_only
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.ensure_schema()
+
+    @classmethod
+    def open(cls, url: str, *, base_dir: Path, read_only: bool = False,
+             wait_seconds: float = 0.0, memory_limit: str | None = None) -> DuckDBStore:
+        path = _parse_duckdb_url(url, base_dir)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if read_only and not Path(path).exists():
+                # Nothing synced yet: an empty store answers every question with no data.
+                read_only = False
+        config: dict[str, Any] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                con = duckdb.connect(path, read_only=read_only, config=config)
+                break
+            except duckdb.IOException as exc:
+                message = str(exc)
+                if "lock" not in message.lower():
+                    raise StoreError(f"cannot open store {path}: {message}") from None
+                if time.monotonic() >= deadline:
+                    pid = re.search(r"PID (\d+)", message)
+                    holder = f" (PID {pid.group(1)})" if pid else ""
+                    raise StoreLockedError(
+                        f"the store {path} is in use by another crm-connect process{holder}, "
+                        "probably a sync still running. Wait for it to finish, or pass "
+                        "--wait SECONDS to wait for it."
+                    ) from None
+                time.sleep(0.25)
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open store {path}: {exc}") from None
+        return cls(con, path, read_only=read_only)
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create missing tables and add columns that newer versions of the schema bring."""
+        con = self.con
+        existing = {
+            (table, column)
+            for table, column in con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = 'main'"
+            ).fetchall()
+        }
+        tables = {table for table, _ in existing}
+        con.execute("BEGIN TRANSACTION")
+        for entity in ENTITIES:
+            columns = entity_columns(entity)
+            if entity not in tables:
+                body = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns)
+                con.execute(f'CREATE TABLE "{entity}" ({body})')
+            else:
+                for name, sql_type in columns:
+                    if (entity, name) not in existing:
+                        con.execute(f'ALTER TABLE "{entity}" ADD COLUMN "{name}" {sql_type}')
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS sync_state (source VARCHAR NOT NULL, "
+            "stream VARCHAR NOT NULL, state JSON, run_id BIGINT, updated_at TIMESTAMP, "
+            "PRIMARY KEY (source, stream))"
+        )
+        con.execute("CREATE SEQUENCE IF NOT EXISTS sync_run_ids START 1")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS sync_runs (run_id BIGINT PRIMARY KEY, "
+            "started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, status VARCHAR NOT NULL, "
+            "connections JSON, counts JSON, error VARCHAR, pid BIGINT)"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS quarantine (source VARCHAR NOT NULL, "
+            "stream VARCHAR NOT NULL, entity VARCHAR NOT NULL, record_key VARCHAR NOT NULL, "
+            "record_id VARCHAR, location VARCHAR, reason VARCHAR NOT NULL, raw JSON, "
+            "run_id BIGINT, quarantined_at TIMESTAMP NOT NULL)"
+        )
+        con.execute("COMMIT")
+
+    # -- state --------------------------------------------------------------------------------
+
+    def get_state(self, source: str, stream: str) -> dict[str, Any] | None:
+        if not self._has_table("sync_state"):
+            return None
+        row = self.con.execute(
+            "SELECT state FROM sync_state WHERE source = ? AND stream = ?", [source, stream]
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        state = json.loads(row[0])
+        return state if isinstance(state, dict) else None
+
+    def clear_state(self, source: str, stream: str | None = None) -> None:
+        if stream is None:
+            self.con.execute("DELETE FROM sync_state WHERE source = ?", [source])
+        else:
+            self.con.execute(
+                "DELETE FROM sync_state WHERE source = ? AND stream = ?", [source, stream]
+            )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write_page(self, *, entity: str, source: str, stream: str,
+                   records: Sequence[CanonicalRecord], state: dict[str, Any] | None,
+                   quarantined: Sequence[QuarantinedRecord], run_id: int) -> None:
+        con = self.con
+        now = _utcnow()
+        page = records_to_arrow(entity, _last_per_key(records)) if records else None
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if page is not None:
+                con.register("_crm_page", page)
+                try:
+                    con.execute(
+                        f'DELETE FROM "{entity}" WHERE source = ? AND id IN '
+                        "(SELECT id FROM _crm_page)",
+                        [source],
+                    )
+                    names = ", ".join(f'"{name}"' for name in page.column_names)
+                    con.execute(f'INSERT INTO "{entity}" ({names}) SELECT {names} FROM _crm_page')
+                finally:
+                    con.unregister("_crm_page")
+            if quarantined:
+                self._quarantine(quarantined, run_id, now)
+            if state is not None:
+                con.execute(
+                    "INSERT OR REPLACE INTO sync_state (source, stream, state, run_id, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [source, stream, json.dumps(state, default=str), run_id, now],
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def _quarantine(self, rows: Sequence[QuarantinedRecord], run_id: int,
+                    now: dt.datetime) -> None:
+        values = []
+        for row in rows:
+            key = row.record_id or row.location or json.dumps(row.raw, sort_keys=True,
+                                                              default=str)[:500]
+            values.append([row.source, row.stream, row.entity, key, row.record_id, row.location,
+                           row.reason, json.dumps(row.raw, default=str), run_id, now])
+        table = pa.table(
+            list(zip(*values, strict=True)),
+            names=["source", "stream", "entity", "record_key", "record_id", "location",
+                   "reason", "raw", "run_id", "quarantined_at"],
+        )
+        self.con.register("_crm_quarantine", table)
+        try:
+            # The same bad record read again replaces its earlier entry: re-runs stay idempotent.
+            self.con.execute(
+                "DELETE FROM quarantine q USING _crm_quarantine n WHERE q.source = n.source "
+                "AND q.stream = n.stream AND q.record_key = n.record_key"
+            )
+            self.con.execute("INSERT INTO quarantine SELECT * FROM _crm_quarantine")
+        finally:
+            self.con.unregister("_crm_quarantine")
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def begin_run(self, connections: Sequence[str]) -> int:
+        # Holding the write lock means no other sync is running: a run still marked
+        # "running" was killed.
+        self.con.execute(
+            "UPDATE sync_runs SET status = 'interrupted', ended_at = coalesce(ended_at, ?), "
+            "error = coalesce(error, 'the process stopped before the run ended') "
+            "WHERE status = 'running'",
+            [_utcnow()],
+        )
+        row = self.con.execute("SELECT nextval('sync_run_ids')").fetchone()
+        assert row is not None
+        run_id = int(row[0])
+        self.con.execute(
+            "INSERT INTO sync_runs (run_id, started_at, status, connections, pid) "
+            "VALUES (?, ?, 'running', ?, ?)",
+            [run_id, _utcnow(), json.dumps(list(connections)), os.getpid()],
+        )
+        return run_id
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any],
+                   error: str | None) -> None:
+        self.con.execute(
+            "UPDATE sync_runs SET status = ?, ended_at = ?, counts = ?, error = ? "
+            "WHERE run_id = ?",
+            [status, _utcnow(), json.dumps(counts, default=str), error, run_id],
+        )
+
+    def update_run_counts(self, run_id: int, counts: dict[str, Any]) -> None:
+        self.con.execute("UPDATE sync_runs SET counts = ? WHERE run_id = ?",
+                         [json.dumps(counts, default=str), run_id])
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, parameters or []).fetchall()
+
+    def arrow(self, sql: str, parameters: Sequence[Any] | None = None) -> pa.Table:
+        return self.con.execute(sql, parameters or []).to_arrow_table()
+
+    def count(self, entity: str, source: str | None = None) -> int:
+        if not self._has_table(entity):
+            return 0
+        where, params = ("WHERE source = ?", [source]) if source else ("", [])
+        row = self.con.execute(f'SELECT count(*) FROM "{entity}" {where}', params).fetchone()
+        return int(row[0]) if row else 0
+
+    def _has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _last_per_key(records: Sequence[CanonicalRecord]) -> Sequence[CanonicalRecord]:
+    """Keep the last version of each id in a page (a page may carry one record twice)."""
+    seen: dict[str, CanonicalRecord] = {}
+    for record in records:
+        seen[record.id] = record
+    if len(seen) == len(records):
+        return records
+    return list(seen.values())
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def open_store(url: str, *, base_dir: Path, read_only: bool = False, wait_seconds: float = 0.0,
+               memory_limit: str | None = None) -> Store:
+    """Open the store a ``[store] url`` names, with the backend a plugin registered for it."""
+    from crm_connect.plugins import get_stores
+
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    stores = get_stores()
+    if scheme not in stores:
+        known = ", ".join(f"{name}://" for name in sorted(stores)) or "none"
+        from crm_connect.errors import ConfigError
+
+        raise ConfigError(f"[store] url {url!r}: no store plugin handles it (known: {known})")
+    store: Store = stores[scheme].open(url, base_dir=base_dir, read_only=read_only,
+                                       wait_seconds=wait_seconds, memory_limit=memory_limit)
+    return store
+
+
+def iter_entities() -> Iterable[str]:
+    return ENTITIES.keys()
+
+
+@hookimpl
+def register_stores(register: Any) -> None:
+    register("duckdb", DuckDBStore)
