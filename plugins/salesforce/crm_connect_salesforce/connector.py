@@ -1,0 +1,483 @@
+"""The Salesforce connector: streams of Salesforce objects mapped to the canonical entities.
+
+Reading a stream:
+
+1. *Plan* from the object's describe: the cursor (``SystemModstamp``, else
+   ``LastModifiedDate``, else ``CreatedDate``), whether deleted rows can be read (``IsDeleted``:
+   then ``queryAll``), the mapped fields the org has, and every other field for ``extra``.
+2. *Choose the API*: ``SELECT COUNT()`` of what is left to read; at or above
+   ``bulk_threshold`` a Bulk API 2.0 job (CSV pages by locator), otherwise REST pages through
+   ``nextRecordsUrl``.
+3. *Read in windows* of the cursor, ordered by (cursor, Id).  Each page is a
+   :class:`~crm_connect.connector.Page` whose state lets a killed sync resume right after the
+   last record it stored.  ``QUERY_TIMEOUT`` splits the window in two (after
+   ``query_timeout_retries`` retries); a window that cannot be split further fails the stream.
+
+State: ``{"cursor_field", "cursor", "last_id", "complete"}`` plus ``"bulk"`` while a Bulk job
+is being read.  ``complete`` false means "resume strictly after (cursor, last_id)"; true means
+the stream was read to its end and the next run starts at ``cursor`` inclusive (minus
+``overlap_seconds``): rows read twice are upserted again, which changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from simple_salesforce.exceptions import SalesforceError
+
+from crm_connect.connector import CheckResult, Connector, ConnectionContext, Page, Stream
+from crm_connect.errors import ConfigError, ConnectorError, CrmConnectError
+from crm_connect_salesforce.bulk import BulkJobFailed
+from crm_connect_salesforce.client import SalesforceApiError, SalesforceClient, error_code
+from crm_connect_salesforce.config import SalesforceConfig
+from crm_connect_salesforce.mapping import (
+    DEFAULT_DEAL_TYPES,
+    DEFAULT_LEAD_ORIGINS,
+    MappingContext,
+    canonical_records,
+    flatten,
+    iso,
+    normalise,
+    parse_sf_datetime,
+)
+from crm_connect_salesforce.objects import KPI_INPUTS, OBJECT_SPECS, STREAM_KPIS, ObjectSpec
+from crm_connect_salesforce.soql import (
+    Window,
+    count_query,
+    id_in_query,
+    select_query,
+    split_fields,
+    url_length,
+)
+
+__all__ = ["SalesforceConnector"]
+
+log = logging.getLogger("crm_connect_salesforce")
+
+CURSOR_FIELDS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
+UNREADABLE_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
+EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class ReadPlan:
+    """How one stream is read, worked out from its object's describe."""
+
+    spec: ObjectSpec
+    sobject: str
+    cursor: str
+    include_deleted: bool
+    fields: list[str]
+    types: dict[str, str]
+    context: MappingContext
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+
+
+class _QueryTimeout(Exception):
+    pass
+
+
+@dataclass
+class _Progress:
+    """The last (cursor, Id) stored, in read order."""
+
+    cursor: dt.datetime | None = None
+    last_id: str | None = None
+
+    def advance(self, cursor: dt.datetime | None, record_id: str | None) -> None:
+        if cursor is None or record_id is None:
+            return
+        if self.cursor is None or (cursor, record_id) > (self.cursor, self.last_id or ""):
+            self.cursor, self.last_id = cursor, record_id
+
+
+class SalesforceConnector(Connector[SalesforceConfig]):
+    """Salesforce through simple-salesforce: REST queries, Bulk API 2.0 for large pulls."""
+
+    name = "salesforce"
+    config_model = SalesforceConfig
+    description = "Salesforce (REST queryAll + Bulk API 2.0, through simple-salesforce)"
+
+    def __init__(self, context: ConnectionContext, config: SalesforceConfig) -> None:
+        super().__init__(context, config)
+        self._client: SalesforceClient | None = None
+        self._currency: str | None = config.currency
+        self._currency_known = config.currency is not None
+
+    @property
+    def client(self) -> SalesforceClient:
+        if self._client is None:
+            self._client = SalesforceClient(self, self.config, self.context)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def _specs(self) -> list[ObjectSpec]:
+        specs = [spec for spec in OBJECT_SPECS
+                 if spec.stream != "survey_responses" or self.config.survey_object]
+        if self.config.streams is None:
+            return specs
+        by_name = {spec.stream: spec for spec in specs}
+        unknown = [name for name in self.config.streams if name not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"connection {self.connection!r}: unknown streams {', '.join(unknown)} in "
+                f"`streams` (known: {', '.join(by_name)})")
+        return [by_name[name] for name in self.config.streams]
+
+    def streams(self) -> Sequence[Stream]:
+        return [Stream(spec.stream, spec.entity, "updated_at",
+                       f"{self._sobject(spec)}: {spec.description}")
+                for spec in self._specs()]
+
+    def _sobject(self, spec: ObjectSpec) -> str:
+        return self.config.survey_object if spec.stream == "survey_responses" else spec.sobject
+
+    def _fieldmap(self, spec: ObjectSpec) -> dict[str, str]:
+        mapping = spec.default_mapping()
+        mapping.update(self.config.mapping.get(spec.stream, {}))
+        return {key: value.strip() for key, value in mapping.items() if value.strip()}
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def _org_currency(self) -> str | None:
+        if not self._currency_known:
+            self._currency = self.client.org_currency()
+            self._currency_known = True
+        return self._currency
+
+    def plan(self, spec: ObjectSpec, describe: dict[str, Any]) -> ReadPlan:
+        """What to read of ``spec``'s object, given its describe."""
+        sobject = self._sobject(spec)
+        described = {str(item["name"]): item for item in describe.get("fields", [])}
+        types = {name: str(item.get("type")) for name, item in described.items()}
+        relationships = {str(item.get("relationshipName")) for item in described.values()
+                         if item.get("relationshipName")}
+        cursor = next((name for name in CURSOR_FIELDS if name in described), None)
+        if cursor is None:
+            raise ConnectorError(
+                f"{sobject} has none of {', '.join(CURSOR_FIELDS)}: it cannot be read "
+                "incrementally; remove the stream from `streams`", connection=self.connection)
+        keep = ["Id", cursor]
+        fields: list[str] = list(keep)
+
+        def add(name: str) -> None:
+            if name not in fields:
+                fields.append(name)
+
+        for name in ("IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp",
+                     "CurrencyIsoCode"):
+            if name in described:
+                add(name)
+        fieldmap: dict[str, str] = {}
+        missing: list[tuple[str, str]] = []
+        for canonical, source in self._fieldmap(spec).items():
+            if source.startswith("="):
+                fieldmap[canonical] = source
+            elif source in described:
+                fieldmap[canonical] = source
+                add(source)
+            else:
+                missing.append((canonical, source))
+        for canonical, path in spec.relations.items():
+            if canonical in fieldmap:
+                continue
+            if path.split(".", 1)[0] in relationships:
+                fieldmap[canonical] = path
+                add(path)
+        for name in spec.inputs:
+            if name in described:
+                add(name)
+        if self.config.extra_fields == "all":
+            for name, sf_type in types.items():
+                if sf_type not in UNREADABLE_TYPES:
+                    add(name)
+        needs_currency = spec.entity in ("deals", "campaigns", "spend", "contracts") and \
+            "CurrencyIsoCode" not in described
+        context = MappingContext(
+            spec, fieldmap,
+            currency=self._org_currency() if needs_currency else None,
+            deal_types={**DEFAULT_DEAL_TYPES, **self.config.deal_types},
+            lead_origins={**DEFAULT_LEAD_ORIGINS, **self.config.lead_origins},
+            spend_category=self.config.spend_category.value,
+            keep_extra=self.config.extra_fields == "all",
+        )
+        return ReadPlan(spec, sobject, cursor, "IsDeleted" in described, fields, types,
+                        context, missing, keep + (["IsDeleted"] if "IsDeleted" in described
+                                                  else []))
+
+    def _plan_stream(self, stream: Stream) -> ReadPlan | None:
+        spec = next((s for s in self._specs() if s.stream == stream.name), None)
+        if spec is None:
+            raise ConfigError(f"connection {self.connection!r} has no stream {stream.name!r}")
+        describe = self.client.describe(self._sobject(spec))
+        if describe is None:
+            log.warning("%s/%s: the org has no %s object (or this user cannot read it); "
+                        "nothing to read", self.connection, stream.name, self._sobject(spec))
+            return None
+        plan = self.plan(spec, describe)
+        for canonical, source in plan.missing:
+            log.warning("%s/%s: %s.%s (mapped to %s) does not exist; %s stays empty. Run "
+                        "`crm-connect connections test %s`", self.connection, stream.name,
+                        plan.sobject, source, canonical, canonical, self.connection)
+        return plan
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        try:
+            objects = self.client.describe_global()
+        except CrmConnectError as exc:
+            return CheckResult(False, str(exc))
+        problems: list[str] = []
+        readable: list[str] = []
+        unmap = f"[connections.{self.connection}.mapping.STREAM]"
+        for spec in self._specs():
+            sobject = self._sobject(spec)
+            describe = self.client.describe(sobject) if sobject in objects else None
+            if describe is None:
+                kpis = ", ".join(STREAM_KPIS.get(spec.stream, ())) or "none"
+                problems.append(
+                    f"{spec.stream}: the org has no {sobject} object (or this user cannot "
+                    f"read it); KPIs without data: {kpis}")
+                continue
+            plan = self.plan(spec, describe)
+            readable.append(spec.stream)
+            for canonical, source in plan.missing:
+                kpis = ", ".join(KPI_INPUTS.get((spec.stream, canonical), ())) or "none"
+                problems.append(
+                    f"{spec.stream}: {sobject}.{source} (mapped to {spec.entity}.{canonical}) "
+                    f"does not exist; KPIs without data: {kpis}. Map another field with "
+                    f"{canonical} = \"Field__c\" in {unmap.replace('STREAM', spec.stream)}, "
+                    f"or unmap it with {canonical} = \"\"")
+        usage = ""
+        daily = self.client.limits().get("DailyApiRequests")
+        if isinstance(daily, dict) and "Max" in daily and "Remaining" in daily:
+            used = int(daily["Max"]) - int(daily["Remaining"])
+            usage = f"; {used:,} of {int(daily['Max']):,} daily API requests used"
+        login = self.client._login
+        where = login.instance_url if login else "?"
+        message = (f"logged in to {where} ({self.config.auth.value}); "
+                   f"{len(readable)} of {len(self._specs())} streams readable{usage}")
+        return CheckResult(not problems, message, problems,
+                           {"streams": readable, "instance_url": where})
+
+    # -- read -------------------------------------------------------------------------------
+
+    def read(self, stream: Stream, state: dict[str, Any] | None) -> Iterator[Page]:
+        plan = self._plan_stream(stream)
+        if plan is None:
+            return
+        state = dict(state or {})
+        if state and state.get("cursor_field") not in (None, plan.cursor):
+            log.warning("%s/%s: the cursor field changed from %s to %s; reading everything",
+                        self.connection, stream.name, state.get("cursor_field"), plan.cursor)
+            state = {}
+        window = self._first_window(state)
+        progress = _Progress(parse_sf_datetime(state.get("cursor")), state.get("last_id"))
+        now = dt.datetime.now(dt.UTC)
+
+        bulk_state = state.get("bulk")
+        use_bulk = isinstance(bulk_state, dict) or self._wants_bulk(plan, window)
+        if use_bulk:
+            try:
+                yield from self._read_bulk(plan, window, state, progress)
+                use_bulk = True
+            except _QueryTimeout as exc:
+                log.warning("%s/%s: %s; reading through REST in time windows instead",
+                            self.connection, stream.name, exc)
+                use_bulk = False
+        if not use_bulk:
+            yield from self._read_windows(plan, window, progress, now)
+        final = {"cursor_field": plan.cursor,
+                 "cursor": iso(progress.cursor) if progress.cursor else state.get("cursor"),
+                 "last_id": progress.last_id, "complete": True}
+        yield Page([], final)
+
+    def _first_window(self, state: dict[str, Any]) -> Window:
+        cursor = parse_sf_datetime(state.get("cursor"))
+        if cursor is None:
+            return Window(self.config.start_date)
+        if state.get("complete", True):
+            return Window(cursor - dt.timedelta(seconds=self.config.overlap_seconds))
+        return Window(cursor, after_id=state.get("last_id") or None)
+
+    def _wants_bulk(self, plan: ReadPlan, window: Window) -> bool:
+        threshold = self.config.bulk_threshold
+        if threshold is None:
+            return False
+        if threshold == 0:
+            return True
+        try:
+            count = self.client.count(count_query(plan.sobject, plan.cursor, window),
+                                      include_deleted=plan.include_deleted)
+        except SalesforceApiError as exc:
+            if exc.code == "QUERY_TIMEOUT":
+                log.info("%s/%s: COUNT() timed out; a large read: Bulk API 2.0",
+                         self.connection, plan.spec.stream)
+                return True
+            raise
+        log.info("%s/%s: %d records to read (%s)", self.connection, plan.spec.stream, count,
+                 "Bulk API 2.0" if count >= threshold else "REST")
+        return count >= threshold
+
+    def _page(self, plan: ReadPlan, rows: list[dict[str, Any]], state: dict[str, Any] | None
+              ) -> Page:
+        records, raws = canonical_records(rows, plan.context)
+        return Page(records, state, raw=raws)
+
+    def _state(self, plan: ReadPlan, progress: _Progress) -> dict[str, Any]:
+        return {"cursor_field": plan.cursor,
+                "cursor": iso(progress.cursor) if progress.cursor else None,
+                "last_id": progress.last_id, "complete": False}
+
+    # REST ---------------------------------------------------------------------------------
+
+    def _read_windows(self, plan: ReadPlan, first: Window, progress: _Progress,
+                      now: dt.datetime) -> Iterator[Page]:
+        floor = self.config.start_date or EPOCH
+        pending = [first]
+        timeouts: dict[Window, int] = {}
+        while pending:
+            window = pending.pop(0)
+            before = (progress.cursor, progress.last_id)
+            try:
+                yield from self._read_window(plan, window, progress)
+            except _QueryTimeout:
+                if (progress.cursor, progress.last_id) != before:
+                    # keep what this window already stored: go on right after it
+                    window = Window(progress.cursor, window.end, progress.last_id)
+                timeouts[window] = timeouts.get(window, 0) + 1
+                if timeouts[window] <= self.config.query_timeout_retries:
+                    log.warning("%s/%s: QUERY_TIMEOUT on %s; retrying it", self.connection,
+                                plan.spec.stream, window.describe())
+                    pending.insert(0, window)
+                    continue
+                halves = None
+                if window.seconds(now, floor) >= 2 * self.config.min_window_seconds:
+                    halves = window.split(now, floor)
+                if halves is None:
+                    raise ConnectorError(
+                        f"{plan.sobject}: QUERY_TIMEOUT even on the window "
+                        f"{window.describe()} of {plan.cursor}, which is too short to split "
+                        f"further (min_window_seconds = {self.config.min_window_seconds}). "
+                        "The stream stops here; its records up to the last saved page are "
+                        "stored and the next run resumes from there. Consider a selective "
+                        "index on the cursor or fewer fields (extra_fields = \"mapped\").",
+                        connection=self.connection) from None
+                log.warning("%s/%s: QUERY_TIMEOUT on %s; splitting it in two",
+                            self.connection, plan.spec.stream, window.describe())
+                pending[0:0] = list(halves)
+
+    def _groups(self, plan: ReadPlan, window: Window) -> list[list[str]]:
+        """Field lists that keep each GET URL under ``max_url_length``."""
+        base = self.client.sf.base_url
+        overhead = url_length(base, select_query(plan.sobject, ["X"], plan.cursor, window)) - 1
+        budget = self.config.max_url_length - overhead
+        if len(", ".join(plan.fields)) * 3 <= budget or \
+                url_length(base, select_query(plan.sobject, plan.fields, plan.cursor,
+                                              window)) <= self.config.max_url_length:
+            return [plan.fields]
+        return split_fields(plan.fields, plan.keep, max(200, budget // 2))
+
+    def _read_window(self, plan: ReadPlan, window: Window, progress: _Progress
+                     ) -> Iterator[Page]:
+        groups = self._groups(plan, window)
+        soql = select_query(plan.sobject, groups[0], plan.cursor, window)
+        try:
+            for records in self.client.query_pages(soql, include_deleted=plan.include_deleted,
+                                                   page_size=self.config.page_size):
+                if not records:
+                    continue
+                rows = [normalise(flatten(record), plan.types) for record in records]
+                if len(groups) > 1:
+                    self._join(plan, rows, groups[1:])
+                for row in rows:
+                    progress.advance(parse_sf_datetime(row.get(plan.cursor)), row.get("Id"))
+                yield self._page(plan, rows, self._state(plan, progress))
+        except SalesforceApiError as exc:
+            if exc.code == "QUERY_TIMEOUT":
+                raise _QueryTimeout(str(exc)) from None
+            raise
+
+    def _join(self, plan: ReadPlan, rows: list[dict[str, Any]], groups: list[list[str]]
+              ) -> None:
+        """Read the other field groups of ``rows`` by Id and merge them in."""
+        by_id = {row["Id"]: row for row in rows}
+        ids = list(by_id)
+        budget = self.config.max_url_length // 2
+        batch = max(1, budget // 30)
+        for group in groups:
+            for start in range(0, len(ids), batch):
+                soql = id_in_query(plan.sobject, group, ids[start:start + batch])
+                for records in self.client.query_pages(
+                        soql, include_deleted=plan.include_deleted,
+                        page_size=self.config.page_size):
+                    for record in records:
+                        row = normalise(flatten(record), plan.types)
+                        target = by_id.get(row.get("Id"))
+                        if target is not None:
+                            target.update(row)
+
+    # Bulk API 2.0 -------------------------------------------------------------------------
+
+    def _read_bulk(self, plan: ReadPlan, window: Window, state: dict[str, Any],
+                   progress: _Progress) -> Iterator[Page]:
+        bulk = self.client.bulk()
+        base = {key: state.get(key) for key in ("cursor_field", "cursor", "last_id", "complete")
+                if key in state}
+        resume = state.get("bulk") if isinstance(state.get("bulk"), dict) else None
+        job_id: str | None = None
+        locator: str | None = None
+        best = _Progress()
+        try:
+            if resume is not None:
+                job_id, locator = str(resume.get("job_id")), resume.get("locator")
+                best = _Progress(parse_sf_datetime(resume.get("max_cursor")),
+                                 resume.get("max_id"))
+                try:
+                    bulk.wait(job_id)
+                except (SalesforceError, BulkJobFailed) as exc:
+                    log.warning("%s/%s: cannot resume Bulk job %s (%s); starting it again",
+                                self.connection, plan.spec.stream, job_id, exc)
+                    job_id, locator, best = None, None, _Progress()
+            if job_id is None:
+                soql = select_query(plan.sobject, plan.fields, plan.cursor, window)
+                soql = soql.rsplit(" ORDER BY ", 1)[0]  # ORDER BY would disable PK chunking
+                job_id = bulk.create(soql, include_deleted=plan.include_deleted)
+                bulk.wait(job_id)
+            while True:
+                page = bulk.results(job_id, locator, self.config.bulk_page_size)
+                rows = [normalise(flatten(row), plan.types) for row in page.rows]
+                for row in rows:
+                    best.advance(parse_sf_datetime(row.get(plan.cursor)), row.get("Id"))
+                locator = page.locator
+                page_state = None
+                if locator is not None:
+                    page_state = {**base, "bulk": {
+                        "job_id": job_id, "locator": locator,
+                        "max_cursor": iso(best.cursor) if best.cursor else None,
+                        "max_id": best.last_id}}
+                yield self._page(plan, rows, page_state)
+                if locator is None:
+                    break
+        except BulkJobFailed as exc:
+            if exc.timed_out:
+                raise _QueryTimeout(str(exc)) from None
+            raise ConnectorError(f"{plan.sobject}: {exc}", connection=self.connection) from None
+        except SalesforceError as exc:
+            code, message = error_code(exc)
+            raise ConnectorError(
+                f"{plan.sobject}: Bulk API 2.0 answered HTTP {exc.status} ({code}: {message})",
+                connection=self.connection) from None
+        progress.advance(best.cursor, best.last_id)

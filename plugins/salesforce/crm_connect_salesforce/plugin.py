@@ -1,0 +1,15 @@
+"""The plugin module the ``crm_connect`` entry point ``salesforce`` names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_connect import hookimpl
+from crm_connect_salesforce.connector import SalesforceConnector
+
+__all__ = ["register_connectors"]
+
+
+@hookimpl
+def register_connectors(register: Any) -> None:
+    register(SalesforceConnector)
