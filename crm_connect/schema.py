@@ -31,8 +31,8 @@ __all__ = [
     "Direction",
     "Lead",
     "LeadOrigin",
-    "SpendCategory",
     "Spend",
+    "SpendCategory",
     "SurveyResponse",
     "SurveyType",
     "Ticket",
@@ -109,15 +109,20 @@ def _parse_json_object(value: Any) -> Any:
     return value
 
 
-UtcDatetime = Annotated[dt.datetime, BeforeValidator(_parse_datetime)]
-"""A timezone-aware UTC datetime; naive values are read as UTC."""
-Date = Annotated[dt.date, BeforeValidator(_parse_date)]
-Money = Annotated[Decimal, BeforeValidator(_blank_to_none)]
-Text = Annotated[str, BeforeValidator(_blank_to_none)]
-Flag = Annotated[bool, BeforeValidator(_parse_bool)]
-Count = Annotated[int, BeforeValidator(_blank_to_none)]
-Number = Annotated[float, BeforeValidator(_blank_to_none)]
-Currency = Annotated[str, BeforeValidator(_blank_to_none), Field(pattern=r"^[A-Z]{3}$")]
+UtcDatetime = Annotated[dt.datetime | None, BeforeValidator(_parse_datetime)]
+"""A timezone-aware UTC datetime (or nothing); naive values are read as UTC."""
+Date = Annotated[dt.date | None, BeforeValidator(_parse_date)]
+Money = Annotated[Decimal | None, BeforeValidator(_blank_to_none)]
+Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
+Flag = Annotated[bool | None, BeforeValidator(_parse_bool)]
+Count = Annotated[int | None, BeforeValidator(_blank_to_none)]
+Number = Annotated[float | None, BeforeValidator(_blank_to_none)]
+Currency = Annotated[
+    str | None, BeforeValidator(_blank_to_none), Field(pattern=r"^[A-Z]{3}$")
+]
+RequiredDate = Annotated[dt.date, BeforeValidator(_parse_date)]
+RequiredMoney = Annotated[Decimal, BeforeValidator(_blank_to_none)]
+RequiredNumber = Annotated[float, BeforeValidator(_blank_to_none)]
 
 
 class LeadOrigin(StrEnum):
@@ -177,9 +182,9 @@ class CanonicalRecord(BaseModel):
 
     source: str = Field(min_length=1, description="The connection the record came from.")
     id: str = Field(min_length=1, description="The vendor's id for the record, as text.")
-    created_at: UtcDatetime | None = None
-    updated_at: UtcDatetime | None = None
-    is_deleted: Flag = False
+    created_at: UtcDatetime = None
+    updated_at: UtcDatetime = None
+    is_deleted: Annotated[bool, BeforeValidator(_parse_bool)] = False
     extra: Annotated[dict[str, Any], BeforeValidator(_parse_json_object)] = Field(
         default_factory=dict, description="Vendor fields with no canonical home."
     )
@@ -200,61 +205,61 @@ class CanonicalRecord(BaseModel):
 class Account(CanonicalRecord):
     entity: ClassVar[str] = "accounts"
 
-    name: Text | None = None
-    domain: Text | None = None
-    industry: Text | None = None
-    segment: Text | None = None
-    owner_id: Text | None = None
-    created_by_id: Text | None = None
-    customer_since: UtcDatetime | None = None
-    churned_at: UtcDatetime | None = None
-    acquisition_channel: Text | None = None
+    name: Text = None
+    domain: Text = None
+    industry: Text = None
+    segment: Text = None
+    owner_id: Text = None
+    created_by_id: Text = None
+    customer_since: UtcDatetime = None
+    churned_at: UtcDatetime = None
+    acquisition_channel: Text = None
 
 
 class Contact(CanonicalRecord):
     entity: ClassVar[str] = "contacts"
 
-    account_id: Text | None = None
-    email: Text | None = None
-    first_name: Text | None = None
-    last_name: Text | None = None
-    lifecycle_stage: Text | None = None
-    lead_source: Text | None = None
-    owner_id: Text | None = None
+    account_id: Text = None
+    email: Text = None
+    first_name: Text = None
+    last_name: Text = None
+    lifecycle_stage: Text = None
+    lead_source: Text = None
+    owner_id: Text = None
 
 
 class Lead(CanonicalRecord):
     entity: ClassVar[str] = "leads"
 
-    email: Text | None = None
-    company: Text | None = None
-    lead_source: Text | None = None
+    email: Text = None
+    company: Text = None
+    lead_source: Text = None
     origin: Annotated[LeadOrigin | None, BeforeValidator(_enum_or_none)] = None
-    status: Text | None = None
-    owner_id: Text | None = None
-    converted_at: UtcDatetime | None = None
-    converted_account_id: Text | None = None
-    converted_contact_id: Text | None = None
-    converted_deal_id: Text | None = None
+    status: Text = None
+    owner_id: Text = None
+    converted_at: UtcDatetime = None
+    converted_account_id: Text = None
+    converted_contact_id: Text = None
+    converted_deal_id: Text = None
 
 
 class Deal(CanonicalRecord):
     entity: ClassVar[str] = "deals"
 
-    name: Text | None = None
-    account_id: Text | None = None
-    owner_id: Text | None = None
-    pipeline: Text | None = None
-    stage: Text | None = None
-    amount: Money | None = None
-    currency: Currency | None = None
+    name: Text = None
+    account_id: Text = None
+    owner_id: Text = None
+    pipeline: Text = None
+    stage: Text = None
+    amount: Money = None
+    currency: Currency = None
     deal_type: Annotated[DealType | None, BeforeValidator(_enum_or_none)] = None
-    lead_source: Text | None = None
-    campaign_id: Text | None = None
-    closed_at: UtcDatetime | None = None
-    is_closed: Flag = False
-    is_won: Flag = False
-    probability: Number | None = None
+    lead_source: Text = None
+    campaign_id: Text = None
+    closed_at: UtcDatetime = None
+    is_closed: Annotated[bool, BeforeValidator(_parse_bool)] = False
+    is_won: Annotated[bool, BeforeValidator(_parse_bool)] = False
+    probability: Number = None
 
     @field_validator("is_closed", "is_won", mode="before")
     @classmethod
@@ -267,60 +272,60 @@ class Activity(CanonicalRecord):
 
     kind: Annotated[ActivityKind, BeforeValidator(_enum_or_none)]
     direction: Annotated[Direction | None, BeforeValidator(_enum_or_none)] = None
-    subject: Text | None = None
-    owner_id: Text | None = None
-    account_id: Text | None = None
-    contact_id: Text | None = None
-    lead_id: Text | None = None
-    deal_id: Text | None = None
-    ticket_id: Text | None = None
-    occurred_at: UtcDatetime | None = None
-    completed: Flag | None = None
-    completed_at: UtcDatetime | None = None
-    duration_seconds: Count | None = None
-    opened: Flag | None = None
-    clicked: Flag | None = None
+    subject: Text = None
+    owner_id: Text = None
+    account_id: Text = None
+    contact_id: Text = None
+    lead_id: Text = None
+    deal_id: Text = None
+    ticket_id: Text = None
+    occurred_at: UtcDatetime = None
+    completed: Flag = None
+    completed_at: UtcDatetime = None
+    duration_seconds: Count = None
+    opened: Flag = None
+    clicked: Flag = None
 
 
 class Ticket(CanonicalRecord):
     entity: ClassVar[str] = "tickets"
 
-    account_id: Text | None = None
-    contact_id: Text | None = None
-    owner_id: Text | None = None
-    channel: Text | None = None
-    priority: Text | None = None
-    status: Text | None = None
-    first_response_at: UtcDatetime | None = None
-    resolved_at: UtcDatetime | None = None
-    interactions_count: Count | None = None
-    handle_time_seconds: Count | None = None
+    account_id: Text = None
+    contact_id: Text = None
+    owner_id: Text = None
+    channel: Text = None
+    priority: Text = None
+    status: Text = None
+    first_response_at: UtcDatetime = None
+    resolved_at: UtcDatetime = None
+    interactions_count: Count = None
+    handle_time_seconds: Count = None
 
 
 class Campaign(CanonicalRecord):
     entity: ClassVar[str] = "campaigns"
 
-    name: Text | None = None
-    channel: Text | None = None
-    status: Text | None = None
-    started_at: UtcDatetime | None = None
-    ended_at: UtcDatetime | None = None
-    budgeted_cost: Money | None = None
-    actual_cost: Money | None = None
-    currency: Currency | None = None
+    name: Text = None
+    channel: Text = None
+    status: Text = None
+    started_at: UtcDatetime = None
+    ended_at: UtcDatetime = None
+    budgeted_cost: Money = None
+    actual_cost: Money = None
+    currency: Currency = None
 
 
 class SurveyResponse(CanonicalRecord):
     entity: ClassVar[str] = "survey_responses"
 
     survey_type: Annotated[SurveyType, BeforeValidator(_enum_or_none)]
-    score: Number
-    scale_min: Number
-    scale_max: Number
-    responded_at: UtcDatetime | None = None
-    contact_id: Text | None = None
-    account_id: Text | None = None
-    comment: Text | None = None
+    score: RequiredNumber
+    scale_min: RequiredNumber
+    scale_max: RequiredNumber
+    responded_at: UtcDatetime = None
+    contact_id: Text = None
+    account_id: Text = None
+    comment: Text = None
 
     @field_validator("scale_max")
     @classmethod
@@ -334,11 +339,11 @@ class SurveyResponse(CanonicalRecord):
 class User(CanonicalRecord):
     entity: ClassVar[str] = "users"
 
-    name: Text | None = None
-    email: Text | None = None
-    role: Text | None = None
-    is_active: Flag = True
-    last_login_at: UtcDatetime | None = None
+    name: Text = None
+    email: Text = None
+    role: Text = None
+    is_active: Annotated[bool, BeforeValidator(_parse_bool)] = True
+    last_login_at: UtcDatetime = None
 
     @field_validator("is_active", mode="before")
     @classmethod
@@ -349,25 +354,25 @@ class User(CanonicalRecord):
 class Contract(CanonicalRecord):
     entity: ClassVar[str] = "contracts"
 
-    account_id: Text | None = None
-    status: Text | None = None
-    start_date: Date | None = None
-    end_date: Date | None = None
-    total_value: Money | None = None
-    currency: Currency | None = None
-    renewed: Flag | None = None
-    renewal_of_id: Text | None = None
+    account_id: Text = None
+    status: Text = None
+    start_date: Date = None
+    end_date: Date = None
+    total_value: Money = None
+    currency: Currency = None
+    renewed: Flag = None
+    renewal_of_id: Text = None
 
 
 class Spend(CanonicalRecord):
     entity: ClassVar[str] = "spend"
 
-    date: Date
+    date: RequiredDate
     category: Annotated[SpendCategory, BeforeValidator(_enum_or_none)]
-    channel: Text | None = None
-    amount: Money
-    currency: Currency | None = None
-    campaign_id: Text | None = None
+    channel: Text = None
+    amount: RequiredMoney
+    currency: Currency = None
+    campaign_id: Text = None
 
 
 ENTITIES: dict[str, type[CanonicalRecord]] = {

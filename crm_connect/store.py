@@ -161,7 +161,7 @@ def records_to_arrow(entity: str, records: Sequence[CanonicalRecord]) -> pa.Tabl
         elif sql_type.startswith("DECIMAL"):
             values = [
                 value.quantize(_MONEY_QUANTUM)
-                if value is not None and value.as_tuple().exponent < -9  # type: ignore[operator]
+                if value is not None and value.as_tuple().exponent < -9  # type: ignore[operator,unused-ignore]
                 else value
                 for value in values
             ]

@@ -5,13 +5,11 @@ exactly once whatever the server throws at it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import keyring
-import keyring.backend
 import pytest
 
 from crm_connect import (
@@ -24,12 +22,12 @@ from crm_connect import (
     hookimpl,
 )
 from crm_connect.config import Config, parse_config
-from crm_connect.plugins import register_plugin, unregister_plugin
 from crm_connect.resilience import BearerAuth, ResiliencePolicy, ResilientSession
 from crm_connect.secrets import KEYRING_SERVICE
 from crm_connect.sync import SyncReport, run_sync
 from crm_connect.testing import faults
 from crm_connect.testing.faults import FaultServer
+from crm_connect.testing.memory_keyring import MemoryKeyring
 
 CONNECTION = "paged"
 ALL_IDS = {str(number) for number in range(1, 26)}
@@ -92,45 +90,12 @@ class _Plugin:
         register(PagedApiConnector)
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.passwords.pop((service, username), None)
-
-
 @pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
-
-
-@pytest.fixture
-def paged_plugin(monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
-                 ) -> Iterator[None]:
-    monkeypatch.setenv("CRM_CONNECT_LOAD_PLUGINS", "")
+def paged_plugin(monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring,
+                 crm_plugin: Callable[[Any, str], None]) -> None:
     monkeypatch.setenv("CRM_CONNECT_PAGED_ACCESS_TOKEN", "access-token-0")
     monkeypatch.setenv("CRM_CONNECT_PAGED_REFRESH_TOKEN", "refresh-token-0")
-    register_plugin(_Plugin(), "paged-api-test")
-    try:
-        yield
-    finally:
-        unregister_plugin("paged-api-test")
+    crm_plugin(_Plugin(), "paged-api-test")
 
 
 FAST = """

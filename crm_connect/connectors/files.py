@@ -148,9 +148,7 @@ class FilesConnector(Connector[FilesConfig]):
             else:
                 assert isinstance(row, dict)
                 updated = _as_utc(row.get("updated_at"))
-                if updated is not None and max_seen is not None and updated > max_seen:
-                    max_seen = updated
-                elif updated is not None and max_seen is None:
+                if updated is not None and (max_seen is None or updated > max_seen):
                     max_seen = updated
                 if cursor is None or updated is None or updated >= cursor:
                     records.append(_canonical(row, fields))
@@ -174,8 +172,8 @@ class FilesConnector(Connector[FilesConfig]):
                     if not row:
                         continue
                     if len(row) != width:
-                        yield (reader.line_num, row,
-                               f"expected {width} columns as in the header, found {len(row)}")
+                        problem = f"expected {width} columns as in the header, found {len(row)}"
+                        yield reader.line_num, row, problem
                         continue
                     yield reader.line_num, dict(zip(header, row, strict=True)), None
             except (csv.Error, UnicodeDecodeError) as exc:

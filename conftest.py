@@ -1,0 +1,13 @@
+"""Shared by the core tests and the plugin tests under plugins/."""
+
+from __future__ import annotations
+
+import os
+
+# Whatever plugins happen to be installed on the machine must not leak into the tests: only the
+# built-ins load unless a test registers a plugin itself (or runs a subprocess with its own env).
+os.environ["CRM_CONNECT_LOAD_PLUGINS"] = ""
+os.environ.pop("CRM_CONNECT_CONFIG", None)
+os.environ["PYTHON_KEYRING_BACKEND"] = "crm_connect.testing.memory_keyring.MemoryKeyring"
+
+pytest_plugins = ["crm_connect.testing"]

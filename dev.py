@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Set up a development environment and run the project's main jobs, with nothing but Python.
+
+    python3 dev.py quickstart   # set up, sync the shipped sample export, print its KPIs
+    python3 dev.py test         # set up, then ruff, mypy and the whole test suite
+
+The virtual environment lives in .venv/ (override with $CRM_CONNECT_VENV); it is created on
+first use and refreshed whenever a pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("CRM_CONNECT_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+QUICKSTART = ROOT / "examples" / "quickstart"
+
+
+def _projects() -> list[Path]:
+    """The core distribution, then each vendor plugin distribution under plugins/."""
+    plugins = sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+    return [ROOT, *plugins]
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for project in _projects():
+        digest.update((project / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
+def run(*command: str | Path, cwd: Path = ROOT, check: bool = True) -> int:
+    print("+", " ".join(str(part) for part in command), flush=True)
+    code = subprocess.call([str(part) for part in command], cwd=cwd)
+    if check and code != 0:
+        sys.exit(code)
+    return code
+
+
+def setup() -> None:
+    stamp = VENV / ".crm-connect-installed"
+    if stamp.exists() and stamp.read_text() == _fingerprint():
+        return
+    if not (BIN / "python").exists():
+        print(f"creating a virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    editable = []
+    for project in _projects():
+        extras = "[test,bench]" if project == ROOT else "[test]" if _has_test_extra(project) else ""
+        editable += ["-e", f"{project}{extras}"]
+    run(*pip, *editable)
+    stamp.write_text(_fingerprint())
+
+
+def _has_test_extra(project: Path) -> bool:
+    import tomllib
+
+    data = tomllib.loads((project / "pyproject.toml").read_text())
+    return "test" in data.get("project", {}).get("optional-dependencies", {})
+
+
+def quickstart() -> int:
+    setup()
+    cli = BIN / "crm-connect"
+    for leftover in QUICKSTART.glob("crm.duckdb*"):
+        leftover.unlink()
+    run(cli, "sync", cwd=QUICKSTART)
+    print("\nThe same sync again changes nothing (idempotent):", flush=True)
+    run(cli, "sync", cwd=QUICKSTART)
+    if shutil.which("crm-connect", path=str(BIN)) and _has_command(cli, "kpis"):
+        run(cli, "kpis", "--grain", "quarter", cwd=QUICKSTART)
+    return 0
+
+
+def _has_command(cli: Path, name: str) -> bool:
+    result = subprocess.run([str(cli), name, "--help"], capture_output=True, cwd=ROOT)
+    return result.returncode == 0
+
+
+def test(extra: list[str]) -> int:
+    setup()
+    python = BIN / "python"
+    run(python, "-m", "ruff", "check", "crm_connect", "tests", *[p for p in _projects()[1:]])
+    run(python, "-m", "mypy", "crm_connect")
+    code = run(python, "-m", "pytest", "-p", "no:cacheprovider", *extra, check=False)
+    if code == 5:
+        print("dev.py: pytest collected no tests, which is a failure here", flush=True)
+        return 1
+    return code
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"quickstart", "test", "setup"}:
+        print(__doc__)
+        return 2
+    command, extra = sys.argv[1], sys.argv[2:]
+    if command == "setup":
+        setup()
+        return 0
+    if command == "quickstart":
+        return quickstart()
+    return test(extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
