@@ -266,6 +266,10 @@ def classify_exception(exc: BaseException) -> Outcome | None:
         return outcome if outcome.action is not Action.OK else None
     if isinstance(exc, requests.exceptions.SSLError):
         return None  # a certificate problem does not go away by retrying
+    if isinstance(exc, requests.exceptions.ConnectionError) and any(
+            isinstance(arg, urllib3.exceptions.ProtocolError | ConnectionResetError)
+            for arg in exc.args):
+        return Outcome(Action.RETRY, "connection dropped")
     for kind, reason in _TRANSPORT_ERRORS:
         if isinstance(exc, kind):
             return Outcome(Action.RETRY, reason)

@@ -61,12 +61,33 @@ def describe_request(method: str, url: str) -> str:
     return f"{method.upper()} {path}"
 
 
-_URL_QUERY = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s'\"]*")
+_QUERY_STRING = re.compile(r"\?[^\s'\"?#]*=[^\s'\"#]*")
 
 
 def redact(text: str) -> str:
-    """Drop URL query strings, where client libraries put tokens and keys."""
-    return _URL_QUERY.sub(r"\1?...", text)
+    """Drop URL query strings (``?a=b...``), where client libraries put tokens and keys."""
+    return _QUERY_STRING.sub("?...", text)
+
+
+class _RedactQueryStrings(logging.Filter):
+    """urllib3 logs every request's URL at DEBUG, query string included: cut it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_redacting_filter = _RedactQueryStrings()
+
+
+def _protect_transport_logs() -> None:
+    for name in ("urllib3.connectionpool", "urllib3.poolmanager"):
+        logger = logging.getLogger(name)
+        if _redacting_filter not in logger.filters:
+            logger.addFilter(_redacting_filter)
 
 
 class _Connector(Protocol):
@@ -124,6 +145,7 @@ class ResiliencePolicy:
         self._quotas: dict[str, QuotaTracker] = {}
         self._refresh_lock = threading.Lock()
         self._auth_generation = 0
+        _protect_transport_logs()
 
     @classmethod
     def for_connector(cls, connector: _Connector, *, vendor: str | None = None,
