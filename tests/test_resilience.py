@@ -302,3 +302,21 @@ def test_hubspot_api_client_goes_through_the_policy() -> None:
             after = page.paging.next.after
         assert ids == [str(n) for n in range(1, 6)]
         assert server.count() == 3 + len(script)  # urllib3 never retried on its own
+
+
+def test_a_401_from_the_token_endpoint_does_not_recurse() -> None:
+    token = {"value": "access-token-0"}
+    with FaultServer(script={0: faults.expire_token()},
+                     path_script={"/oauth/token": [faults.status(401, {"error": "x"})]}
+                     ) as server:
+        def refresh() -> dict[str, str]:
+            answer = session.post(f"{server.url}/oauth/token",
+                                  data={"refresh_token": "refresh-token-0"})
+            token["value"] = answer.json()["access_token"]
+            return {"access_token": token["value"]}
+
+        session = ResilientSession(ResiliencePolicy("hs", FAST, refresh=refresh),
+                                   auth=BearerAuth(lambda: token["value"]))
+        with pytest.raises(AuthenticationError, match="cannot refresh"):
+            session.get(f"{server.url}/api/records")
+        assert server.count("/oauth/token") == 1

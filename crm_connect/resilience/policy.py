@@ -145,6 +145,7 @@ class ResiliencePolicy:
         self._quotas: dict[str, QuotaTracker] = {}
         self._refresh_lock = threading.Lock()
         self._auth_generation = 0
+        self._local = threading.local()  # .refreshing: this thread is inside ``refresh``
         _protect_transport_logs()
 
     @classmethod
@@ -328,7 +329,7 @@ class ResiliencePolicy:
         raise AssertionError(f"unexpected outcome {outcome}")  # pragma: no cover
 
     def _refresh(self, generation: int, description: str, outcome: Outcome) -> None:
-        if self.refresh is None:
+        if self.refresh is None or getattr(self._local, "refreshing", False):
             raise AuthenticationError(
                 f"{description}: the session or token is no longer valid ({outcome.reason}) "
                 f"and this connection cannot refresh it. Store a new one with "
@@ -338,6 +339,7 @@ class ResiliencePolicy:
                 return  # another thread refreshed while this request was in flight
             log.warning("%s: %s: %s; refreshing the session once", self.connection,
                         description, outcome.reason)
+            self._local.refreshing = True
             try:
                 changed = self.refresh()
             except CrmConnectError:
@@ -348,6 +350,8 @@ class ResiliencePolicy:
                     f"({type(exc).__name__}: {redact(str(exc))}). Sign in again and store the "
                     f"new secret with `crm-connect auth set {self.connection} FIELD`.",
                     connection=self.connection) from None
+            finally:
+                self._local.refreshing = False
             self._auth_generation += 1
         for field_name, value in (changed or {}).items():
             if self.save_secret is not None:
