@@ -26,7 +26,7 @@ from crm_connect.errors import AuthenticationError, ConfigError, QuotaExceededEr
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_salesforce.config import AuthMethod, SalesforceConfig
 
-__all__ = ["LoginResult", "Authenticator"]
+__all__ = ["Authenticator", "LoginResult"]
 
 log = logging.getLogger("crm_connect_salesforce.auth")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.util import call_salesforce
 
 __all__ = ["BulkJobFailed", "BulkQuery", "ResultPage", "parse_csv"]

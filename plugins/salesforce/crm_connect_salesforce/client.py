@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from crm_connect.connector import ConnectionContext

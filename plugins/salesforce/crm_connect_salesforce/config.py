@@ -157,6 +157,26 @@ class SalesforceConfig(ConnectorConfig):
             raise ValueError("auth = 'session' needs instance_url")
         return self
 
+    @field_validator("mapping")
+    @classmethod
+    def _mapping_names_known_fields(cls, value: dict[str, dict[str, str]]
+                                    ) -> dict[str, dict[str, str]]:
+        from crm_connect.schema import ENTITIES
+        from crm_connect_salesforce.objects import OBJECT_SPECS
+
+        specs = {spec.stream: spec for spec in OBJECT_SPECS}
+        for stream, fields in value.items():
+            if stream not in specs:
+                raise ValueError(f"mapping.{stream}: unknown stream (known: "
+                                 f"{', '.join(specs)})")
+            model = ENTITIES[specs[stream].entity]
+            for canonical in fields:
+                if canonical not in model.model_fields or canonical in ("source", "extra"):
+                    raise ValueError(
+                        f"mapping.{stream}.{canonical}: {specs[stream].entity} has no field "
+                        f"{canonical!r}")
+        return value
+
     @property
     def login_base(self) -> str:
         """Where logins go: ``login_url``, else ``https://{domain}.salesforce.com``."""

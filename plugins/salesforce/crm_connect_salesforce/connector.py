@@ -29,7 +29,7 @@ from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
 
-from crm_connect.connector import CheckResult, Connector, ConnectionContext, Page, Stream
+from crm_connect.connector import CheckResult, ConnectionContext, Connector, Page, Stream
 from crm_connect.errors import ConfigError, ConnectorError, CrmConnectError
 from crm_connect_salesforce.bulk import BulkJobFailed
 from crm_connect_salesforce.client import SalesforceApiError, SalesforceClient, error_code
@@ -434,8 +434,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     def _read_bulk(self, plan: ReadPlan, window: Window, state: dict[str, Any],
                    progress: _Progress) -> Iterator[Page]:
         bulk = self.client.bulk()
-        base = {key: state.get(key) for key in ("cursor_field", "cursor", "last_id", "complete")
-                if key in state}
+        base: dict[str, Any] = {key: state.get(key) for key in (
+            "cursor_field", "cursor", "last_id", "complete") if key in state}
         resume = state.get("bulk") if isinstance(state.get("bulk"), dict) else None
         job_id: str | None = None
         locator: str | None = None
@@ -462,7 +462,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                 for row in rows:
                     best.advance(parse_sf_datetime(row.get(plan.cursor)), row.get("Id"))
                 locator = page.locator
-                page_state = None
+                page_state: dict[str, Any] | None = None
                 if locator is not None:
                     page_state = {**base, "bulk": {
                         "job_id": job_id, "locator": locator,

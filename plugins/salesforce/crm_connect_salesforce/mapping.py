@@ -387,6 +387,12 @@ def _contract(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContex
     _currency(row, record, ctx)
 
 
+def _user(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -> None:
+    if not record.get("name"):
+        parts = [row.get("FirstName"), row.get("LastName")]
+        record["name"] = " ".join(str(part) for part in parts if part) or None
+
+
 def _survey_type(value: Any) -> str | None:
     text = str(value or "").strip().lower()
     for needle, kind in (("nps", SurveyType.NPS), ("promoter", SurveyType.NPS),
@@ -400,7 +406,7 @@ def _survey_type(value: Any) -> str | None:
 def _survey(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -> None:
     kind = _survey_type(record.get("survey_type"))
     record["survey_type"] = kind
-    if kind in SurveyType._value2member_map_:
+    if kind is not None and kind in SurveyType._value2member_map_:
         low, high = _DEFAULT_SCALES[SurveyType(kind)]
         if record.get("scale_min") in (None, ""):
             record["scale_min"] = low
@@ -421,6 +427,7 @@ _DERIVE: dict[str, _Derive] = {
     "spend": _spend,
     "contracts": _contract,
     "survey_responses": _survey,
+    "users": _user,
 }
 
 

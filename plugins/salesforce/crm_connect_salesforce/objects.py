@@ -37,6 +37,7 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
         direct={"name": "Name", "email": "Email", "is_active": "IsActive",
                 "last_login_at": "LastLoginDate"},
         relations={"role": "UserRole.Name"},
+        inputs=("FirstName", "LastName"),
     ),
     ObjectSpec(
         "accounts", "Account", "accounts", "Account",
