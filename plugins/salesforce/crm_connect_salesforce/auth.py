@@ -261,8 +261,8 @@ class Authenticator:
 
         def attempt() -> requests.Response:
             with requests.Session() as http:
-                http.verify = self.verify
-                response = http.post(url, data=data, headers=headers,
+                # verify per request: a session's verify loses to REQUESTS_CA_BUNDLE
+                response = http.post(url, data=data, headers=headers, verify=self.verify,
                                      timeout=self.policy.settings.timeout)
             check(response)
             response.raise_for_status()

@@ -29,6 +29,18 @@ __all__ = ["SalesforceApiError", "SalesforceClient", "error_code"]
 log = logging.getLogger("crm_connect_salesforce.client")
 
 
+class _PinnedVerifySession(ResilientSession):
+    """A resilient session whose ``verify`` (a CA bundle, or ``False``) is not overridden by
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, as requests otherwise does for every request."""
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
+
+
 class SalesforceApiError(ConnectorError):
     """Salesforce answered an error a retry does not fix (``code`` is its errorCode)."""
 
@@ -90,7 +102,7 @@ class SalesforceClient:
     def sf(self) -> Salesforce:
         if self._sf is None:
             self._login = self._sign_in()
-            session = ResilientSession(self.policy, auth=BearerAuth(self._token))
+            session = _PinnedVerifySession(self.policy, auth=BearerAuth(self._token))
             session.verify = self.verify
             self._sf = Salesforce(instance_url=self._login.instance_url,
                                   session_id=self._login.access_token, session=session,

@@ -43,6 +43,7 @@ from crm_connect_salesforce.mapping import (
     iso,
     normalise,
     parse_sf_datetime,
+    parse_source,
 )
 from crm_connect_salesforce.objects import KPI_INPUTS, OBJECT_SPECS, STREAM_KPIS, ObjectSpec
 from crm_connect_salesforce.soql import (
@@ -184,11 +185,16 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         for canonical, source in self._fieldmap(spec).items():
             if source.startswith("="):
                 fieldmap[canonical] = source
-            elif source in described:
-                fieldmap[canonical] = source
-                add(source)
-            else:
+                continue
+            present = [(name, factor) for name, factor in parse_source(source)
+                       if name in described]
+            if not present:
                 missing.append((canonical, source))
+                continue
+            fieldmap[canonical] = "|".join(
+                name if factor is None else f"{name}*{factor:g}" for name, factor in present)
+            for name, _ in present:
+                add(name)
         for canonical, path in spec.relations.items():
             if canonical in fieldmap:
                 continue

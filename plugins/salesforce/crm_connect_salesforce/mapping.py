@@ -34,6 +34,7 @@ __all__ = [
     "flatten",
     "normalise",
     "parse_sf_datetime",
+    "parse_source",
     "to_canonical",
 ]
 
@@ -165,7 +166,8 @@ class MappingContext:
         self.deal_types = {key.lower(): value for key, value in self.deal_types.items()}
         self.lead_origins = {key.lower(): value for key, value in self.lead_origins.items()}
         self.consumed = SYSTEM_FIELDS | {
-            name for name in self.fieldmap.values() if not name.startswith("=")}
+            name for source in self.fieldmap.values() if not source.startswith("=")
+            for name, _ in parse_source(source)}
 
     def value(self, row: Mapping[str, Any], canonical: str) -> Any:
         source = self.fieldmap.get(canonical)
@@ -173,7 +175,26 @@ class MappingContext:
             return None
         if source.startswith("="):
             return source[1:]
-        return row.get(source)
+        for name, factor in parse_source(source):
+            value = row.get(name)
+            if value is None or value == "":
+                continue
+            if factor is None:
+                return value
+            try:
+                return float(value) * factor
+            except (TypeError, ValueError):
+                return value
+        return None
+
+
+def parse_source(source: str) -> list[tuple[str, float | None]]:
+    """``A__c|B*60`` -> ``[("A__c", None), ("B", 60.0)]``: fallbacks, each maybe scaled."""
+    parts: list[tuple[str, float | None]] = []
+    for alternative in source.split("|"):
+        name, _, factor = alternative.strip().partition("*")
+        parts.append((name.strip(), float(factor) if factor.strip() else None))
+    return parts
 
 
 def _date_start(value: Any) -> dt.datetime | None:
@@ -377,7 +398,8 @@ def _spend(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) 
         return False
     record["date"] = str(row.get("StartDate"))[:10]
     record["amount"] = row.get("ActualCost")
-    record["category"] = ctx.spend_category
+    category = str(record.get("category") or "").strip().lower()
+    record["category"] = category or ctx.spend_category
     record["campaign_id"] = row.get("Id")
     _currency(row, record, ctx)
     return True

@@ -25,7 +25,11 @@ class ObjectSpec:
     custom: Mapping[str, str] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()
     relations: Mapping[str, str] = field(default_factory=dict)
-    """canonical field -> relationship path (``UserRole.Name``), read when its lookup exists."""
+    """canonical field -> relationship path (``UserRole.Name``), read when its lookup exists.
+
+    A Salesforce field in ``direct``/``custom`` (and in a connection's ``mapping``) may name
+    fallbacks, ``Custom__c|Standard`` (the first that is set wins), and scale a number,
+    ``Minutes__c*60``; ``=text`` is a constant."""
 
     def default_mapping(self) -> dict[str, str]:
         return {**self.direct, **self.custom}
@@ -42,16 +46,16 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
     ObjectSpec(
         "accounts", "Account", "accounts", "Account",
         direct={"name": "Name", "industry": "Industry", "owner_id": "OwnerId",
-                "created_by_id": "CreatedById", "acquisition_channel": "AccountSource"},
+                "created_by_id": "CreatedById"},
         custom={"customer_since": "Customer_Since__c", "churned_at": "Churned_At__c",
-                "segment": "Segment__c"},
+                "segment": "Segment__c",
+                "acquisition_channel": "Acquisition_Channel__c|AccountSource"},
         inputs=("Website",),
     ),
     ObjectSpec(
         "contacts", "Contact", "contacts", "Contact",
         direct={"account_id": "AccountId", "email": "Email", "first_name": "FirstName",
                 "last_name": "LastName", "lead_source": "LeadSource", "owner_id": "OwnerId"},
-        custom={"lifecycle_stage": "Lifecycle_Stage__c"},
     ),
     ObjectSpec(
         "leads", "Lead", "leads", "Lead, with conversion and origin",
@@ -60,7 +64,7 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
                 "converted_account_id": "ConvertedAccountId",
                 "converted_contact_id": "ConvertedContactId",
                 "converted_deal_id": "ConvertedOpportunityId"},
-        custom={"origin": "Lead_Origin__c"},
+        custom={"origin": "Origin__c"},
         inputs=("IsConverted", "ConvertedDate"),
     ),
     ObjectSpec(
@@ -69,7 +73,6 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
                 "stage": "StageName", "amount": "Amount", "lead_source": "LeadSource",
                 "campaign_id": "CampaignId", "probability": "Probability",
                 "is_closed": "IsClosed", "is_won": "IsWon"},
-        custom={"pipeline": "Pipeline__c"},
         inputs=("Type", "CloseDate", "IsClosed", "CurrencyIsoCode"),
     ),
     ObjectSpec(
@@ -93,20 +96,21 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
         direct={"account_id": "AccountId", "contact_id": "ContactId", "owner_id": "OwnerId",
                 "channel": "Origin", "priority": "Priority", "status": "Status"},
         custom={"first_response_at": "First_Response_At__c",
-                "interactions_count": "Interactions_Count__c",
-                "handle_time_seconds": "Handle_Time_Seconds__c"},
+                "interactions_count": "Interactions__c",
+                "handle_time_seconds": "Handle_Time_Minutes__c*60"},
         inputs=("IsClosed", "ClosedDate"),
     ),
     ObjectSpec(
         "campaigns", "Campaign", "campaigns", "Campaign",
-        direct={"name": "Name", "channel": "Type", "status": "Status",
-                "budgeted_cost": "BudgetedCost", "actual_cost": "ActualCost"},
+        direct={"name": "Name", "status": "Status", "budgeted_cost": "BudgetedCost",
+                "actual_cost": "ActualCost"},
+        custom={"channel": "Channel__c|Type"},
         inputs=("StartDate", "EndDate"),
     ),
     ObjectSpec(
         "campaign_spend", "Campaign", "spend",
         "Campaign ActualCost as spend, dated by StartDate",
-        direct={"channel": "Type"},
+        custom={"channel": "Channel__c|Type", "category": "Spend_Category__c"},
         inputs=("StartDate", "ActualCost"),
     ),
     ObjectSpec(
@@ -119,7 +123,7 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
     ObjectSpec(
         "survey_responses", "Survey_Response__c", "survey_responses",
         "NPS / CSAT / CES responses from a custom object",
-        custom={"survey_type": "Survey_Type__c", "score": "Score__c",
+        custom={"survey_type": "Type__c", "score": "Score__c",
                 "scale_min": "Scale_Min__c", "scale_max": "Scale_Max__c",
                 "responded_at": "Responded_At__c", "contact_id": "Contact__c",
                 "account_id": "Account__c", "comment": "Comment__c"},
@@ -162,9 +166,11 @@ KPI_INPUTS: dict[tuple[str, str], tuple[str, ...]] = {
                                  "active_customers", "customer_lifetime_value", "arpu"),
     ("accounts", "acquisition_channel"): ("customer_acquisition_cost by lead_source",),
     ("accounts", "segment"): ("the segment dimension",),
-    ("contacts", "lifecycle_stage"): ("contacts.lifecycle_stage (no KPI)",),
     ("leads", "origin"): ("marketing_originated_customers (falls back to LeadSource)",),
-    ("deals", "pipeline"): ("the pipeline dimension",),
+    ("campaigns", "channel"): ("the campaign channel dimension",),
+    ("campaign_spend", "channel"): ("customer_acquisition_cost by lead_source",),
+    ("campaign_spend", "category"): ("customer_retention_cost (every campaign cost counts as "
+                                     "spend_category otherwise)",),
     ("tasks", "direction"): ("contact_rate (falls back to CallType / email subtype)",),
     ("tasks", "opened"): ("email_open_rate",),
     ("tasks", "clicked"): ("email_click_through_rate",),
