@@ -1,4 +1,5 @@
-"""crm-connect-salesforce: the Salesforce connector plugin for crm-connect.
+"""crm-connect-salesforce: the Salesforce connector plugin for crm-connect, and a loopback
+``sandbox`` org (:mod:`crm_connect_salesforce.sandbox`) for demos, tests and cassettes.
 
 The connector itself lives in :mod:`crm_connect_salesforce.connector`; the plugin module that
 registers it through the ``crm_connect`` entry point is :mod:`crm_connect_salesforce.plugin`.

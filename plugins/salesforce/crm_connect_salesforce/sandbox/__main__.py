@@ -1,0 +1,65 @@
+"""``python -m crm_connect_salesforce.sandbox --port 8443 --records 20000 --seed 7``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+
+from .server import DEFAULT_API_VERSION, SalesforceSandbox
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m crm_connect_salesforce.sandbox",
+        description="Serve a synthetic Salesforce org over TLS on 127.0.0.1 until interrupted.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    parser.add_argument("--records", type=int, default=2000, help="approximate number of records (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    parser.add_argument("--api-version", default=DEFAULT_API_VERSION, help="API version in printed URLs")
+    parser.add_argument("--daily-api-limit", type=int, default=15000, help="DailyApiRequests Max")
+    parser.add_argument("--json", action="store_true", help="print the connection details as one JSON line")
+    args = parser.parse_args(argv)
+
+    sandbox = SalesforceSandbox(records=args.records, seed=args.seed, port=args.port,
+                                api_version=args.api_version, daily_api_limit=args.daily_api_limit)
+    sandbox.start()
+    creds = sandbox.credentials
+    details = {
+        "instance_url": sandbox.instance_url,
+        "token_url": sandbox.token_url,
+        "soap_login_url": f"{sandbox.instance_url}/services/Soap/u/{args.api_version}",
+        "cert_path": str(sandbox.cert_path),
+        "access_token": sandbox.access_token,
+        "username": creds.username,
+        "password": creds.password,
+        "security_token": creds.security_token,
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret,
+        "refresh_token": creds.refresh_token,
+        "jwt_private_key_path": creds.jwt_private_key_path,
+        "records": sum(sandbox.counts(include_deleted=True).values()),
+    }
+    if args.json:
+        print(json.dumps(details), flush=True)
+    else:
+        width = max(len(k) for k in details)
+        print("Salesforce sandbox running (Ctrl-C to stop)")
+        for key, value in details.items():
+            print(f"  {key.ljust(width)}  {value}")
+        print(f"  trust the certificate with: export REQUESTS_CA_BUNDLE={sandbox.cert_path}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
