@@ -111,10 +111,13 @@ class SalesforceConfig(ConnectorConfig):
     page_size: int = Field(
         default=2000, ge=200, le=2000,
         description="REST query batch size (Sforce-Query-Options batchSize).")
-    bulk_threshold: int | None = Field(
-        default=100_000, ge=0,
-        description="Use Bulk API 2.0 when a stream has at least this many records to read "
-        "(counted with SELECT COUNT()); unset or null: never.")
+    bulk: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Bulk API 2.0: 'auto' above bulk_threshold, 'always' or "
+        "'never'.")
+    bulk_threshold: int = Field(
+        default=100_000, ge=1,
+        description="With bulk = 'auto', use Bulk API 2.0 when a stream has at least this many "
+        "records to read (counted with SELECT COUNT()).")
     bulk_page_size: int = Field(
         default=50_000, ge=1, le=1_000_000,
         description="Records per Bulk 2.0 result page (maxRecords); bounds memory.")

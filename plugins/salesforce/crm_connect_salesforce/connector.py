@@ -319,11 +319,9 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         return Window(cursor, after_id=state.get("last_id") or None)
 
     def _wants_bulk(self, plan: ReadPlan, window: Window) -> bool:
+        if self.config.bulk != "auto":
+            return self.config.bulk == "always"
         threshold = self.config.bulk_threshold
-        if threshold is None:
-            return False
-        if threshold == 0:
-            return True
         try:
             count = self.client.count(count_query(plan.sobject, plan.cursor, window),
                                       include_deleted=plan.include_deleted)

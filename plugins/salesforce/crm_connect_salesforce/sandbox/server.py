@@ -658,7 +658,7 @@ class SalesforceSandbox:
         obj = org.by_lower.get(parts[0].lower())
         if obj is None:
             h.send_json(404, [{"errorCode": "NOT_FOUND",
-                               "message": f"The requested resource does not exist"}])
+                               "message": "The requested resource does not exist"}])
             return
         if len(parts) == 1:
             recent = []
