@@ -130,7 +130,7 @@ class SalesforceConfig(ConnectorConfig):
         description="An incremental run re-reads records modified this long before the saved "
         "cursor (re-reads change nothing).")
     max_url_length: int = Field(
-        default=16_000, ge=2_000,
+        default=16_000, ge=256,
         description="Longest GET URL; wider queries are split into several joined by Id.")
     query_timeout_retries: int = Field(
         default=1, ge=0,

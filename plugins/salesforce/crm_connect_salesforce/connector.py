@@ -26,6 +26,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_plus
 
 from simple_salesforce.exceptions import SalesforceError
 
@@ -51,6 +52,7 @@ from crm_connect_salesforce.soql import (
     count_query,
     id_in_query,
     select_query,
+    soql_string,
     split_fields,
     url_length,
 )
@@ -388,9 +390,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         base = self.client.sf.base_url
         overhead = url_length(base, select_query(plan.sobject, ["X"], plan.cursor, window)) - 1
         budget = self.config.max_url_length - overhead
-        if len(", ".join(plan.fields)) * 3 <= budget or \
-                url_length(base, select_query(plan.sobject, plan.fields, plan.cursor,
-                                              window)) <= self.config.max_url_length:
+        whole = select_query(plan.sobject, plan.fields, plan.cursor, window)
+        if url_length(base, whole) <= self.config.max_url_length:
             return [plan.fields]
         return split_fields(plan.fields, plan.keep, max(200, budget // 2))
 
@@ -419,9 +420,12 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         """Read the other field groups of ``rows`` by Id and merge them in."""
         by_id = {row["Id"]: row for row in rows}
         ids = list(by_id)
-        budget = self.config.max_url_length // 2
-        batch = max(1, budget // 30)
+        base = self.client.sf.base_url
+        per_id = len(quote_plus(f"{soql_string(ids[0])}, ")) if ids else 1
         for group in groups:
+            room = self.config.max_url_length - url_length(
+                base, id_in_query(plan.sobject, group, []))
+            batch = max(1, room // per_id)
             for start in range(0, len(ids), batch):
                 soql = id_in_query(plan.sobject, group, ids[start:start + batch])
                 for records in self.client.query_pages(
