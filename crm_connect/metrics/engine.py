@@ -326,6 +326,13 @@ class _Compiler:
         body = (f"SELECT k.period_index{''.join(f', k.{c}' for c in key_dims)}, p.months, "
                 f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
                 f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
+        if key_dims:
+            # A breakdown row exists only where one of the KPI's measures has something:
+            # other facts of the same relation (spend of another category) leave no row.
+            total = " AND ".join(f"k.{c} = ''" for c in key_dims)
+            some = " OR ".join(f"COALESCE({group}.{column}, 0) <> 0"
+                               for group, columns in used.items() for _, column in columns)
+            body += f" WHERE ({total}) OR {some}"
         return self._result_select(instance, definition, body)
 
     def _derived_sql(self, instance: _Instance, definition: KpiDefinition,

@@ -2,7 +2,8 @@
 
 Snapshot KPIs (CRM adoption) only exist at the moment they are computed, and source data is
 edited after the fact; the history keeps what each run saw.  Reading it back
-(``--from-history``) takes, for every period and breakdown, the latest saved row; for a
+(``--from-history``) takes, for every period and breakdown, the latest saved row of a run
+whose ``as_of`` is not after the one asked for; for a
 snapshot KPI, the latest row saved with an ``as_of`` inside that period.
 """
 
@@ -87,7 +88,7 @@ def read_history(store: Any, definitions: Mapping[str, KpiDefinition], keys: Seq
     sql = f"""
 WITH periods AS (SELECT * FROM (VALUES {values}) AS v(period_index, start_day, end_day,
                                                       period_start, period_end)),
-saved AS (SELECT * FROM {SNAPSHOT_TABLE} WHERE run_at <= ? AND metric IN ({metrics})),
+saved AS (SELECT * FROM {SNAPSHOT_TABLE} WHERE as_of <= ? AND metric IN ({metrics})),
 periodic AS (
     SELECT p.period_index, s.*, ROW_NUMBER() OVER (
         PARTITION BY s.metric, s.dimensions, p.period_index ORDER BY s.run_at DESC) AS rank_
