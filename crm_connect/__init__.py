@@ -10,7 +10,7 @@ try:
 except PackageNotFoundError:  # a checkout that is not installed
     __version__ = "0.0.0"
 
-from crm_connect.connector import (  # noqa: E402
+from crm_connect.connector import (
     CheckResult,
     ConnectionContext,
     Connector,
@@ -19,7 +19,7 @@ from crm_connect.connector import (  # noqa: E402
     Rejected,
     Stream,
 )
-from crm_connect.errors import (  # noqa: E402
+from crm_connect.errors import (
     AuthenticationError,
     ConfigError,
     ConnectorError,
@@ -32,8 +32,8 @@ from crm_connect.errors import (  # noqa: E402
     StoreLockedError,
     UnknownConnectorError,
 )
-from crm_connect.hookspecs import hookimpl, hookspec  # noqa: E402
-from crm_connect.schema import (  # noqa: E402
+from crm_connect.hookspecs import hookimpl, hookspec
+from crm_connect.schema import (
     ENTITIES,
     Account,
     Activity,

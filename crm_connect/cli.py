@@ -9,7 +9,6 @@ import dataclasses
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer

@@ -157,5 +157,5 @@ class Connector(abc.ABC, Generic[ConfigT]):
     def read(self, stream: Stream, state: dict[str, Any] | None) -> Iterator[Page]:
         """Yield pages of ``stream`` starting from ``state`` (``None``: from the beginning)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook for subclasses
+    def close(self) -> None:
         """Release clients and sessions.  Called once the sync of this connection ends."""

@@ -200,7 +200,7 @@ def test_cac_by_lead_source_uses_the_channel_spend_and_acquisition_channel(
 
 
 def test_unknown_metric_or_dimension_lists_the_valid_ones(store: DuckDBStore) -> None:
-    with pytest.raises(ConfigError, match="valid metrics: .*win_rate"):
+    with pytest.raises(ConfigError, match=r"valid metrics: .*win_rate"):
         compute_kpis(store, metrics=["win_rat"], as_of=AS_OF)
     with pytest.raises(ConfigError, match="valid dimensions: source"):
         compute_kpis(store, by=["colour"], as_of=AS_OF)

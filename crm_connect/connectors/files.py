@@ -148,9 +148,7 @@ class FilesConnector(Connector[FilesConfig]):
             else:
                 assert isinstance(row, dict)
                 updated = _as_utc(row.get("updated_at"))
-                if updated is not None and max_seen is not None and updated > max_seen:
-                    max_seen = updated
-                elif updated is not None and max_seen is None:
+                if (updated is not None and max_seen is not None and updated > max_seen) or (updated is not None and max_seen is None):
                     max_seen = updated
                 if cursor is None or updated is None or updated >= cursor:
                     records.append(_canonical(row, fields))

@@ -75,12 +75,12 @@ def render_table(rows: Sequence[KpiRow], currency: str) -> Table:
     for (metric, dims), by_period in lines.items():
         cells: list[Any] = [metric, dims]
         for start, _ in periods:
-            row = by_period.get(start)
-            if row is None:
+            found = by_period.get(start)
+            if found is None:
                 cells.append("")
                 continue
-            cell = Text(format_value(row.value, row.unit, currency))
-            cell.append_text(_arrow(row))
+            cell = Text(format_value(found.value, found.unit, currency))
+            cell.append_text(_arrow(found))
             cells.append(cell)
         latest = by_period[max(by_period)]
         year = latest.comparisons.get("year_ago") or {}

@@ -87,7 +87,7 @@ def make_periods(grain: str, first: dt.datetime, last: dt.datetime) -> list[Peri
     """Every period from the one holding ``first`` to the one holding ``last``."""
     start = period_containing(first, grain)
     stop = period_containing(last, grain)
-    periods = []
+    periods: list[Period] = []
     while start <= stop:
         end = shift_period(start, grain, 1)
         periods.append(Period(len(periods), start, end))
@@ -269,7 +269,8 @@ class _Compiler:
                         f"(p.period_index, {', '.join(dim_exprs)}))")
         else:
             grouping = "p.period_index"
-        inner = (f"SELECT {', '.join(['p.period_index AS period_index', *select_dims, *aggregates])} "
+        selected = ", ".join(["p.period_index AS period_index", *select_dims, *aggregates])
+        inner = (f"SELECT {selected} "
                  f"FROM periods p JOIN {relation.cte} f ON {condition} GROUP BY {grouping}")
         outer_dims = [f"COALESCE(d_{dim}, '') AS d_{dim}" for dim, _ in dims]
         columns = ", ".join(["period_index", *outer_dims, *group["columns"].values()])

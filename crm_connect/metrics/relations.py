@@ -64,7 +64,7 @@ def _won_by_account(money: Money, as_of: str) -> str:
 def _accounts(money: Money, as_of: str) -> str:
     # A customer_since on the record stands; otherwise the first won deal's closed_at.  The
     # originating lead is the first lead converted into the account.
-    return f"""
+    return """
 SELECT a.source, a.id, a.source || '|' || a.id AS account_key, a.created_at, a.owner_id,
        a.created_by_id, a.industry, a.segment, a.acquisition_channel, a.churned_at,
        COALESCE(a.customer_since, w.first_won_at) AS customer_since, o.origin
