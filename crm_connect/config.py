@@ -89,11 +89,12 @@ class Config:
 
         settings = self.connection(name)
         connector_class = get_connectors()[settings.connector]
-        return connector_class(ConnectionContext(name, self.base_dir), settings.options)  # type: ignore[no-any-return]
+        context = ConnectionContext(name, self.base_dir)
+        return connector_class(context, settings.options)  # type: ignore[no-any-return]
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """``--config``, then ``$CRM_CONNECT_CONFIG``, then ``./crm-connect.toml``; ``None`` if absent."""
+    """``--config``, then ``$CRM_CONNECT_CONFIG``, then ``./crm-connect.toml``, else ``None``."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -214,7 +215,8 @@ def _parse_connection(config: Config, text: str, name: str, table: Any) -> Conne
         raise UnknownConnectorError(
             f"{config.where(line)}: connection {name!r} uses connector {connector_name!r}, "
             f"which no installed plugin provides (installed: {known}). Install its plugin, "
-            f"e.g. `pip install crm-connect-{connector_name}`, then check `crm-connect plugins list`."
+            f"e.g. `pip install crm-connect-{connector_name}`, then check "
+            "`crm-connect plugins list`."
         )
     model: type[ConnectorConfig] = connectors[connector_name].config_model
     for secret in model.secret_fields:
@@ -234,7 +236,8 @@ def _parse_connection(config: Config, text: str, name: str, table: Any) -> Conne
     return ConnectionSettings(name, connector_name, validated, line)
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None, *, required: bool = True) -> Config:
+def load_config(explicit: str | os.PathLike[str] | None = None, *,
+                required: bool = True) -> Config:
     """Find, read and validate the configuration.
 
     :param required: when no file is found, raise (``True``) or return an empty configuration.

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from crm_connect import secrets
+from crm_connect.resilience.settings import ResilienceSettings
 from crm_connect.schema import ENTITIES
 
 __all__ = [
@@ -36,12 +37,18 @@ class ConnectorConfig(BaseModel):
 
     Subclasses add their fields.  Unknown keys are an error.  Fields listed in
     ``secret_fields`` must not appear in the file: they are read from the keyring or the
-    environment with :meth:`Connector.secret`.
+    environment with :meth:`Connector.secret`.  ``resilience`` (the
+    ``[connections.NAME.resilience]`` table) tunes retries, rate limits and the quota guard;
+    see ``docs/resilience.md``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    resilience: ResilienceSettings = Field(
+        default_factory=ResilienceSettings,
+        description="Retries, rate limits and the daily quota guard of this connection.")
 
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)

@@ -11,7 +11,8 @@ The hierarchy::
     │   └── StoreLockedError        another process holds the store
     ├── ConnectorError              a vendor call failed in a way a retry does not fix
     │   ├── AuthenticationError     credentials refused (a refresh cannot help)
-    │   └── QuotaExceededError      a vendor quota is spent: stop cleanly, resume next run
+    │   ├── QuotaExceededError      a vendor quota is spent: stop cleanly, resume next run
+    │   └── RetryExhaustedError     a transient failure outlasted the retry budget
     └── MetricError                 a KPI cannot be computed (e.g. a currency with no rate)
 
 Every message says what happened, to which connection or record, and what to do next.
@@ -28,6 +29,7 @@ __all__ = [
     "MissingSecretError",
     "PluginError",
     "QuotaExceededError",
+    "RetryExhaustedError",
     "StoreError",
     "StoreLockedError",
     "UnknownConnectorError",
@@ -94,6 +96,11 @@ class AuthenticationError(ConnectorError):
 
 class QuotaExceededError(ConnectorError):
     """A vendor quota is used up: the sync stops cleanly and the next run resumes."""
+
+
+class RetryExhaustedError(ConnectorError):
+    """A transient failure (429, 5xx, timeout, dropped connection) outlasted the retry budget
+    (``max_attempts`` / ``max_total_seconds``); the next run resumes from the saved state."""
 
 
 class MetricError(CrmConnectError):

@@ -152,7 +152,7 @@ def call_registry_hook(hook_name: str, make_register: Callable[[str], Callable[.
     """
     load_plugins()
     caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in caller.get_hookimpls():
         name = impl.plugin_name
         try:
             impl.function(register=make_register(name), **kwargs)
@@ -169,7 +169,7 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[Any]:
     load_plugins()
     caller = getattr(pm.hook, hook_name)
     results: list[Any] = []
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in caller.get_hookimpls():
         args = {name: kwargs[name] for name in impl.argnames}
         try:
             results.append(impl.function(**args))
@@ -247,7 +247,8 @@ def _connector_registry() -> Registry:
 
         def make_register(plugin: str) -> Callable[..., None]:
             def register(connector_class: type[Connector[Any]]) -> None:
-                if not (isinstance(connector_class, type) and issubclass(connector_class, Connector)):
+                is_class = isinstance(connector_class, type)
+                if not (is_class and issubclass(connector_class, Connector)):
                     raise PluginError(
                         f'Plugin "{plugin}" registered {connector_class!r}, '
                         "which is not a crm_connect.Connector subclass"

@@ -7,6 +7,11 @@ Plugin authors add ``pytest_plugins = ["crm_connect.testing"]`` to their ``conft
 ``crm_plugin``
     ``crm_plugin(module_or_object, name)`` registers a plugin for the test and always
     unregisters it afterwards.
+
+``crm_connect.testing.faults`` holds a loopback HTTP server that serves a paged JSON API and
+injects the failures vendors produce (429 with ``Retry-After``, 5xx, dropped connections, slow
+and truncated responses, expired tokens, spent daily quotas), for resilience tests;
+``pytest_plugins = ["crm_connect.testing.faults"]`` adds its ``fault_server`` fixture.
 """
 
 from __future__ import annotations

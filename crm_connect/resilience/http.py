@@ -1,0 +1,133 @@
+"""HTTP clients under the policy: a ``requests.Session`` for simple-salesforce and any REST API
+read with requests, and the options that put hubspot-api-client's urllib3 pools under it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+import requests.adapters
+import urllib3
+from urllib3.util.retry import Retry
+
+from crm_connect.resilience.classify import Outcome, classify_response
+from crm_connect.resilience.policy import ResiliencePolicy, describe_request
+
+__all__ = ["BearerAuth", "ResilientSession", "hubspot_client_options", "inspect_response"]
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <token>`` from a callable, read afresh for every attempt.
+
+    Set as the session's ``auth``, it overrides a stale header a client library passes
+    (simple-salesforce sends its own), so the attempt after a refresh carries the new token.
+    """
+
+    def __init__(self, token: Callable[[], str | None]) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        token = self._token()
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<hidden>)"
+
+
+def inspect_response(policy: ResiliencePolicy, response: requests.Response) -> Outcome:
+    """Let ``policy`` learn from the headers, then classify the response."""
+    policy.observe(response.headers)
+    body = response.content if response.status_code >= 400 else None
+    return classify_response(response.status_code, response.headers, body)
+
+
+class ResilientSession(requests.Session):
+    """A ``requests.Session`` whose every request goes through a :class:`ResiliencePolicy`.
+
+    Each request waits for the connection's rate limit, always has a timeout (the settings'
+    connect and read timeouts unless the caller gives one), is retried on 408, 429, 5xx,
+    timeouts, dropped connections and truncated bodies, refreshes an expired token once, and
+    stops with :class:`~crm_connect.errors.QuotaExceededError` on a spent daily quota.  Other
+    4xx responses are returned as usual, for the client library to report.  The transport
+    adapters never retry by themselves.
+
+    :param auth: e.g. :class:`BearerAuth` so a refreshed token is used on the next attempt.
+    """
+
+    def __init__(self, policy: ResiliencePolicy, *, auth: requests.auth.AuthBase | None = None,
+                 pool_maxsize: int = 10) -> None:
+        super().__init__()
+        self.policy = policy
+        if auth is not None:
+            self.auth = auth
+        for prefix in ("https://", "http://"):
+            self.mount(prefix, requests.adapters.HTTPAdapter(
+                max_retries=Retry(total=0, read=False, redirect=False, raise_on_redirect=False),
+                pool_maxsize=pool_maxsize))
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any,
+    ) -> requests.Response:
+        method_text = method.decode() if isinstance(method, bytes) else method
+        url_text = url.decode() if isinstance(url, bytes) else url
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.policy.settings.timeout
+
+        def attempt() -> requests.Response:
+            return requests.Session.request(self, method_text, url_text, *args, **kwargs)
+
+        return self.policy.execute(
+            attempt,
+            group=self.policy.group_for(method_text, url_text),
+            description=describe_request(method_text, url_text),
+            inspect=lambda response: inspect_response(self.policy, response),
+        )
+
+
+class _ObservedPoolManager:
+    """Wraps hubspot-api-client's urllib3 pool: a timeout on every request, and every
+    response's rate-limit headers handed to the policy.  Retrying is the policy's job
+    (``policy.call``), so the pool's own retries are off."""
+
+    def __init__(self, pool: Any, policy: ResiliencePolicy) -> None:
+        self._pool = pool
+        self._policy = policy
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            connect, read = self._policy.settings.timeout
+            kwargs["timeout"] = urllib3.Timeout(connect=connect, read=read)
+        response = self._pool.request(method, url, *args, **kwargs)
+        headers = getattr(response, "headers", None)
+        if isinstance(headers, Mapping):
+            self._policy.observe(headers)
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+def hubspot_client_options(policy: ResiliencePolicy) -> dict[str, Any]:
+    """Keyword arguments for ``hubspot.HubSpot(...)``: urllib3 retries off (``retry``) and an
+    ``api_factory`` whose clients time out and report rate-limit headers to ``policy``.
+
+    Wrap each API call in ``policy.call(...)`` for the retries themselves.
+    """
+
+    def api_factory(api_client_package: Any, api_name: str, config: dict[str, Any]) -> Any:
+        # hubspot-api-client is the HubSpot plugin's dependency, not the core's.
+        discovery = importlib.import_module("hubspot.discovery.discovery_base")
+        api = discovery.DiscoveryBase._default_api_factory(api_client_package, api_name, config)
+        rest_client = api.api_client.rest_client
+        rest_client.pool_manager = _ObservedPoolManager(rest_client.pool_manager, policy)
+        return api
+
+    return {
+        "retry": Retry(total=False, respect_retry_after_header=False, raise_on_status=False),
+        "api_factory": api_factory,
+    }

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+COMMANDS = [[], ["plugins"], ["plugins", "list"], ["connections"], ["connections", "list"],
+            ["connections", "test"], ["auth"], ["auth", "set"], ["schema"], ["sync"]]
+
+
+def test_version(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("crm-connect ")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
+def test_every_command_has_help(cli, command: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 4
+
+
+def test_usage_errors_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("sync", "--no-such-option").returncode == 2
+    assert cli("frobnicate").returncode == 2
+
+
+def test_no_configuration_is_a_clear_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("sync", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no configuration found" in result.stderr and "crm-connect.toml" in result.stderr
+
+
+def test_configuration_errors_exit_2_with_file_and_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "crm-connect.toml"
+    config.write_text('[connections.x]\nconnector = "nope"\n')
+    result = cli("connections", "list", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "crm-connect.toml, line 1" in result.stderr and "'nope'" in result.stderr
+    config.write_text("[connections.x\n")
+    result = cli("sync", cwd=tmp_path)
+    assert result.returncode == 2 and "invalid TOML" in result.stderr
+    result = cli("--config", str(tmp_path / "other.toml"), "sync")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_unknown_connection_name_exits_2(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("sync", "nope", cwd=project)
+    assert result.returncode == 2 and "no connection named 'nope'" in result.stderr
+    assert "finance" in result.stderr
+
+
+def test_connections_list_and_test(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    listed = cli("connections", "list", cwd=project)
+    assert listed.returncode == 0 and "finance" in listed.stdout and "files" in listed.stdout
+    tested = cli("connections", "test", "finance", cwd=project)
+    assert tested.returncode == 0, tested.stderr
+    assert "finance: ok 11 files" in tested.stdout
+    (project / "crm-connect.toml").write_text(
+        '[connections.finance]\nconnector = "files"\npath = "missing/"\n')
+    failed = cli("connections", "test", "finance", cwd=project)
+    assert failed.returncode == 1 and "does not exist" in failed.stdout
+
+
+def test_plugins_list_table_and_json(cli) -> None:  # type: ignore[no-untyped-def]
+    table = cli("plugins", "list")
+    assert table.returncode == 0 and "files" in table.stdout and "register_stores" in table.stdout
+    rows = json.loads(cli("plugins", "list", "--json").stdout)
+    assert {row["name"] for row in rows} >= {"files", "duckdb"}
+
+
+def test_auth_set_without_a_keyring_says_to_use_the_environment(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("auth", "set", "finance", "token", "--value", "s3cret-value", cwd=project,
+                 env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert result.returncode == 2
+    assert "CRM_CONNECT_FINANCE_TOKEN" in result.stderr and "s3cret-value" not in result.stderr
+
+
+def test_auth_set_stores_in_the_keyring(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    # The in-memory test backend (see conftest.py) stands in for the system keyring.
+    result = cli("auth", "set", "finance", "token", cwd=project, input="s3cret-value\n")
+    assert result.returncode == 0, result.stderr
+    assert "Stored finance.token" in result.stdout and "s3cret-value" not in result.stdout
+    unknown = cli("auth", "set", "nope", "token", "--value", "x", cwd=project)
+    assert unknown.returncode == 2 and "no connection named 'nope'" in unknown.stderr
+
+
+def test_auth_set_in_process_reaches_the_keyring(memory_keyring, project: Path,  # type: ignore[no-untyped-def]
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from crm_connect.cli import app
+
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["auth", "set", "finance", "api_key"], input="abc123\n")
+    assert result.exit_code == 0, result.output
+    assert memory_keyring.secrets[("crm-connect", "finance.api_key")] == "abc123"
+
+
+def test_missing_secret_on_sync_exits_2_naming_both_fixes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plugin = Path(__file__).parent / "fixtures" / "example_plugin"
+    (tmp_path / "crm-connect.toml").write_text('[connections.ex]\nconnector = "example"\n')
+    env = {"PYTHONPATH": str(plugin), "CRM_CONNECT_LOAD_PLUGINS": "example"}
+    # The fixture folder is importable but not installed: register it through a tiny
+    # dist-info so the entry point exists.
+    site = tmp_path / "site"
+    dist = site / "crm_connect_example-1.2.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: crm-connect-example\n"
+                                   "Version: 1.2.3\n")
+    (dist / "entry_points.txt").write_text("[crm_connect]\nexample = crm_connect_example\n")
+    env["PYTHONPATH"] = f"{site}:{plugin}"
+    result = cli("sync", cwd=tmp_path, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "connection 'ex' needs the secret 'api_key'" in result.stderr
+    assert "crm-connect auth set ex api_key" in result.stderr
+    assert "CRM_CONNECT_EX_API_KEY" in result.stderr
+    ok = cli("sync", cwd=tmp_path, env={**env, "CRM_CONNECT_EX_API_KEY": "k"})
+    assert ok.returncode == 0, ok.stderr

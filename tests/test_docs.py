@@ -1,0 +1,34 @@
+"""The examples in the documentation run as written."""
+
+from __future__ import annotations
+
+import re
+import types
+from pathlib import Path
+
+from crm_connect.config import parse_config
+from crm_connect.store import DuckDBStore
+from crm_connect.sync import run_sync
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def python_blocks(name: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), re.DOTALL)
+
+
+def test_writing_a_plugin_example_syncs(tmp_path: Path, crm_plugin, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    [code] = python_blocks("writing-a-plugin.md")
+    module = types.ModuleType("crm_connect_tinycrm")
+    exec(compile(code, "writing-a-plugin.md", "exec"), module.__dict__)
+    crm_plugin(module, "tinycrm")
+    monkeypatch.setenv("CRM_CONNECT_TINY_API_TOKEN", "t0ken")
+    config = parse_config('[connections.tiny]\nconnector = "tinycrm"\n', None, tmp_path)
+    assert config.build_connector("tiny").check().ok
+    first = run_sync(config)
+    assert first.ok and first.results[0].records == 3 and first.results[0].pages == 2
+    second = run_sync(config)
+    assert second.results[0].records == 1  # only the deal at the saved cursor
+    with DuckDBStore.open("duckdb:///crm.duckdb", base_dir=tmp_path) as store:
+        assert store.execute("SELECT id, is_won FROM deals ORDER BY id") == [
+            ("1", True), ("2", False), ("3", True)]

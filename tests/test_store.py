@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import datetime as dt
+import types
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from crm_connect import hookimpl
+from crm_connect.config import parse_config
+from crm_connect.errors import ConfigError, StoreError
+from crm_connect.schema import Deal
+from crm_connect.store import DuckDBStore, QuarantinedRecord, open_store
+from crm_connect.sync import run_sync
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with DuckDBStore.open("duckdb:///crm.duckdb", base_dir=tmp_path) as opened:
+        yield opened
+
+
+def deal(n: int, **fields: Any) -> Deal:
+    return Deal(source="sf", id=f"D{n}", amount=Decimal("10.5"), currency="USD",
+                created_at="2026-05-01T07:25:37.000+0000", **fields)
+
+
+def test_url_is_relative_to_the_config_folder(tmp_path: Path) -> None:
+    with DuckDBStore.open("duckdb:///data/x.duckdb", base_dir=tmp_path) as opened:
+        assert opened.path == str(tmp_path / "data" / "x.duckdb")
+    with pytest.raises(StoreError, match="duckdb:///path"):
+        DuckDBStore.open("duckdb:x", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="no store plugin handles it"):
+        open_store("postgres://db/crm", base_dir=tmp_path)
+
+
+def test_one_table_per_entity_with_typed_columns(store: DuckDBStore) -> None:
+    types_ = dict(store.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'deals'"))
+    assert types_["amount"] == "DECIMAL(38,9)"
+    assert types_["created_at"] == "TIMESTAMP" and types_["is_won"] == "BOOLEAN"
+    assert types_["extra"] == "JSON"
+
+
+def test_upsert_by_source_and_id_with_state_in_the_same_transaction(store: DuckDBStore) -> None:
+    run = store.begin_run(["sf"])
+    store.write_page(entity="deals", source="sf", stream="Opportunity",
+                     records=[deal(1), deal(2)], state={"cursor": "a"}, quarantined=[],
+                     run_id=run)
+    store.write_page(entity="deals", source="sf", stream="Opportunity",
+                     records=[deal(2, name="second version"), deal(3), deal(3, name="last")],
+                     state={"cursor": "b"}, quarantined=[], run_id=run)
+    rows = store.execute("SELECT id, name, amount, created_at FROM deals ORDER BY id")
+    assert rows == [
+        ("D1", None, Decimal("10.500000000"), dt.datetime(2026, 5, 1, 7, 25, 37)),
+        ("D2", "second version", Decimal("10.500000000"), dt.datetime(2026, 5, 1, 7, 25, 37)),
+        ("D3", "last", Decimal("10.500000000"), dt.datetime(2026, 5, 1, 7, 25, 37)),
+    ]
+    assert store.get_state("sf", "Opportunity") == {"cursor": "b"}
+
+
+def test_a_page_that_fails_to_store_leaves_records_and_state_untouched(
+        store: DuckDBStore) -> None:
+    run = store.begin_run(["sf"])
+    store.write_page(entity="deals", source="sf", stream="Opportunity", records=[deal(1)],
+                     state={"cursor": "a"}, quarantined=[], run_id=run)
+    broken = QuarantinedRecord("sf", "Opportunity", "deals", "bad amount", raw={"Id": "D9"})
+    store.con.execute("DROP TABLE quarantine")  # make the write fail after the records went in
+    with pytest.raises(duckdb.Error):
+        store.write_page(entity="deals", source="sf", stream="Opportunity",
+                         records=[deal(2)], state={"cursor": "b"}, quarantined=[broken],
+                         run_id=run)
+    assert store.execute("SELECT id FROM deals") == [("D1",)]
+    assert store.get_state("sf", "Opportunity") == {"cursor": "a"}
+
+
+def test_new_schema_columns_are_added_to_an_existing_store(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE deals (source VARCHAR, id VARCHAR)")
+        con.execute("INSERT INTO deals VALUES ('sf', 'D1')")
+    with DuckDBStore.open(f"duckdb:///{path}", base_dir=tmp_path) as opened:
+        assert opened.execute("SELECT id, amount FROM deals") == [("D1", None)]
+
+
+def test_a_store_plugin_is_found_by_url_scheme(tmp_path: Path, crm_plugin) -> None:  # type: ignore[no-untyped-def]
+    opened: list[str] = []
+
+    class MemoryStore(DuckDBStore):
+        scheme = "memory"
+
+        @classmethod
+        def open(cls, url: str, **kwargs: Any) -> DuckDBStore:  # type: ignore[override]
+            opened.append(url)
+            return cls(duckdb.connect(":memory:"), ":memory:")
+
+    @hookimpl
+    def register_stores(register: Any) -> None:
+        register("memory", MemoryStore)
+
+    crm_plugin(types.SimpleNamespace(register_stores=register_stores), "memstore")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "spend.csv").write_text(
+        "id,date,category,amount\nS1,2026-01-01,acquisition,10\n")
+    config = parse_config('[store]\nurl = "memory://"\n[connections.f]\nconnector = "files"\n'
+                          'path = "x"\n', None, tmp_path)
+    report = run_sync(config)
+    assert report.ok and opened == ["memory://"]
