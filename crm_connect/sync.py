@@ -207,13 +207,27 @@ class PageWorkers:
                ) -> Future[PreparedPage]:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=_exit_with_parent,
+                                             initargs=(os.getpid(),))
         return self._pool.submit(prepare_page, entity, source, stream, page)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end the worker when the sync that started it is gone (SIGKILL)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="crm-connect-parent-watch", daemon=True).start()
 
 
 def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id: int,
