@@ -297,7 +297,7 @@ def main() -> int:
             assert frame is not None
         store.close()
     print(f"\n{sum(counts.values()):,} rows, {len(rows):,} KPI rows with --by source\n")
-    print("| run | seconds (best of %d) | peak RSS so far (MB) |" % args.repeat)
+    print(f"| run | seconds (best of {args.repeat}) | peak RSS so far (MB) |")
     print("|---|---:|---:|")
     for label, seconds, memory in results:
         print(f"| {label} | {seconds:.3f} | {memory:.0f} |")

@@ -82,3 +82,14 @@ def test_save_builds_a_history_that_can_be_read_back(synced: Path) -> None:
     assert history.returncode == 0, history.stderr
     rows = json.loads(history.stdout)
     assert [r["period_start"] for r in rows] == ["2026-06-01", "2026-07-01"]
+
+
+def test_the_benchmark_runs_at_a_tiny_scale() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent.parent / "benchmarks" / "kpis.py"
+    result = subprocess.run([sys.executable, str(script), "--scale", "0.002", "--repeat", "1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "whole catalogue, 12 months" in result.stdout
