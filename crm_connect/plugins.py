@@ -43,6 +43,7 @@ CORE_DISTRIBUTION = "crm-connect"
 BUILTIN_PLUGINS: dict[str, str] = {
     "files": "crm_connect.connectors.files",
     "duckdb": "crm_connect.store",
+    "kpis": "crm_connect.metrics.catalogue",
 }
 """Built-in plugin name to module.  Registered even when the allow-list leaves them out."""
 

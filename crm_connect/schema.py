@@ -15,7 +15,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "ENTITIES",
@@ -49,15 +57,19 @@ def _parse_datetime(value: Any) -> Any:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        else:
-            text = _COMPACT_OFFSET.sub(r"\1:\2", text)
         try:
-            value = dt.datetime.fromisoformat(text)
+            # Python 3.11 reads every ISO-8601 spelling the vendors use, Salesforce's
+            # ``2026-05-01T07:25:37.000+0000`` and ``...Z`` included.
+            value = dt.datetime.fromisoformat(value)
         except ValueError:
-            return value  # let pydantic produce its own message
+            text = value.strip()
+            if text.isdigit():
+                value = int(text)
+            else:
+                try:
+                    value = dt.datetime.fromisoformat(_COMPACT_OFFSET.sub(r"\1:\2", text))
+                except ValueError:
+                    return value  # let pydantic produce its own message
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         # HubSpot and others send epoch milliseconds.
         seconds = value / 1000 if abs(value) > 10**11 else value
@@ -83,20 +95,11 @@ def _parse_date(value: Any) -> Any:
     return value
 
 
-def _blank_to_none(value: Any) -> Any:
-    return None if value == "" else value
-
-
-def _parse_bool(value: Any) -> Any:
-    if value == "" or value is None:
-        return None
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in {"true", "t", "yes", "y", "1"}:
-            return True
-        if lowered in {"false", "f", "no", "n", "0"}:
-            return False
-    return value
+def _to_utc(value: dt.datetime) -> dt.datetime:
+    offset = value.utcoffset()
+    if offset is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC) if offset else value
 
 
 def _parse_json_object(value: Any) -> Any:
@@ -109,37 +112,51 @@ def _parse_json_object(value: Any) -> Any:
     return value
 
 
-UtcDatetime = Annotated[dt.datetime | None, BeforeValidator(_parse_datetime)]
+# pydantic's own parsers do the heavy lifting (ISO-8601 in every vendor spelling, epoch
+# seconds or milliseconds, "true"/"1"/"yes", decimal text); Python runs only where it must.
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_to_utc)] | None
 """A timezone-aware UTC datetime (or nothing); naive values are read as UTC."""
 Date = Annotated[dt.date | None, BeforeValidator(_parse_date)]
-Money = Annotated[Decimal | None, BeforeValidator(_blank_to_none)]
-Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
-Flag = Annotated[bool | None, BeforeValidator(_parse_bool)]
-Count = Annotated[int | None, BeforeValidator(_blank_to_none)]
-Number = Annotated[float | None, BeforeValidator(_blank_to_none)]
-Currency = Annotated[
-    str | None, BeforeValidator(_blank_to_none), Field(pattern=r"^[A-Z]{3}$")
-]
+Money = Decimal | None
+Text = str | None
+Flag = bool | None
+Count = int | None
+Number = float | None
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None
 RequiredDate = Annotated[dt.date, BeforeValidator(_parse_date)]
-RequiredMoney = Annotated[Decimal, BeforeValidator(_blank_to_none)]
-RequiredNumber = Annotated[float, BeforeValidator(_blank_to_none)]
+RequiredMoney = Decimal
+RequiredNumber = float
 
 
-class LeadOrigin(StrEnum):
+class _CanonicalEnum(StrEnum):
+    """Canonical values validate at native speed; ``"Upsell"`` or ``" upsell "`` are accepted
+    too, through ``_missing_``, which pydantic calls only when the exact value is not one."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> _CanonicalEnum | None:
+        if isinstance(value, str):
+            wanted = value.strip().lower().replace(" ", "_").replace("-", "_")
+            for member in cls:
+                if member.value == wanted:
+                    return member
+        return None
+
+
+class LeadOrigin(_CanonicalEnum):
     MARKETING = "marketing"
     SALES = "sales"
     PARTNER = "partner"
     OTHER = "other"
 
 
-class DealType(StrEnum):
+class DealType(_CanonicalEnum):
     NEW_BUSINESS = "new_business"
     UPSELL = "upsell"
     RENEWAL = "renewal"
     OTHER = "other"
 
 
-class ActivityKind(StrEnum):
+class ActivityKind(_CanonicalEnum):
     CALL = "call"
     EMAIL = "email"
     MEETING = "meeting"
@@ -148,35 +165,29 @@ class ActivityKind(StrEnum):
     SOCIAL = "social"
 
 
-class Direction(StrEnum):
+class Direction(_CanonicalEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
 
 
-class SurveyType(StrEnum):
+class SurveyType(_CanonicalEnum):
     NPS = "nps"
     CSAT = "csat"
     CES = "ces"
 
 
-class SpendCategory(StrEnum):
+class SpendCategory(_CanonicalEnum):
     ACQUISITION = "acquisition"
     RETENTION = "retention"
     SUPPORT = "support"
 
 
-def _enum_or_none(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value.strip().lower()
-    return value
 
 
 class CanonicalRecord(BaseModel):
     """Fields every canonical record has.  Subclasses add the entity's own fields."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, coerce_numbers_to_str=True)
 
     entity: ClassVar[str] = ""
 
@@ -184,22 +195,21 @@ class CanonicalRecord(BaseModel):
     id: str = Field(min_length=1, description="The vendor's id for the record, as text.")
     created_at: UtcDatetime = None
     updated_at: UtcDatetime = None
-    is_deleted: Annotated[bool, BeforeValidator(_parse_bool)] = False
+    is_deleted: bool = False
     extra: Annotated[dict[str, Any], BeforeValidator(_parse_json_object)] = Field(
         default_factory=dict, description="Vendor fields with no canonical home."
     )
 
-    @field_validator("id", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
-
-    @field_validator("is_deleted", mode="before")
-    @classmethod
-    def _deleted_default(cls, value: Any) -> Any:
-        return False if value is None or value == "" else value
+    def _blank_means_absent(cls, data: Any) -> Any:
+        """A blank or null value is an absent one: the field takes its default."""
+        if isinstance(data, dict):
+            values = data.values()
+            if None in values or "" in values:
+                return {key: value for key, value in data.items()
+                        if value is not None and value != ""}
+        return data
 
 
 class Account(CanonicalRecord):
@@ -234,7 +244,7 @@ class Lead(CanonicalRecord):
     email: Text = None
     company: Text = None
     lead_source: Text = None
-    origin: Annotated[LeadOrigin | None, BeforeValidator(_enum_or_none)] = None
+    origin: LeadOrigin | None = None
     status: Text = None
     owner_id: Text = None
     converted_at: UtcDatetime = None
@@ -253,25 +263,20 @@ class Deal(CanonicalRecord):
     stage: Text = None
     amount: Money = None
     currency: Currency = None
-    deal_type: Annotated[DealType | None, BeforeValidator(_enum_or_none)] = None
+    deal_type: DealType | None = None
     lead_source: Text = None
     campaign_id: Text = None
     closed_at: UtcDatetime = None
-    is_closed: Annotated[bool, BeforeValidator(_parse_bool)] = False
-    is_won: Annotated[bool, BeforeValidator(_parse_bool)] = False
+    is_closed: bool = False
+    is_won: bool = False
     probability: Number = None
-
-    @field_validator("is_closed", "is_won", mode="before")
-    @classmethod
-    def _flag_default(cls, value: Any) -> Any:
-        return False if value is None or value == "" else value
 
 
 class Activity(CanonicalRecord):
     entity: ClassVar[str] = "activities"
 
-    kind: Annotated[ActivityKind, BeforeValidator(_enum_or_none)]
-    direction: Annotated[Direction | None, BeforeValidator(_enum_or_none)] = None
+    kind: ActivityKind
+    direction: Direction | None = None
     subject: Text = None
     owner_id: Text = None
     account_id: Text = None
@@ -318,7 +323,7 @@ class Campaign(CanonicalRecord):
 class SurveyResponse(CanonicalRecord):
     entity: ClassVar[str] = "survey_responses"
 
-    survey_type: Annotated[SurveyType, BeforeValidator(_enum_or_none)]
+    survey_type: SurveyType
     score: RequiredNumber
     scale_min: RequiredNumber
     scale_max: RequiredNumber
@@ -342,13 +347,8 @@ class User(CanonicalRecord):
     name: Text = None
     email: Text = None
     role: Text = None
-    is_active: Annotated[bool, BeforeValidator(_parse_bool)] = True
+    is_active: bool = True
     last_login_at: UtcDatetime = None
-
-    @field_validator("is_active", mode="before")
-    @classmethod
-    def _active_default(cls, value: Any) -> Any:
-        return True if value is None or value == "" else value
 
 
 class Contract(CanonicalRecord):
@@ -368,7 +368,7 @@ class Spend(CanonicalRecord):
     entity: ClassVar[str] = "spend"
 
     date: RequiredDate
-    category: Annotated[SpendCategory, BeforeValidator(_enum_or_none)]
+    category: SpendCategory
     channel: Text = None
     amount: RequiredMoney
     currency: Currency = None

@@ -36,7 +36,8 @@ from crm_connect.errors import StoreError, StoreLockedError
 from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, CanonicalRecord
 
-__all__ = ["DuckDBStore", "QuarantinedRecord", "Store", "open_store"]
+__all__ = ["DuckDBStore", "QuarantinedRecord", "Store", "last_per_key", "open_store",
+           "records_to_arrow"]
 
 
 @dataclass
@@ -68,10 +69,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def write_page(self, *, entity: str, source: str, stream: str,
-                   records: Sequence[CanonicalRecord], state: dict[str, Any] | None,
+                   records: Sequence[CanonicalRecord] | pa.Table,
+                   state: dict[str, Any] | None,
                    quarantined: Sequence[QuarantinedRecord], run_id: int) -> None:
-        """Upsert ``records``, quarantine ``quarantined`` and save ``state``, all in one
-        transaction."""
+        """Upsert ``records`` (validated models, or an Arrow table from
+        :func:`records_to_arrow` with one row per id), quarantine ``quarantined`` and save
+        ``state``, all in one transaction."""
 
     @abc.abstractmethod
     def clear_state(self, source: str, stream: str | None = None) -> None: ...
@@ -157,7 +160,8 @@ def records_to_arrow(entity: str, records: Sequence[CanonicalRecord]) -> pa.Tabl
     for name, sql_type in columns:
         values: list[Any] = [row[name] for row in rows]
         if sql_type == "JSON":
-            values = [json.dumps(value, default=str, separators=(",", ":")) for value in values]
+            values = [json.dumps(value, default=str, separators=(",", ":")) if value else "{}"
+                      for value in values]
         elif sql_type.startswith("DECIMAL"):
             values = [
                 value.quantize(_MONEY_QUANTUM)
@@ -299,11 +303,15 @@ class DuckDBStore(Store):
     # -- writing ------------------------------------------------------------------------------
 
     def write_page(self, *, entity: str, source: str, stream: str,
-                   records: Sequence[CanonicalRecord], state: dict[str, Any] | None,
+                   records: Sequence[CanonicalRecord] | pa.Table,
+                   state: dict[str, Any] | None,
                    quarantined: Sequence[QuarantinedRecord], run_id: int) -> None:
         con = self.con
         now = _utcnow()
-        page = records_to_arrow(entity, _last_per_key(records)) if records else None
+        if isinstance(records, pa.Table):
+            page = records if records.num_rows else None
+        else:
+            page = records_to_arrow(entity, last_per_key(records)) if records else None
         con.execute("BEGIN TRANSACTION")
         try:
             if page is not None:
@@ -413,7 +421,7 @@ class DuckDBStore(Store):
         self.con.close()
 
 
-def _last_per_key(records: Sequence[CanonicalRecord]) -> Sequence[CanonicalRecord]:
+def last_per_key(records: Sequence[CanonicalRecord]) -> Sequence[CanonicalRecord]:
     """Keep the last version of each id in a page (a page may carry one record twice)."""
     seen: dict[str, CanonicalRecord] = {}
     for record in records:

@@ -9,11 +9,16 @@ and the other streams go on; a spent vendor quota stops the connection cleanly.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pyarrow as pa
 from pydantic import TypeAdapter, ValidationError
 
 from crm_connect.config import Config
@@ -21,7 +26,7 @@ from crm_connect.connector import Connector, Page, Stream
 from crm_connect.errors import ConfigError, CrmConnectError, QuotaExceededError
 from crm_connect.plugins import call_hook, has_implementations
 from crm_connect.schema import ENTITIES, CanonicalRecord
-from crm_connect.store import QuarantinedRecord, Store, open_store
+from crm_connect.store import QuarantinedRecord, Store, last_per_key, open_store, records_to_arrow
 
 __all__ = ["StreamResult", "SyncReport", "SyncRun", "run_sync", "validate_page"]
 
@@ -155,9 +160,85 @@ def _prepare(connection: str, stream: Stream, page: Page) -> None:
                 page.records = result
 
 
+@dataclass
+class PreparedPage:
+    """A page validated and turned into one Arrow batch, ready for a single bulk write."""
+
+    table: pa.Table | None
+    quarantined: list[QuarantinedRecord]
+    records: int
+
+
+def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedPage:
+    """Validate a page and convert it to Arrow.  Runs in a worker process on large syncs."""
+    records, quarantined = validate_page(entity, source, stream, page)
+    unique = last_per_key(records)
+    table = records_to_arrow(entity, unique) if unique else None
+    return PreparedPage(table, quarantined, len(records))
+
+
+class PageWorkers:
+    """Worker processes that validate pages while the main process reads and stores.
+
+    pydantic validation holds the GIL, so the second core is put to work with processes.
+    ``CRM_CONNECT_WORKERS`` sets how many (0: validate in the main process); the default is
+    two on a machine with at least two cores.  The pool starts only once a stream has a second
+    page, so small syncs pay nothing for it.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is None:
+            configured = os.environ.get("CRM_CONNECT_WORKERS")
+            workers = int(configured) if configured else min(2, (os.cpu_count() or 1))
+            if workers == 1 and not configured:
+                workers = 0
+        self.workers = max(0, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 0
+
+    @property
+    def in_flight_limit(self) -> int:
+        return self.workers + 1
+
+    def submit(self, entity: str, source: str, stream: str, page: Page
+               ) -> Future[PreparedPage]:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=_exit_with_parent,
+                                             initargs=(os.getpid(),))
+        return self._pool.submit(prepare_page, entity, source, stream, page)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end the worker when the sync that started it is gone (SIGKILL)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="crm-connect-parent-watch", daemon=True).start()
+
+
 def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id: int,
-                full_refresh: bool, progress: SyncProgress) -> StreamResult:
-    """Read one stream to its end, storing page by page."""
+                full_refresh: bool, progress: SyncProgress,
+                workers: PageWorkers | None = None) -> StreamResult:
+    """Read one stream to its end, storing page by page, in order.
+
+    Pages after the first are validated by ``workers`` (when enabled) while the next pages are
+    read; they are still written one at a time and in the order they were read, each with its
+    state, so the stored state always covers exactly the records stored.
+    """
     connection = connector.connection
     result = StreamResult(connection, stream.name, stream.entity)
     started = time.monotonic()
@@ -165,19 +246,41 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
     progress.stream_started(connection, stream)
     log.info("%s/%s: reading (%s)", connection, stream.name,
              "full refresh" if state is None else "incremental")
+    pending: deque[tuple[PreparedPage | Future[PreparedPage], dict[str, Any] | None]] = deque()
+
+    def store_next() -> None:
+        work, page_state = pending.popleft()
+        prepared = work.result() if isinstance(work, Future) else work
+        store.write_page(entity=stream.entity, source=connection, stream=stream.name,
+                         records=prepared.table if prepared.table is not None else [],
+                         state=page_state, quarantined=prepared.quarantined, run_id=run_id)
+        result.pages += 1
+        result.records += prepared.records
+        result.quarantined += len(prepared.quarantined)
+        log.debug("%s/%s: stored page %d (%d records, %d quarantined)", connection,
+                  stream.name, result.pages, prepared.records, len(prepared.quarantined))
+        progress.page_stored(connection, stream, prepared.records, len(prepared.quarantined))
+
+    def ready(work: PreparedPage | Future[PreparedPage]) -> bool:
+        return not isinstance(work, Future) or work.done()
+
     try:
-        for page in connector.read(stream, state):
-            _prepare(connection, stream, page)
-            records, quarantined = validate_page(stream.entity, connection, stream.name, page)
-            store.write_page(entity=stream.entity, source=connection, stream=stream.name,
-                             records=records, state=page.state, quarantined=quarantined,
-                             run_id=run_id)
-            result.pages += 1
-            result.records += len(records)
-            result.quarantined += len(quarantined)
-            log.debug("%s/%s: stored page %d (%d records, %d quarantined)", connection,
-                      stream.name, result.pages, len(records), len(quarantined))
-            progress.page_stored(connection, stream, len(records), len(quarantined))
+        try:
+            for index, page in enumerate(connector.read(stream, state)):
+                _prepare(connection, stream, page)
+                if workers is not None and workers.enabled and index > 0:
+                    work: PreparedPage | Future[PreparedPage] = workers.submit(
+                        stream.entity, connection, stream.name, page)
+                else:
+                    work = prepare_page(stream.entity, connection, stream.name, page)
+                pending.append((work, page.state))
+                limit = workers.in_flight_limit if workers is not None else 1
+                while pending and (len(pending) > limit or ready(pending[0][0])):
+                    store_next()
+        finally:
+            # Whatever was read before a failure is stored: nothing already fetched is lost.
+            while pending:
+                store_next()
     except QuotaExceededError as exc:
         result.status, result.error, result.exit_code = "stopped", str(exc), 1
     except ConfigError as exc:
@@ -212,13 +315,17 @@ def run_sync(config: Config, connections: Sequence[str] | None = None, *,
         run = SyncRun(store.begin_run(names), names, full_refresh)
         report = SyncReport(run)
         _notify("sync_started", run=run)
+        workers = PageWorkers()
         try:
             for name in names:
-                report.results.extend(_sync_connection(config, name, store, run, progress))
+                report.results.extend(
+                    _sync_connection(config, name, store, run, progress, workers))
         except BaseException:
             run.status = "failed"
             store.finish_run(run.run_id, "failed", _counts(report), "interrupted")
             raise
+        finally:
+            workers.close()
         run.status = "succeeded" if report.ok else (
             "stopped" if any(r.status == "stopped" for r in report.results) else "failed")
         errors = [f"{r.connection}/{r.stream}: {r.error}" for r in report.results if r.error]
@@ -231,7 +338,7 @@ def run_sync(config: Config, connections: Sequence[str] | None = None, *,
 
 
 def _sync_connection(config: Config, name: str, store: Store, run: SyncRun,
-                     progress: SyncProgress) -> list[StreamResult]:
+                     progress: SyncProgress, workers: PageWorkers) -> list[StreamResult]:
     results: list[StreamResult] = []
     try:
         connector = config.build_connector(name)
@@ -248,7 +355,7 @@ def _sync_connection(config: Config, name: str, store: Store, run: SyncRun,
     try:
         for stream in streams:
             result = sync_stream(store, connector, stream, run.run_id, run.full_refresh,
-                                 progress)
+                                 progress, workers)
             results.append(result)
             _notify("stream_finished", run=run, result=result)
             if result.status == "stopped":

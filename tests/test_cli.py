@@ -118,3 +118,34 @@ def test_missing_secret_on_sync_exits_2_naming_both_fixes(cli, tmp_path: Path) -
     assert "CRM_CONNECT_EX_API_KEY" in result.stderr
     ok = cli("sync", cwd=tmp_path, env={**env, "CRM_CONNECT_EX_API_KEY": "k"})
     assert ok.returncode == 0, ok.stderr
+
+
+def test_sync_on_a_terminal_shows_progress_per_stream_with_a_rate(project: Path) -> None:
+    """On a terminal the sync draws a progress line per stream with records and records/s."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    cli = str(Path(sys.executable).parent / "crm-connect")
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    process = subprocess.Popen([cli, "sync"], cwd=project, stdin=secondary, stdout=secondary,
+                               stderr=secondary, env=env, close_fds=True)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=60) == 0
+    os.close(primary)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "finance/deals" in screen and "finance/activities" in screen
+    assert "/s" in screen and "records" in screen
+    assert "\x1b[" in screen  # drawn with terminal control codes, not plain log lines
+    assert "finance/deals: started" not in screen

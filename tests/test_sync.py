@@ -196,8 +196,16 @@ def test_sync_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path: P
             if stored == 5:  # well into the stream, mid-file
                 break
     assert stored == 5, "the sync never reported progress"
+    import psutil
+
+    workers = psutil.Process(process.pid).children(recursive=True)
+    if (os.cpu_count() or 1) > 1:
+        assert workers, "pages after the first are validated in worker processes"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    # Its validation workers do not linger as orphans.
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
 
     db = tmp_path / "crm.duckdb"
     partial = table(db, "SELECT count(*) FROM contacts")[0][0]

@@ -37,7 +37,15 @@ class FilesConfig(ConnectorConfig):
 
 
 def _as_utc(value: Any) -> dt.datetime | None:
-    parsed = _parse_datetime(value)
+    if value.__class__ is str:
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            parsed: Any = _parse_datetime(value)
+        else:
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    else:
+        parsed = _parse_datetime(value)
     return parsed if isinstance(parsed, dt.datetime) else None
 
 
@@ -175,7 +183,9 @@ class FilesConnector(Connector[FilesConfig]):
                         problem = f"expected {width} columns as in the header, found {len(row)}"
                         yield reader.line_num, row, problem
                         continue
-                    yield reader.line_num, dict(zip(header, row, strict=True)), None
+                    # Blank cells are absent values: leave them out rather than pass "".
+                    record = {k: v for k, v in zip(header, row, strict=True) if v}
+                    yield reader.line_num, record, None
             except (csv.Error, UnicodeDecodeError) as exc:
                 yield reader.line_num, None, f"unreadable CSV: {exc}"
 
@@ -197,7 +207,7 @@ class FilesConnector(Connector[FilesConfig]):
 
 def _canonical(row: dict[str, Any], fields: set[str]) -> dict[str, Any]:
     """Keep canonical columns; put the others in ``extra`` so nothing is thrown away."""
-    if all(key in fields for key in row):
+    if row.keys() <= fields:
         return row
     record: dict[str, Any] = {}
     extra: dict[str, Any] = {}

@@ -1,0 +1,36 @@
+"""The metric engine: the KPI catalogue of ``KPIS.md``, computed set-based across sources.
+
+Public API::
+
+    from crm_connect.metrics import compute_kpis
+    rows = compute_kpis(store, metrics=["win_rate"], grain="quarter", by=["source"],
+                        as_of="2026-06-30T00:00:00Z")
+
+KPI definitions (:class:`KpiDefinition`, :class:`Measure`) are contributed by plugins through
+the ``register_kpis`` hook; the built-in catalogue (:mod:`crm_connect.metrics.catalogue`)
+arrives the same way.
+"""
+
+from __future__ import annotations
+
+from crm_connect.metrics.compute import compute_kpis
+from crm_connect.metrics.definitions import DIMENSIONS, Benchmark, KpiDefinition, Measure
+from crm_connect.metrics.engine import GRAINS, KpiRow, build_query, transpile
+from crm_connect.metrics.history import read_history, save_snapshots
+from crm_connect.metrics.registry import get_kpis, kpi_plugin
+
+__all__ = [
+    "DIMENSIONS",
+    "GRAINS",
+    "Benchmark",
+    "KpiDefinition",
+    "KpiRow",
+    "Measure",
+    "build_query",
+    "compute_kpis",
+    "get_kpis",
+    "kpi_plugin",
+    "read_history",
+    "save_snapshots",
+    "transpile",
+]

@@ -1,0 +1,152 @@
+"""What a KPI is: a declarative definition and a set-based computation written once in SQL.
+
+A :class:`KpiDefinition` names the KPI (key, name, unit, better direction, the entities and
+dimensions it uses, its formula in words) and says how to compute it:
+
+* **base** KPIs list :class:`Measure` objects.  A measure is one aggregate (``count``, ``sum`` or
+  ``count_distinct``) over one prepared relation (``deals``, ``accounts``, ... — the canonical
+  table without deleted records, with converted money and derived columns, see
+  :mod:`crm_connect.metrics.relations`), for every period at once.  A fact belongs to a period
+  either through ``event`` (a timestamp or date column dating it: in the period when
+  ``start <= event < end`` and ``event <= as_of``) or through ``at`` (any condition between the
+  fact ``f`` and the period ``p``, e.g. "a customer at the period's start").
+* **derived** KPIs combine other KPIs of the same period and dimensions (``inputs``); their
+  expressions see ``<input>__value``, ``<input>__numerator``, ``<input>__denominator`` and
+  ``<input>__count`` and the period's ``months``.
+
+``value``, ``numerator``, ``denominator`` and ``count`` are SQL expressions over the measure
+names (base) or the input columns (derived); when ``null_when`` holds the value is null and
+``null_note`` says why.  Everything is portable SQL: the engine joins a generated periods
+table, so one query computes every period and breakdown.
+
+Columns of the periods table ``p`` a condition may use: ``p.period_start`` and ``p.period_end``
+(timestamps, half-open), ``p.start_day`` / ``p.end_day`` (dates), ``p.moment`` (the period's
+end, or ``as_of`` when that comes first: "at period end"), ``p.months``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DIMENSIONS",
+    "Benchmark",
+    "KpiDefinition",
+    "Measure",
+]
+
+DIMENSIONS: tuple[str, ...] = (
+    "source",
+    "lead_source",
+    "owner",
+    "campaign",
+    "pipeline",
+    "deal_type",
+    "industry",
+    "segment",
+    "ticket_channel",
+    "survey_type",
+)
+"""Every dimension a KPI may be broken down by (``--by``)."""
+
+_IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+
+
+class Measure(BaseModel):
+    """One aggregate over one prepared relation ``f``, per period (and per breakdown)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_IDENTIFIER, description="How value expressions refer to it.")
+    relation: str = Field(description="A prepared relation: deals, accounts, leads, ...")
+    aggregate: Literal["count", "sum", "count_distinct"] = "count"
+    expr: str = Field(default="1", description="What is summed or counted distinct (SQL on f).")
+    where: str = Field(default="TRUE", description="Which facts count (SQL on f and p).")
+    event: str | None = Field(
+        default=None, description="SQL on f dating the fact: in p when start <= event < end.")
+    at: str | None = Field(
+        default=None, description="SQL condition between f and p (snapshot measures).")
+    previous: bool = Field(
+        default=False, description="Date ``event`` in the period just before p instead.")
+    dimensions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Dimension to SQL on f, overriding the relation's own mapping.")
+
+    @model_validator(mode="after")
+    def _one_way_to_a_period(self) -> Measure:
+        if (self.event is None) == (self.at is None):
+            raise ValueError(f"measure {self.name!r}: give exactly one of event= or at=")
+        if self.previous and self.event is None:
+            raise ValueError(f"measure {self.name!r}: previous=True needs event=")
+        return self
+
+
+class Benchmark(BaseModel):
+    """An industry range for a KPI, with where it comes from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low: float
+    high: float
+    source: str
+    grain: Literal["week", "month", "quarter", "year"] | None = Field(
+        default=None, description="The grain the range is quoted for (None: any grain).")
+
+
+class KpiDefinition(BaseModel):
+    """A KPI: what it is, and how to compute it set-based over the canonical tables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(pattern=_IDENTIFIER)
+    name: str
+    unit: str = Field(description="count, %, currency, days, hours, minutes, months, score ...")
+    better: Literal["up", "down"]
+    formula: str = Field(description="The formula in words, as KPIS.md writes it.")
+    category: str = "other"
+    entities: tuple[str, ...] = Field(description="Canonical entities the KPI reads.")
+    dimensions: tuple[str, ...] = ("source",)
+    measures: tuple[Measure, ...] = ()
+    inputs: tuple[str, ...] = Field(
+        default=(), description="KPIs a derived KPI is computed from (same period, dims).")
+    value: str
+    numerator: str | None = None
+    denominator: str | None = None
+    count: str = "0"
+    null_when: str = "FALSE"
+    null_note: str = "no data for the period"
+    snapshot: bool = Field(
+        default=False, description="A value at as_of that every period row carries.")
+    benchmark: Benchmark | None = None
+
+    @property
+    def derived(self) -> bool:
+        return bool(self.inputs)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KpiDefinition:
+        unknown = [d for d in self.dimensions if d not in DIMENSIONS]
+        if unknown:
+            raise ValueError(f"KPI {self.key!r}: unknown dimensions {unknown}; "
+                             f"known: {', '.join(DIMENSIONS)}")
+        if "source" not in self.dimensions:
+            raise ValueError(f"KPI {self.key!r}: every KPI can be broken down by source")
+        if bool(self.measures) == bool(self.inputs):
+            raise ValueError(f"KPI {self.key!r}: give measures (a base KPI) or inputs "
+                             "(a derived KPI), not both and not neither")
+        names = [m.name for m in self.measures]
+        if len(set(names)) != len(names):
+            raise ValueError(f"KPI {self.key!r}: measure names repeat: {names}")
+        for text in (self.value, self.numerator, self.denominator, self.count, self.null_when):
+            if text and ";" in text:
+                raise ValueError(f"KPI {self.key!r}: an expression may not contain ';'")
+        return self
+
+    def references(self) -> set[str]:
+        """Identifiers its expressions use (for validation)."""
+        text = " ".join(filter(None, (self.value, self.numerator, self.denominator,
+                                      self.count, self.null_when)))
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))

@@ -1,0 +1,519 @@
+"""The metric engine: KPI definitions compiled into one set-based SQL query.
+
+How a run works:
+
+1. The requested periods (plus a year of look-back for the comparisons) become a small
+   ``periods`` table written as ``VALUES``; every fact is dated by joining it (an equi-join on
+   the period's first day for "in period" facts, a condition for "at period start/end").
+2. Prepared relations (:mod:`crm_connect.metrics.relations`) are shared CTEs: deleted records
+   removed, money converted, ``customer_since`` derived once.
+3. Measures that read the same relation the same way are computed in one ``GROUP BY`` (with
+   ``GROUPING SETS`` for the total and the breakdown), so a scan serves many KPIs.
+4. Base KPIs combine their measures; derived KPIs (pipeline velocity, ARPU, CLV, CAC payback)
+   are computed from the base results of the same period and dimensions, still in SQL.
+5. Python only shapes the few result rows: comparisons with the previous period and the same
+   period a year earlier, the industry benchmark and the configured target.
+
+The SQL is DuckDB's, restricted to constructs Postgres and the warehouses share;
+:func:`transpile` turns it into another dialect with sqlglot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from crm_connect.errors import ConfigError, MetricError
+from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
+from crm_connect.metrics.relations import RELATIONS, Relation, dimension_sql
+
+__all__ = [
+    "GRAINS",
+    "KpiRow",
+    "Period",
+    "build_query",
+    "compute_rows",
+    "make_periods",
+    "period_containing",
+    "transpile",
+]
+
+Grain = Literal["week", "month", "quarter", "year"]
+GRAINS: tuple[str, ...] = ("week", "month", "quarter", "year")
+_YEAR_LAG = {"week": 52, "month": 12, "quarter": 4, "year": 1}
+_MONTHS = {"week": 7 * 12 / 365, "month": 1.0, "quarter": 3.0, "year": 12.0}
+
+
+# -- periods ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    index: int
+    start: dt.datetime  # naive UTC
+    end: dt.datetime
+
+
+def period_containing(moment: dt.datetime, grain: str) -> dt.datetime:
+    """The start of the ``grain`` period holding ``moment`` (naive UTC)."""
+    day = moment.date()
+    if grain == "week":
+        day = day - dt.timedelta(days=day.weekday())
+    elif grain == "month":
+        day = day.replace(day=1)
+    elif grain == "quarter":
+        day = day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+    elif grain == "year":
+        day = day.replace(month=1, day=1)
+    else:
+        raise ConfigError(f"unknown grain {grain!r}; choose one of: {', '.join(GRAINS)}")
+    return dt.datetime(day.year, day.month, day.day)
+
+
+def shift_period(start: dt.datetime, grain: str, steps: int) -> dt.datetime:
+    """The start of the period ``steps`` periods after (or before) the one starting at start."""
+    if grain == "week":
+        return start + dt.timedelta(weeks=steps)
+    months = {"month": 1, "quarter": 3, "year": 12}[grain] * steps
+    total = start.year * 12 + start.month - 1 + months
+    return dt.datetime(total // 12, total % 12 + 1, 1)
+
+
+def make_periods(grain: str, first: dt.datetime, last: dt.datetime) -> list[Period]:
+    """Every period from the one holding ``first`` to the one holding ``last``."""
+    start = period_containing(first, grain)
+    stop = period_containing(last, grain)
+    periods: list[Period] = []
+    while start <= stop:
+        end = shift_period(start, grain, 1)
+        periods.append(Period(len(periods), start, end))
+        start = end
+    return periods
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class KpiRow:
+    """One KPI for one period and one breakdown (``dimensions`` empty for the total)."""
+
+    metric: str
+    period_start: dt.date
+    period_end: dt.date
+    grain: str
+    dimensions: dict[str, str]
+    value: float | None
+    unit: str
+    numerator: float | None
+    denominator: float | None
+    count: int | None
+    note: str | None
+    comparisons: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "grain": self.grain,
+            "dimensions": dict(self.dimensions),
+            "value": self.value,
+            "unit": self.unit,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "count": self.count,
+            "note": self.note,
+            "comparisons": self.comparisons,
+        }
+
+
+# -- money ------------------------------------------------------------------------------------
+
+
+def _number(value: Decimal | float) -> str:
+    text = format(Decimal(str(value)), "f")
+    return text if "." in text else text + ".0"
+
+
+def money_sql(currency: str, rates: Mapping[str, Decimal | float]) -> Any:
+    """``money(amount, currency)`` SQL: the amount in ``currency``; a record without a
+    currency is taken to be in the reporting currency already."""
+    factors = {code: rate for code, rate in rates.items() if code != currency}
+    cases = " ".join(f"WHEN '{code}' THEN {_number(rate)}"
+                     for code, rate in sorted(factors.items()))
+
+    def money(amount: str, currency_column: str) -> str:
+        if not cases:
+            return f"CAST({amount} AS DOUBLE)"
+        return (f"CAST({amount} AS DOUBLE) * CASE COALESCE({currency_column}, '{currency}') "
+                f"WHEN '{currency}' THEN 1.0 {cases} END")
+
+    return money
+
+
+# -- compiling --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """A KPI computed with one breakdown shape (the dimensions grouped by)."""
+
+    key: str
+    shape: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return ",".join(self.shape)
+
+
+def _ts(value: dt.datetime) -> str:
+    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+
+
+def _day(value: dt.datetime | dt.date) -> str:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return f"DATE '{day.isoformat()}'"
+
+
+def _periods_cte(periods: Sequence[Period], grain: str, as_of: dt.datetime) -> str:
+    rows = []
+    for period in periods:
+        previous = shift_period(period.start, grain, -1)
+        rows.append(
+            f"({period.index}, {_ts(period.start)}, {_ts(period.end)}, {_day(period.start)}, "
+            f"{_day(period.end)}, {_day(previous)}, {_ts(min(period.start, as_of))}, "
+            f"{_ts(min(period.end, as_of))}, {_number(_MONTHS[grain])}, {_ts(as_of)})"
+        )
+    return ("SELECT * FROM (VALUES " + ", ".join(rows) + ") AS v(period_index, period_start, "
+            "period_end, start_day, end_day, prev_start_day, opening, moment, months, as_of)")
+
+
+def _relation_order(names: Iterable[str]) -> list[Relation]:
+    ordered: list[Relation] = []
+
+    def add(name: str) -> None:
+        relation = RELATIONS[name]
+        for need in relation.needs:
+            add(need)
+        if relation not in ordered:
+            ordered.append(relation)
+
+    for name in names:
+        add(name)
+    return ordered
+
+
+def _dimension_columns(dims: Sequence[str]) -> list[str]:
+    return [f"d_{dim}" for dim in dims]
+
+
+class _Compiler:
+    def __init__(self, definitions: Mapping[str, KpiDefinition], instances: Sequence[_Instance],
+                 all_dims: Sequence[str], grain: str) -> None:
+        self.definitions = definitions
+        self.instances = instances
+        self.all_dims = list(all_dims)
+        self.grain = grain
+        self.groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.ctes: list[str] = []
+
+    # measures sharing a relation, a period condition and a breakdown share one GROUP BY
+    def _measure_column(self, measure: Measure, shape: tuple[str, ...]) -> tuple[str, str]:
+        relation = RELATIONS[measure.relation]
+        mapping = {**relation.dimensions, **measure.dimensions}
+        dims = tuple((dim, mapping[dim]) for dim in shape)
+        join = ("event", measure.event, measure.previous) if measure.event else ("at", measure.at)
+        group_key = (measure.relation, join, dims)
+        group = self.groups.get(group_key)
+        if group is None:
+            group = {"name": f"g{len(self.groups)}", "relation": relation, "join": join,
+                     "dims": dims, "columns": {}}
+            self.groups[group_key] = group
+        aggregate_key = (measure.aggregate, measure.expr, measure.where)
+        columns: dict[tuple[str, str, str], str] = group["columns"]
+        if aggregate_key not in columns:
+            columns[aggregate_key] = f"m{len(columns)}"
+        return group["name"], columns[aggregate_key]
+
+    def _group_sql(self, group: dict[str, Any]) -> str:
+        relation: Relation = group["relation"]
+        join = group["join"]
+        if join[0] == "event":
+            event, previous = join[1], join[2]
+            day = "p.prev_start_day" if previous else "p.start_day"
+            condition = (f"CAST(date_trunc('{self.grain}', {event}) AS DATE) = {day} "
+                         f"AND {event} <= p.as_of")
+        else:
+            condition = join[1]
+        aggregates = []
+        for (aggregate, expr, where), column in group["columns"].items():
+            if aggregate == "count":
+                sql = "COUNT(*)" if where == "TRUE" else f"COUNT(CASE WHEN {where} THEN 1 END)"
+            elif aggregate == "sum":
+                sql = f"SUM(CASE WHEN {where} THEN {expr} END)"
+            else:
+                sql = f"COUNT(DISTINCT CASE WHEN {where} THEN {expr} END)"
+            aggregates.append(f"{sql} AS {column}")
+        dims = group["dims"]
+        dim_exprs = [dimension_sql(f"f.{column}" if column.isidentifier() else column)
+                     for _, column in dims]
+        select_dims = [f"{expr} AS d_{dim}" for (dim, _), expr in zip(dims, dim_exprs,
+                                                                      strict=True)]
+        if dims:
+            grouping = (f"GROUPING SETS ((p.period_index), "
+                        f"(p.period_index, {', '.join(dim_exprs)}))")
+        else:
+            grouping = "p.period_index"
+        selected = ", ".join(["p.period_index AS period_index", *select_dims, *aggregates])
+        inner = (f"SELECT {selected} "
+                 f"FROM periods p JOIN {relation.cte} f ON {condition} GROUP BY {grouping}")
+        outer_dims = [f"COALESCE(d_{dim}, '') AS d_{dim}" for dim, _ in dims]
+        columns = ", ".join(["period_index", *outer_dims, *group["columns"].values()])
+        return f"SELECT {columns} FROM ({inner}) t"
+
+    def _output_dims(self, shape: tuple[str, ...], source: str) -> list[str]:
+        return [f"NULLIF({source}.d_{dim}, '')" if dim in shape else "CAST(NULL AS VARCHAR)"
+                for dim in self.all_dims]
+
+    def _result_select(self, instance: _Instance, definition: KpiDefinition, body: str,
+                       extra_notes: Sequence[tuple[str, str]] = ()) -> str:
+        null = f"({definition.null_when})"
+        checks = [*extra_notes, (null, definition.null_note)]
+        is_null = " OR ".join(f"({condition})" for condition, _ in checks)
+        notes = " ".join(f"WHEN {condition} THEN '{_quote(note)}'" for condition, note in checks)
+
+        def number(expr: str | None) -> str:
+            return f"CAST({expr} AS DOUBLE)" if expr else "CAST(NULL AS DOUBLE)"
+
+        dims = self._output_dims(instance.shape, "v")
+        columns = [
+            f"'{definition.key}' AS metric", f"'{instance.label}' AS shape",
+            "v.period_index AS period_index",
+            *[f"{expr} AS d_{dim}" for expr, dim in zip(dims, self.all_dims, strict=True)],
+            f"CASE WHEN {is_null} THEN CAST(NULL AS DOUBLE) ELSE {number(definition.value)} "
+            "END AS value",
+            f"CASE WHEN {' OR '.join(f'({c})' for c, _ in extra_notes) or 'FALSE'} "
+            f"THEN CAST(NULL AS DOUBLE) ELSE {number(definition.numerator)} END AS numerator",
+            f"CASE WHEN {' OR '.join(f'({c})' for c, _ in extra_notes) or 'FALSE'} "
+            f"THEN CAST(NULL AS DOUBLE) ELSE {number(definition.denominator)} END "
+            "AS denominator",
+            f"CAST({definition.count} AS BIGINT) AS count",
+            f"CASE {notes} END AS note",
+        ]
+        return f"SELECT {', '.join(columns)} FROM ({body}) v"
+
+    def _base_sql(self, instance: _Instance, definition: KpiDefinition) -> str:
+        used: dict[str, list[tuple[str, str]]] = {}
+        for measure in definition.measures:
+            group, column = self._measure_column(measure, instance.shape)
+            used.setdefault(group, []).append((measure.name, column))
+        key_dims = _dimension_columns(instance.shape)
+        blank_keys = "".join(f", '' AS {c}" for c in key_dims)
+        keys = [f"SELECT period_index{blank_keys} FROM periods"]
+        keys += [f"SELECT period_index{''.join(f', {c}' for c in key_dims)} FROM {group}"
+                 for group in used]
+        joins = []
+        values = []
+        for group, columns in used.items():
+            condition = " AND ".join([f"{group}.period_index = k.period_index",
+                                      *[f"{group}.{c} = k.{c}" for c in key_dims]])
+            joins.append(f"LEFT JOIN {group} ON {condition}")
+            values += [f"COALESCE({group}.{column}, 0) AS {name}" for name, column in columns]
+        body = (f"SELECT k.period_index{''.join(f', k.{c}' for c in key_dims)}, p.months, "
+                f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
+                f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
+        if key_dims:
+            # A breakdown row exists only where one of the KPI's measures has something:
+            # other facts of the same relation (spend of another category) leave no row.
+            total = " AND ".join(f"k.{c} = ''" for c in key_dims)
+            some = " OR ".join(f"COALESCE({group}.{column}, 0) <> 0"
+                               for group, columns in used.items() for _, column in columns)
+            body += f" WHERE ({total}) OR {some}"
+        return self._result_select(instance, definition, body)
+
+    def _derived_sql(self, instance: _Instance, definition: KpiDefinition,
+                     source: str) -> str:
+        references = definition.references()
+        pivots = []
+        checks: list[tuple[str, str]] = []
+        for name in definition.inputs:
+            for part in ("value", "numerator", "denominator", "count"):
+                column = f"{name}__{part}"
+                pivots.append(f"MAX(CASE WHEN r.metric = '{name}' THEN r.{part} END) AS {column}")
+                if column in references:
+                    checks.append((f"{column} IS NULL", f"needs {name}, which has no value"))
+        dims = [f"r.d_{dim}" for dim in instance.shape]
+        inputs = ", ".join(f"'{name}'" for name in definition.inputs)
+        group_by = ", ".join(["r.period_index", *dims, "p.months", "p.as_of"])
+        select = ["r.period_index AS period_index",
+                  *[f"COALESCE(r.d_{dim}, '') AS d_{dim}" for dim in instance.shape],
+                  "p.months", "p.as_of", *pivots]
+        body = (f"SELECT {', '.join(select)} "
+                f"FROM {source} r JOIN periods p ON p.period_index = r.period_index "
+                f"WHERE r.shape = '{instance.label}' AND r.metric IN ({inputs}) "
+                f"GROUP BY {group_by}")
+        return self._result_select(instance, definition, body, checks)
+
+    def compile(self, periods_sql: str, money: Any, as_of: dt.datetime) -> str:
+        base = [i for i in self.instances if not self.definitions[i.key].derived]
+        derived = [i for i in self.instances if self.definitions[i.key].derived]
+        base_selects = [self._base_sql(i, self.definitions[i.key]) for i in base]
+        relations = _relation_order(
+            sorted({m.relation for i in base for m in self.definitions[i.key].measures}))
+        ctes = [f"periods AS ({periods_sql})"]
+        ctes += [f"{r.cte} AS MATERIALIZED ({r.build(money, _ts(as_of))})" for r in relations]
+        ctes += [f"{group['name']} AS ({self._group_sql(group)})"
+                 for group in self.groups.values()]
+        ctes.append(f"r0 AS ({' UNION ALL '.join(base_selects)})" if base_selects else
+                    "r0 AS (SELECT * FROM (SELECT 1) x WHERE FALSE)")
+        done = {i.key for i in base}
+        layer = 0
+        pending = list(derived)
+        while pending:
+            ready = [i for i in pending
+                     if all(name in done for name in self.definitions[i.key].inputs)]
+            if not ready:  # the registry rejects cycles; this is a guard
+                raise MetricError("derived KPIs depend on each other in a cycle")
+            selects = [self._derived_sql(i, self.definitions[i.key], f"r{layer}")
+                       for i in ready]
+            ctes.append(f"r{layer + 1} AS (SELECT * FROM r{layer} UNION ALL "
+                        f"{' UNION ALL '.join(selects)})")
+            layer += 1
+            done |= {i.key for i in ready}
+            pending = [i for i in pending if i not in ready]
+        return f"WITH {', '.join(ctes)} SELECT * FROM r{layer}"
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def plan_instances(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+                   by: Sequence[str]) -> tuple[list[_Instance], list[_Instance]]:
+    """The (KPI, breakdown) pairs to output and every pair that must be computed for them."""
+    outputs = [_Instance(key, tuple(d for d in by if d in definitions[key].dimensions))
+               for key in keys]
+    needed: list[_Instance] = []
+
+    def add(instance: _Instance) -> None:
+        if instance in needed:
+            return
+        for name in definitions[instance.key].inputs:
+            add(_Instance(name, instance.shape))
+        needed.append(instance)
+
+    for instance in outputs:
+        add(instance)
+    return outputs, needed
+
+
+def build_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+                by: Sequence[str], periods: Sequence[Period], grain: str,
+                as_of: dt.datetime, currency: str,
+                rates: Mapping[str, Decimal | float]) -> str:
+    """The one SQL query computing ``keys`` for every period and the ``by`` breakdown."""
+    _, needed = plan_instances(definitions, keys, by)
+    compiler = _Compiler(definitions, needed, [d for d in DIMENSIONS if d in by], grain)
+    return compiler.compile(_periods_cte(periods, grain, as_of), money_sql(currency, rates),
+                            as_of)
+
+
+def transpile(sql: str, dialect: str) -> str:
+    """The engine's SQL in another engine's dialect (``postgres``, ``snowflake``, ...)."""
+    if dialect == "duckdb":
+        return sql
+    try:
+        import sqlglot
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise MetricError("running KPIs on another engine needs sqlglot: "
+                          "pip install 'crm-connect[warehouse]'") from exc
+    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def required_relations(definitions: Mapping[str, KpiDefinition],
+                       instances: Iterable[_Instance]) -> list[Relation]:
+    names = {m.relation for i in instances for m in definitions[i.key].measures}
+    return _relation_order(sorted(names))
+
+
+def effective_entities(definitions: Mapping[str, KpiDefinition], key: str) -> set[str]:
+    definition = definitions[key]
+    entities = set(definition.entities)
+    for name in definition.inputs:
+        entities |= effective_entities(definitions, name)
+    return entities
+
+
+def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+                 by: Sequence[str], periods: Sequence[Period], grain: str,
+                 as_of: dt.datetime, currency: str, rates: Mapping[str, Decimal | float],
+                 ) -> list[dict[str, Any]]:
+    """Run the query; rows as dictionaries keyed by the SQL's column names, with the entity
+    checks applied.  ``execute(sql) -> list[tuple]`` runs SQL on the store."""
+    outputs, needed = plan_instances(definitions, keys, by)
+    relations = required_relations(definitions, needed)
+    tables = sorted({e for i in needed for e in effective_entities(definitions, i.key)})
+    counts = _entity_counts(execute, tables)
+    _check_currencies(execute, relations, currency, rates)
+    sql = build_query(definitions, keys, by, periods, grain, as_of, currency, rates)
+    dims = [d for d in DIMENSIONS if d in by]
+    names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",
+             "numerator", "denominator", "count", "note"]
+    wanted = {(i.key, i.label) for i in outputs}
+    rows = []
+    for raw in execute(sql):
+        row = dict(zip(names, raw, strict=True))
+        if (row["metric"], row["shape"]) not in wanted:
+            continue
+        empty = sorted(e for e in effective_entities(definitions, row["metric"])
+                       if counts.get(e, 0) == 0)
+        if empty:
+            row.update(value=None, numerator=None, denominator=None, count=0,
+                       note=f"no {', '.join(empty)} records in the store")
+        rows.append(row)
+    return rows
+
+
+def _entity_counts(execute: Any, tables: Sequence[str]) -> dict[str, int]:
+    if not tables:
+        return {}
+    sql = " UNION ALL ".join(
+        f"SELECT '{table}' AS entity, COUNT(*) AS n FROM (SELECT 1 FROM {table} "
+        "WHERE NOT is_deleted LIMIT 1) t" for table in tables)
+    return {str(entity): int(n) for entity, n in execute(sql)}
+
+
+def _check_currencies(execute: Any, relations: Sequence[Relation], currency: str,
+                      rates: Mapping[str, Decimal | float]) -> None:
+    known = {currency, *rates}
+    columns = sorted({money for relation in relations for money in relation.money})
+    if not columns:
+        return
+    accepted = ", ".join(f"'{code}'" for code in sorted(known))
+    sql = " UNION ".join(
+        f"SELECT DISTINCT '{table}' AS entity, {column} AS currency FROM {table} "
+        f"WHERE NOT is_deleted AND {amount} IS NOT NULL AND {column} IS NOT NULL "
+        f"AND {column} NOT IN ({accepted})" for table, amount, column in columns)
+    missing: dict[str, set[str]] = {}
+    for entity, code in execute(sql):
+        missing.setdefault(str(code), set()).add(str(entity))
+    if missing:
+        detail = "; ".join(f"{code} (in {', '.join(sorted(entities))})"
+                           for code, entities in sorted(missing.items()))
+        example = ", ".join(f"{code} = 1.0" for code in sorted(missing))
+        raise MetricError(
+            f"no exchange rate into {currency} for {detail}. Add it to the configuration, "
+            f"e.g. [reporting] rates = {{ {example} }} (one unit of that currency in {currency})."
+        )
+
+
+def dimensions_key(dimensions: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(dimensions.items())), separators=(",", ":"))
