@@ -353,7 +353,8 @@ class SalesforceSandbox:
         server.ssl_context = context
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="sf-sandbox", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="sf-sandbox",
+                                        daemon=True)
         self._thread.start()
         self.access_token = self.tokens.issue()
         return self
