@@ -166,7 +166,7 @@ def _system(
     tail: list[FieldDef] = []
     if owner is not None:
         tail.append(ref("OwnerId", owner, "Owner", label="Owner ID", nillable=False))
-    audit = {"createable": False, "updateable": False, "nillable": False}
+    audit: dict[str, Any] = {"createable": False, "updateable": False, "nillable": False}
     if created:
         tail += [
             FieldDef("CreatedDate", "datetime", "Created Date", **audit),

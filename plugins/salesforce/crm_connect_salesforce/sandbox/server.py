@@ -782,7 +782,7 @@ class SalesforceSandbox:
             )
             return
         if len(parts) == 1:
-            recent = []
+            recent: list[Any] = []
             h.send_json(
                 200,
                 {
@@ -905,10 +905,11 @@ class SalesforceSandbox:
         # stable sorts from the last ORDER BY item to the first; ties keep Id order
         for pos in range(len(query.order) - 1, -1, -1):
             item = query.order[pos]
-            hits.sort(
-                key=lambda hit, p=pos, it=item: soql.sort_key(it, hit[1][p]),
-                reverse=item.descending,
-            )
+
+            def key(hit: tuple[int, list[Any]], p: int = pos, it: soql.OrderItem = item) -> Any:
+                return soql.sort_key(it, hit[1][p])
+
+            hits.sort(key=key, reverse=item.descending)
         refs = [index for index, _ in hits]
         if query.offset:
             refs = refs[query.offset :]
@@ -1314,8 +1315,8 @@ class _LoopbackSession(requests.Session):
         self._reroute = reroute
 
     def request(
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         text = url.decode() if isinstance(url, bytes) else url
         parts = urllib.parse.urlsplit(text)
         host = parts.hostname or ""

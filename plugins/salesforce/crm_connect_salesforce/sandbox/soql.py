@@ -580,15 +580,16 @@ def _compare(actual: Any, op: str, lit: Literal, leaf: FieldDef, now: dt.datetim
             hi_v: Any = hi.date()
         else:
             lo_v, hi_v = lo, hi
-        inside = lo_v <= actual < hi_v
-        return {
+        inside = bool(lo_v <= actual < hi_v)
+        result: dict[str, bool] = {
             "=": inside,
             "!=": not inside,
             "<": actual < lo_v,
             "<=": actual < hi_v,
             ">": actual >= hi_v,
             ">=": actual >= lo_v,
-        }[op]
+        }
+        return result[op]
     if actual is None:
         return op == "!="
     a = _norm(actual, leaf)
