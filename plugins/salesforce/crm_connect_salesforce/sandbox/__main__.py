@@ -15,16 +15,31 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m crm_connect_salesforce.sandbox",
         description="Serve a synthetic Salesforce org over TLS on 127.0.0.1 until interrupted.",
     )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
-    parser.add_argument("--records", type=int, default=2000, help="approximate number of records (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
-    parser.add_argument("--api-version", default=DEFAULT_API_VERSION, help="API version in printed URLs")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: any free port)"
+    )
+    parser.add_argument(
+        "--records", type=int, default=2000, help="approximate number of records (default 2000)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the synthetic data (default 0)"
+    )
+    parser.add_argument(
+        "--api-version", default=DEFAULT_API_VERSION, help="API version in printed URLs"
+    )
     parser.add_argument("--daily-api-limit", type=int, default=15000, help="DailyApiRequests Max")
-    parser.add_argument("--json", action="store_true", help="print the connection details as one JSON line")
+    parser.add_argument(
+        "--json", action="store_true", help="print the connection details as one JSON line"
+    )
     args = parser.parse_args(argv)
 
-    sandbox = SalesforceSandbox(records=args.records, seed=args.seed, port=args.port,
-                                api_version=args.api_version, daily_api_limit=args.daily_api_limit)
+    sandbox = SalesforceSandbox(
+        records=args.records,
+        seed=args.seed,
+        port=args.port,
+        api_version=args.api_version,
+        daily_api_limit=args.daily_api_limit,
+    )
     sandbox.start()
     creds = sandbox.credentials
     details = {
@@ -49,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         print("Salesforce sandbox running (Ctrl-C to stop)")
         for key, value in details.items():
             print(f"  {key.ljust(width)}  {value}")
-        print(f"  trust the certificate with: export REQUESTS_CA_BUNDLE={sandbox.cert_path}", flush=True)
+        print(
+            f"  trust the certificate with: export REQUESTS_CA_BUNDLE={sandbox.cert_path}",
+            flush=True,
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

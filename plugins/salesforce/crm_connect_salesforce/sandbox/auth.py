@@ -43,7 +43,7 @@ def _b64url_decode(text: str) -> bytes:
 
 
 def load_public_key(pem: bytes) -> rsa.RSAPublicKey:
-    """A public key from PEM: a certificate (what Salesforce's connected app holds) or a bare key."""
+    """A public key from PEM: a certificate (what a connected app holds) or a bare key."""
     if b"BEGIN CERTIFICATE" in pem:
         key = load_pem_x509_certificate(pem).public_key()
     else:
@@ -96,12 +96,14 @@ class TokenStore:
             self._tokens.clear()
 
     def token_response(self, instance_url: str, with_refresh: bool = False) -> dict[str, Any]:
-        """A success body of ``POST /services/oauth2/token``; ``signature`` as Salesforce signs it."""
+        """A success body of ``POST /services/oauth2/token``, signed as Salesforce signs it."""
         creds = self.credentials
         identity = f"{instance_url}/id/{creds.org_id}/{creds.user_id}"
         issued_at = str(int(time.time() * 1000))
         signature = base64.b64encode(
-            hmac.new(creds.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()
+            hmac.new(
+                creds.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+            ).digest()
         ).decode()
         body: dict[str, Any] = {
             "access_token": self.issue(),
@@ -118,8 +120,13 @@ class TokenStore:
 
     # --- grants ---------------------------------------------------------------------------
 
-    def grant(self, form: dict[str, str], authorization: str | None, instance_url: str,
-              jwt_audiences: set[str]) -> dict[str, Any]:
+    def grant(
+        self,
+        form: dict[str, str],
+        authorization: str | None,
+        instance_url: str,
+        jwt_audiences: set[str],
+    ) -> dict[str, Any]:
         grant_type = form.get("grant_type", "")
         creds = self.credentials
         client_id = form.get("client_id")
@@ -134,7 +141,8 @@ class TokenStore:
             self._client(client_id, client_secret)
             password = form.get("password", "")
             if form.get("username") != creds.username or password not in (
-                creds.password + creds.security_token, creds.password,
+                creds.password + creds.security_token,
+                creds.password,
             ):
                 raise OAuthError("invalid_grant", "authentication failure - Invalid Password")
             return self.token_response(instance_url)
@@ -220,10 +228,12 @@ _SOAP_LOGIN = (
     "<orgDefaultCurrencyIsoCode>USD</orgDefaultCurrencyIsoCode><orgDisallowHtmlAttachments>false"
     "</orgDisallowHtmlAttachments><orgHasPersonAccounts>false</orgHasPersonAccounts>"
     "<organizationId>{org}</organizationId><organizationMultiCurrency>true</organizationMultiCurrency>"
-    "<organizationName>crm-connect sandbox</organizationName><profileId>00eSb0000000001AAA</profileId>"
+    "<organizationName>crm-connect sandbox</organizationName>"
+    "<profileId>00eSb0000000001AAA</profileId>"
     "<roleId>00ESb0000000000MAA</roleId><sessionSecondsValid>{seconds}</sessionSecondsValid>"
-    "<userDefaultCurrencyIsoCode xsi:nil=\"true\"/><userEmail>{username}</userEmail>"
-    "<userFullName>Sandbox Admin</userFullName><userId>{user}</userId><userLanguage>en_US</userLanguage>"
+    '<userDefaultCurrencyIsoCode xsi:nil="true"/><userEmail>{username}</userEmail>'
+    "<userFullName>Sandbox Admin</userFullName><userId>{user}</userId>"
+    "<userLanguage>en_US</userLanguage>"
     "<userLocale>en_US</userLocale><userName>{username}</userName>"
     "<userTimeZone>America/Los_Angeles</userTimeZone><userType>Standard</userType>"
     "<userUiSkin>Theme3</userUiSkin></userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>"
@@ -239,17 +249,29 @@ def soap_login(body: bytes, store: TokenStore, instance_url: str, version: str) 
     try:
         root = ET.fromstring(body)
     except ET.ParseError:
-        return 500, soap_fault("INVALID_REQUEST", "Unable to parse the request", "UnexpectedErrorFault")
+        return 500, soap_fault(
+            "INVALID_REQUEST", "Unable to parse the request", "UnexpectedErrorFault"
+        )
     values: dict[str, str] = {}
     for element in root.iter():
         local = element.tag.rsplit("}", 1)[-1]
         if local in ("username", "password"):
             values[local] = element.text or ""
     creds = store.credentials
-    if values.get("username") != creds.username or values.get("password") != creds.password + creds.security_token:
-        return 500, soap_fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
+    if (
+        values.get("username") != creds.username
+        or values.get("password") != creds.password + creds.security_token
+    ):
+        return 500, soap_fault(
+            "INVALID_LOGIN", "Invalid username, password, security token; or user locked out."
+        )
     session = store.issue()
     return 200, _SOAP_LOGIN.format(
-        instance=instance_url, version=version, org=creds.org_id, session=session, user=creds.user_id,
-        username=creds.username, seconds=int(store.session_seconds),
+        instance=instance_url,
+        version=version,
+        org=creds.org_id,
+        session=session,
+        user=creds.user_id,
+        username=creds.username,
+        seconds=int(store.session_seconds),
     )

@@ -84,8 +84,9 @@ class FaultBook:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str, kinds: set[FaultKind] | None = None,
-             accept: object = None) -> Fault | None:
+    def take(
+        self, method: str, path: str, kinds: set[FaultKind] | None = None, accept: object = None
+    ) -> Fault | None:
         """The first matching fault (of ``kinds``), counted as applied; ``None`` when none."""
         with self._lock:
             for fault in self._faults:

@@ -31,7 +31,9 @@ _SOAP_TYPES = {
     "percent": "xsd:double",
     "int": "xsd:int",
 }
-TEXT_TYPES = frozenset({"id", "reference", "string", "textarea", "picklist", "email", "phone", "url"})
+TEXT_TYPES = frozenset(
+    {"id", "reference", "string", "textarea", "picklist", "email", "phone", "url"}
+)
 NUMBER_TYPES = frozenset({"currency", "double", "percent", "int"})
 
 
@@ -79,9 +81,7 @@ class ObjectDef:
     def __post_init__(self) -> None:
         self.by_lower = {f.name.lower(): f for f in self.fields}
         self.relationships = {
-            f.relationship_name.lower(): f
-            for f in self.fields
-            if f.relationship_name is not None
+            f.relationship_name.lower(): f for f in self.fields if f.relationship_name is not None
         }
 
     def field(self, name: str) -> FieldDef | None:
@@ -108,13 +108,20 @@ def text(name: str, length: int = 255, **kw: Any) -> FieldDef:
 
 
 def pick(name: str, values: tuple[str, ...], **kw: Any) -> FieldDef:
-    return FieldDef(name, "picklist", kw.pop("label", _label(name)), picklist=values, length=255, **kw)
+    return FieldDef(
+        name, "picklist", kw.pop("label", _label(name)), picklist=values, length=255, **kw
+    )
 
 
 def ref(name: str, to: tuple[str, ...], rel: str | None, **kw: Any) -> FieldDef:
     return FieldDef(
-        name, "reference", kw.pop("label", _label(name)), reference_to=to, relationship_name=rel,
-        length=18, **kw,
+        name,
+        "reference",
+        kw.pop("label", _label(name)),
+        reference_to=to,
+        relationship_name=rel,
+        length=18,
+        **kw,
     )
 
 
@@ -127,21 +134,39 @@ def money(name: str, **kw: Any) -> FieldDef:
 
 
 def number(name: str, precision: int = 18, scale: int = 0, **kw: Any) -> FieldDef:
-    return FieldDef(name, "double", kw.pop("label", _label(name)), precision=precision, scale=scale, **kw)
+    return FieldDef(
+        name, "double", kw.pop("label", _label(name)), precision=precision, scale=scale, **kw
+    )
 
 
 def _system(
-    label: str, *, owner: tuple[str, ...] | None = ("User",), is_deleted: bool = True,
+    label: str,
+    *,
+    owner: tuple[str, ...] | None = ("User",),
+    is_deleted: bool = True,
     created: bool = True,
 ) -> tuple[list[FieldDef], list[FieldDef]]:
     """(leading, trailing) standard fields: Id/IsDeleted first, audit fields last."""
-    lead = [FieldDef("Id", "id", f"{label} ID", nillable=False, length=18, createable=False, updateable=False)]
+    lead = [
+        FieldDef(
+            "Id", "id", f"{label} ID", nillable=False, length=18, createable=False, updateable=False
+        )
+    ]
     if is_deleted:
-        lead.append(FieldDef("IsDeleted", "boolean", "Deleted", nillable=False, createable=False, updateable=False))
+        lead.append(
+            FieldDef(
+                "IsDeleted",
+                "boolean",
+                "Deleted",
+                nillable=False,
+                createable=False,
+                updateable=False,
+            )
+        )
     tail: list[FieldDef] = []
     if owner is not None:
         tail.append(ref("OwnerId", owner, "Owner", label="Owner ID", nillable=False))
-    audit = {"createable": False, "updateable": False, "nillable": False}
+    audit: dict[str, Any] = {"createable": False, "updateable": False, "nillable": False}
     if created:
         tail += [
             FieldDef("CreatedDate", "datetime", "Created Date", **audit),
@@ -156,239 +181,615 @@ def _system(
 
 
 def _object(
-    name: str, prefix: str, label: str, plural: str, body: list[FieldDef], *,
-    owner: tuple[str, ...] | None = ("User",), custom: bool = False, is_deleted: bool = True,
+    name: str,
+    prefix: str,
+    label: str,
+    plural: str,
+    body: list[FieldDef],
+    *,
+    owner: tuple[str, ...] | None = ("User",),
+    custom: bool = False,
+    is_deleted: bool = True,
     created: bool = True,
 ) -> ObjectDef:
     lead, tail = _system(label, owner=owner, is_deleted=is_deleted, created=created)
-    return ObjectDef(name, prefix, label, plural, lead + body + tail, custom=custom, has_is_deleted=is_deleted)
+    return ObjectDef(
+        name, prefix, label, plural, lead + body + tail, custom=custom, has_is_deleted=is_deleted
+    )
 
 
 # --- picklists -------------------------------------------------------------------------------
 
 LEAD_SOURCES = (
-    "Web", "Advertisement", "Email", "Trade Show", "Webinar", "Partner Referral", "Cold Call",
-    "Employee Referral", "Other",
+    "Web",
+    "Advertisement",
+    "Email",
+    "Trade Show",
+    "Webinar",
+    "Partner Referral",
+    "Cold Call",
+    "Employee Referral",
+    "Other",
 )
 MARKETING_SOURCES = ("Web", "Advertisement", "Email", "Trade Show", "Webinar")
 INDUSTRIES = (
-    "Technology", "Finance", "Healthcare", "Manufacturing", "Retail", "Education", "Energy",
-    "Media", "Transportation", "Hospitality",
+    "Technology",
+    "Finance",
+    "Healthcare",
+    "Manufacturing",
+    "Retail",
+    "Education",
+    "Energy",
+    "Media",
+    "Transportation",
+    "Hospitality",
 )
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
 CURRENCIES = ("USD", "EUR", "GBP")
 OPP_STAGES = (
-    "Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
-    "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost",
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
 )
-OPP_TYPES = ("New Business", "Existing Customer - Upgrade", "Existing Customer - Replacement",
-             "Existing Customer - Downgrade", "Renewal")
-LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+OPP_TYPES = (
+    "New Business",
+    "Existing Customer - Upgrade",
+    "Existing Customer - Replacement",
+    "Existing Customer - Downgrade",
+    "Renewal",
+)
+LEAD_STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+)
 CASE_STATUSES = ("New", "Working", "Escalated", "Waiting on Customer", "Closed")
 CASE_ORIGINS = ("Phone", "Email", "Web", "Chat")
 PRIORITIES = ("High", "Medium", "Low")
-CAMPAIGN_TYPES = ("Conference", "Webinar", "Trade Show", "Public Relations", "Partners",
-                  "Referral Program", "Advertisement", "Banner Ads", "Direct Mail", "Email",
-                  "Telemarketing", "Other")
+CAMPAIGN_TYPES = (
+    "Conference",
+    "Webinar",
+    "Trade Show",
+    "Public Relations",
+    "Partners",
+    "Referral Program",
+    "Advertisement",
+    "Banner Ads",
+    "Direct Mail",
+    "Email",
+    "Telemarketing",
+    "Other",
+)
 CAMPAIGN_STATUSES = ("Planned", "In Progress", "Completed", "Aborted")
 TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
 DIRECTIONS = ("Inbound", "Outbound")
 SURVEY_TYPES = ("NPS", "CSAT", "CES")
-ROLES = ("CEO", "VP Sales", "Account Executive", "Sales Development Rep", "Marketing Manager",
-         "Support Agent", "Customer Success Manager")
+ROLES = (
+    "CEO",
+    "VP Sales",
+    "Account Executive",
+    "Sales Development Rep",
+    "Marketing Manager",
+    "Support Agent",
+    "Customer Success Manager",
+)
 
 
 def build_objects(multi_currency: bool = True) -> dict[str, ObjectDef]:
     """Every sObject the sandbox org has, by API name."""
-    cur = [pick("CurrencyIsoCode", CURRENCIES, label="Currency ISO Code", nillable=False)] if multi_currency else []
+    cur = (
+        [pick("CurrencyIsoCode", CURRENCIES, label="Currency ISO Code", nillable=False)]
+        if multi_currency
+        else []
+    )
     objects = [
-        _object("UserRole", "00E", "Role", "Roles", [
-            text("Name", 80, name_field=True, nillable=False),
-            text("DeveloperName", 80, label="Developer Name", nillable=False),
-            ref("ParentRoleId", ("UserRole",), None, label="Parent Role ID"),
-        ], owner=None, is_deleted=False, created=False),
-        _object("User", "005", "User", "Users", [
-            text("Username", 80, nillable=False),
-            text("LastName", 80, label="Last Name", nillable=False),
-            text("FirstName", 40, label="First Name"),
-            text("Name", 121, label="Full Name", name_field=True, nillable=False, createable=False, updateable=False),
-            typed("Email", "email", length=128, nillable=False),
-            text("Alias", 8, nillable=False),
-            typed("IsActive", "boolean", label="Active", nillable=False),
-            ref("UserRoleId", ("UserRole",), "UserRole", label="Role ID"),
-            text("Title", 80),
-            text("Department", 80),
-            pick("UserType", ("Standard", "AutomatedProcess", "CloudIntegrationUser"), label="User Type",
-                 createable=False, updateable=False),
-            typed("LastLoginDate", "datetime", label="Last Login", createable=False, updateable=False),
-            pick("TimeZoneSidKey", ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris"),
-                 label="Time Zone", nillable=False),
-            *cur,
-        ], owner=None, is_deleted=False),
-        _object("Account", "001", "Account", "Accounts", [
-            text("Name", 255, label="Account Name", name_field=True, nillable=False),
-            pick("Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
-                          "Installation Partner", "Technology Partner", "Other"), label="Account Type"),
-            ref("ParentId", ("Account",), "Parent", label="Parent Account ID"),
-            text("BillingCity", 40, label="Billing City"),
-            text("BillingCountry", 80, label="Billing Country"),
-            typed("Phone", "phone", label="Account Phone", length=40),
-            typed("Website", "url", length=255),
-            pick("Industry", INDUSTRIES),
-            money("AnnualRevenue", label="Annual Revenue"),
-            typed("NumberOfEmployees", "int", label="Employees"),
-            pick("AccountSource", LEAD_SOURCES, label="Account Source"),
-            typed("LastActivityDate", "date", label="Last Activity", createable=False, updateable=False),
-            *cur,
-            typed("Customer_Since__c", "datetime", label="Customer Since", custom=True),
-            typed("Churned_At__c", "datetime", label="Churned At", custom=True),
-            pick("Segment__c", SEGMENTS, label="Segment", custom=True),
-            pick("Acquisition_Channel__c", LEAD_SOURCES, label="Acquisition Channel", custom=True),
-        ]),
-        _object("Contact", "003", "Contact", "Contacts", [
-            ref("AccountId", ("Account",), "Account", label="Account ID"),
-            text("LastName", 80, label="Last Name", nillable=False),
-            text("FirstName", 40, label="First Name"),
-            text("Name", 121, label="Full Name", name_field=True, nillable=False, createable=False, updateable=False),
-            typed("Email", "email", length=80),
-            typed("Phone", "phone", label="Business Phone", length=40),
-            text("Title", 128),
-            pick("LeadSource", LEAD_SOURCES, label="Lead Source"),
-            typed("LastActivityDate", "date", label="Last Activity", createable=False, updateable=False),
-            *cur,
-        ]),
-        _object("Lead", "00Q", "Lead", "Leads", [
-            text("LastName", 80, label="Last Name", nillable=False),
-            text("FirstName", 40, label="First Name"),
-            text("Name", 121, label="Full Name", name_field=True, nillable=False, createable=False, updateable=False),
-            text("Title", 128),
-            text("Company", 255, nillable=False),
-            typed("Email", "email", length=80),
-            pick("LeadSource", LEAD_SOURCES, label="Lead Source"),
-            pick("Status", LEAD_STATUSES, nillable=False),
-            pick("Industry", INDUSTRIES),
-            pick("Rating", ("Hot", "Warm", "Cold")),
-            typed("IsConverted", "boolean", label="Converted", nillable=False, createable=False, updateable=False),
-            typed("ConvertedDate", "date", label="Converted Date", createable=False, updateable=False),
-            ref("ConvertedAccountId", ("Account",), "ConvertedAccount", label="Converted Account ID",
-                createable=False, updateable=False),
-            ref("ConvertedContactId", ("Contact",), "ConvertedContact", label="Converted Contact ID",
-                createable=False, updateable=False),
-            ref("ConvertedOpportunityId", ("Opportunity",), "ConvertedOpportunity",
-                label="Converted Opportunity ID", createable=False, updateable=False),
-            *cur,
-            pick("Origin__c", ("Marketing", "Sales", "Partner", "Other"), label="Origin", custom=True),
-        ], owner=("Group", "User")),
-        _object("Campaign", "701", "Campaign", "Campaigns", [
-            text("Name", 80, label="Campaign Name", name_field=True, nillable=False),
-            ref("ParentId", ("Campaign",), "Parent", label="Parent Campaign ID"),
-            pick("Type", CAMPAIGN_TYPES),
-            pick("Status", CAMPAIGN_STATUSES),
-            typed("StartDate", "date", label="Start Date"),
-            typed("EndDate", "date", label="End Date"),
-            money("ExpectedRevenue", label="Expected Revenue in Campaign"),
-            money("BudgetedCost", label="Budgeted Cost in Campaign"),
-            money("ActualCost", label="Actual Cost in Campaign"),
-            typed("IsActive", "boolean", label="Active", nillable=False),
-            *cur,
-            pick("Channel__c", LEAD_SOURCES, label="Channel", custom=True),
-            pick("Spend_Category__c", ("Acquisition", "Retention", "Support"), label="Spend Category", custom=True),
-        ]),
-        _object("Opportunity", "006", "Opportunity", "Opportunities", [
-            ref("AccountId", ("Account",), "Account", label="Account ID"),
-            text("Name", 120, name_field=True, nillable=False),
-            pick("StageName", OPP_STAGES, label="Stage", nillable=False),
-            money("Amount"),
-            FieldDef("Probability", "percent", "Probability (%)", precision=3, scale=0),
-            typed("CloseDate", "date", label="Close Date", nillable=False),
-            pick("Type", OPP_TYPES, label="Opportunity Type"),
-            pick("LeadSource", LEAD_SOURCES, label="Lead Source"),
-            typed("IsClosed", "boolean", label="Closed", nillable=False, createable=False, updateable=False),
-            typed("IsWon", "boolean", label="Won", nillable=False, createable=False, updateable=False),
-            pick("ForecastCategoryName", ("Omitted", "Pipeline", "Best Case", "Commit", "Closed"),
-                 label="Forecast Category"),
-            ref("CampaignId", ("Campaign",), "Campaign", label="Campaign ID"),
-            *cur,
-        ]),
-        _object("Task", "00T", "Task", "Tasks", [
-            ref("WhoId", ("Contact", "Lead"), "Who", label="Name ID"),
-            ref("WhatId", ("Account", "Opportunity", "Case", "Campaign", "Contract"), "What", label="Related To ID"),
-            ref("AccountId", ("Account",), "Account", label="Account ID", createable=False, updateable=False),
-            text("Subject", 255),
-            typed("ActivityDate", "date", label="Due Date Only"),
-            pick("Status", ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"),
-                 nillable=False),
-            pick("Priority", ("High", "Normal", "Low"), nillable=False),
-            typed("IsClosed", "boolean", label="Closed", nillable=False, createable=False, updateable=False),
-            pick("TaskSubtype", TASK_SUBTYPES, label="Task Subtype", updateable=False),
-            pick("Type", ("Call", "Email", "Meeting", "Other")),
-            pick("CallType", ("Internal", "Inbound", "Outbound"), label="Call Type"),
-            typed("CallDurationInSeconds", "int", label="Call Duration"),
-            typed("CompletedDateTime", "datetime", label="Completed Date/Time", createable=False, updateable=False),
-            pick("Direction__c", DIRECTIONS, label="Direction", custom=True),
-            typed("Email_Opened__c", "boolean", label="Email Opened", custom=True),
-            typed("Email_Clicked__c", "boolean", label="Email Clicked", custom=True),
-        ], owner=("Group", "User")),
-        _object("Event", "00U", "Event", "Events", [
-            ref("WhoId", ("Contact", "Lead"), "Who", label="Name ID"),
-            ref("WhatId", ("Account", "Opportunity", "Case", "Campaign", "Contract"), "What", label="Related To ID"),
-            ref("AccountId", ("Account",), "Account", label="Account ID", createable=False, updateable=False),
-            text("Subject", 255),
-            typed("ActivityDate", "date", label="Due Date Only"),
-            typed("ActivityDateTime", "datetime", label="Due Date Time"),
-            typed("StartDateTime", "datetime", label="Start Date Time"),
-            typed("EndDateTime", "datetime", label="End Date Time"),
-            typed("DurationInMinutes", "int", label="Duration"),
-            pick("EventSubtype", ("Event",), label="Event Subtype", updateable=False),
-            pick("Type", ("Call", "Email", "Meeting", "Other")),
-            pick("Direction__c", DIRECTIONS, label="Direction", custom=True),
-        ], owner=("Calendar", "User")),
-        _object("Case", "500", "Case", "Cases", [
-            FieldDef("CaseNumber", "string", "Case Number", nillable=False, length=30, auto_number=True,
-                     createable=False, updateable=False, name_field=True),
-            ref("ContactId", ("Contact",), "Contact", label="Contact ID"),
-            ref("AccountId", ("Account",), "Account", label="Account ID"),
-            text("Subject", 255),
-            pick("Status", CASE_STATUSES),
-            pick("Origin", CASE_ORIGINS, label="Case Origin"),
-            pick("Priority", PRIORITIES),
-            pick("Type", ("Question", "Problem", "Feature Request")),
-            typed("IsClosed", "boolean", label="Closed", nillable=False, createable=False, updateable=False),
-            typed("ClosedDate", "datetime", label="Closed Date", createable=False, updateable=False),
-            typed("IsEscalated", "boolean", label="Escalated", nillable=False),
-            *cur,
-            typed("First_Response_At__c", "datetime", label="First Response At", custom=True),
-            number("Interactions__c", 18, 0, label="Interactions", custom=True),
-            number("Handle_Time_Minutes__c", 10, 2, label="Handle Time (Minutes)", custom=True),
-        ], owner=("Group", "User")),
-        _object("Contract", "800", "Contract", "Contracts", [
-            ref("AccountId", ("Account",), "Account", label="Account ID", nillable=False),
-            FieldDef("ContractNumber", "string", "Contract Number", nillable=False, length=30, auto_number=True,
-                     createable=False, updateable=False, name_field=True),
-            pick("Status", ("Draft", "In Approval Process", "Activated"), nillable=False),
-            pick("StatusCode", ("Draft", "InApproval", "Activated", "Terminated", "Expired"),
-                 label="Status Category", nillable=False, createable=False, updateable=False),
-            typed("StartDate", "date", label="Contract Start Date"),
-            FieldDef("EndDate", "date", "Contract End Date", calculated=True, createable=False, updateable=False),
-            typed("ContractTerm", "int", label="Contract Term"),
-            typed("ActivatedDate", "datetime", label="Activated Date", createable=False, updateable=False),
-            *cur,
-            money("Total_Value__c", label="Total Contract Value", custom=True),
-            typed("Renewed__c", "boolean", label="Renewed", custom=True),
-            ref("Renewal_Of__c", ("Contract",), "Renewal_Of__r", label="Renewal Of", custom=True),
-        ]),
-        _object("Survey_Response__c", "a0S", "Survey Response", "Survey Responses", [
-            FieldDef("Name", "string", "Survey Response Name", nillable=False, length=80, auto_number=True,
-                     createable=False, updateable=False, name_field=True),
-            pick("Type__c", SURVEY_TYPES, label="Type", custom=True),
-            number("Score__c", 5, 1, label="Score", custom=True),
-            number("Scale_Min__c", 5, 1, label="Scale Min", custom=True),
-            number("Scale_Max__c", 5, 1, label="Scale Max", custom=True),
-            ref("Contact__c", ("Contact",), "Contact__r", label="Contact", custom=True),
-            ref("Account__c", ("Account",), "Account__r", label="Account", custom=True),
-            typed("Responded_At__c", "datetime", label="Responded At", custom=True),
-            FieldDef("Comment__c", "textarea", "Comment", custom=True, length=32768),
-        ], custom=True, owner=("Group", "User")),
+        _object(
+            "UserRole",
+            "00E",
+            "Role",
+            "Roles",
+            [
+                text("Name", 80, name_field=True, nillable=False),
+                text("DeveloperName", 80, label="Developer Name", nillable=False),
+                ref("ParentRoleId", ("UserRole",), None, label="Parent Role ID"),
+            ],
+            owner=None,
+            is_deleted=False,
+            created=False,
+        ),
+        _object(
+            "User",
+            "005",
+            "User",
+            "Users",
+            [
+                text("Username", 80, nillable=False),
+                text("LastName", 80, label="Last Name", nillable=False),
+                text("FirstName", 40, label="First Name"),
+                text(
+                    "Name",
+                    121,
+                    label="Full Name",
+                    name_field=True,
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                typed("Email", "email", length=128, nillable=False),
+                text("Alias", 8, nillable=False),
+                typed("IsActive", "boolean", label="Active", nillable=False),
+                ref("UserRoleId", ("UserRole",), "UserRole", label="Role ID"),
+                text("Title", 80),
+                text("Department", 80),
+                pick(
+                    "UserType",
+                    ("Standard", "AutomatedProcess", "CloudIntegrationUser"),
+                    label="User Type",
+                    createable=False,
+                    updateable=False,
+                ),
+                typed(
+                    "LastLoginDate",
+                    "datetime",
+                    label="Last Login",
+                    createable=False,
+                    updateable=False,
+                ),
+                pick(
+                    "TimeZoneSidKey",
+                    ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris"),
+                    label="Time Zone",
+                    nillable=False,
+                ),
+                *cur,
+            ],
+            owner=None,
+            is_deleted=False,
+        ),
+        _object(
+            "Account",
+            "001",
+            "Account",
+            "Accounts",
+            [
+                text("Name", 255, label="Account Name", name_field=True, nillable=False),
+                pick(
+                    "Type",
+                    (
+                        "Prospect",
+                        "Customer - Direct",
+                        "Customer - Channel",
+                        "Channel Partner / Reseller",
+                        "Installation Partner",
+                        "Technology Partner",
+                        "Other",
+                    ),
+                    label="Account Type",
+                ),
+                ref("ParentId", ("Account",), "Parent", label="Parent Account ID"),
+                text("BillingCity", 40, label="Billing City"),
+                text("BillingCountry", 80, label="Billing Country"),
+                typed("Phone", "phone", label="Account Phone", length=40),
+                typed("Website", "url", length=255),
+                pick("Industry", INDUSTRIES),
+                money("AnnualRevenue", label="Annual Revenue"),
+                typed("NumberOfEmployees", "int", label="Employees"),
+                pick("AccountSource", LEAD_SOURCES, label="Account Source"),
+                typed(
+                    "LastActivityDate",
+                    "date",
+                    label="Last Activity",
+                    createable=False,
+                    updateable=False,
+                ),
+                *cur,
+                typed("Customer_Since__c", "datetime", label="Customer Since", custom=True),
+                typed("Churned_At__c", "datetime", label="Churned At", custom=True),
+                pick("Segment__c", SEGMENTS, label="Segment", custom=True),
+                pick(
+                    "Acquisition_Channel__c", LEAD_SOURCES, label="Acquisition Channel", custom=True
+                ),
+            ],
+        ),
+        _object(
+            "Contact",
+            "003",
+            "Contact",
+            "Contacts",
+            [
+                ref("AccountId", ("Account",), "Account", label="Account ID"),
+                text("LastName", 80, label="Last Name", nillable=False),
+                text("FirstName", 40, label="First Name"),
+                text(
+                    "Name",
+                    121,
+                    label="Full Name",
+                    name_field=True,
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                typed("Email", "email", length=80),
+                typed("Phone", "phone", label="Business Phone", length=40),
+                text("Title", 128),
+                pick("LeadSource", LEAD_SOURCES, label="Lead Source"),
+                typed(
+                    "LastActivityDate",
+                    "date",
+                    label="Last Activity",
+                    createable=False,
+                    updateable=False,
+                ),
+                *cur,
+            ],
+        ),
+        _object(
+            "Lead",
+            "00Q",
+            "Lead",
+            "Leads",
+            [
+                text("LastName", 80, label="Last Name", nillable=False),
+                text("FirstName", 40, label="First Name"),
+                text(
+                    "Name",
+                    121,
+                    label="Full Name",
+                    name_field=True,
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                text("Title", 128),
+                text("Company", 255, nillable=False),
+                typed("Email", "email", length=80),
+                pick("LeadSource", LEAD_SOURCES, label="Lead Source"),
+                pick("Status", LEAD_STATUSES, nillable=False),
+                pick("Industry", INDUSTRIES),
+                pick("Rating", ("Hot", "Warm", "Cold")),
+                typed(
+                    "IsConverted",
+                    "boolean",
+                    label="Converted",
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                typed(
+                    "ConvertedDate",
+                    "date",
+                    label="Converted Date",
+                    createable=False,
+                    updateable=False,
+                ),
+                ref(
+                    "ConvertedAccountId",
+                    ("Account",),
+                    "ConvertedAccount",
+                    label="Converted Account ID",
+                    createable=False,
+                    updateable=False,
+                ),
+                ref(
+                    "ConvertedContactId",
+                    ("Contact",),
+                    "ConvertedContact",
+                    label="Converted Contact ID",
+                    createable=False,
+                    updateable=False,
+                ),
+                ref(
+                    "ConvertedOpportunityId",
+                    ("Opportunity",),
+                    "ConvertedOpportunity",
+                    label="Converted Opportunity ID",
+                    createable=False,
+                    updateable=False,
+                ),
+                *cur,
+                pick(
+                    "Origin__c",
+                    ("Marketing", "Sales", "Partner", "Other"),
+                    label="Origin",
+                    custom=True,
+                ),
+            ],
+            owner=("Group", "User"),
+        ),
+        _object(
+            "Campaign",
+            "701",
+            "Campaign",
+            "Campaigns",
+            [
+                text("Name", 80, label="Campaign Name", name_field=True, nillable=False),
+                ref("ParentId", ("Campaign",), "Parent", label="Parent Campaign ID"),
+                pick("Type", CAMPAIGN_TYPES),
+                pick("Status", CAMPAIGN_STATUSES),
+                typed("StartDate", "date", label="Start Date"),
+                typed("EndDate", "date", label="End Date"),
+                money("ExpectedRevenue", label="Expected Revenue in Campaign"),
+                money("BudgetedCost", label="Budgeted Cost in Campaign"),
+                money("ActualCost", label="Actual Cost in Campaign"),
+                typed("IsActive", "boolean", label="Active", nillable=False),
+                *cur,
+                pick("Channel__c", LEAD_SOURCES, label="Channel", custom=True),
+                pick(
+                    "Spend_Category__c",
+                    ("Acquisition", "Retention", "Support"),
+                    label="Spend Category",
+                    custom=True,
+                ),
+            ],
+        ),
+        _object(
+            "Opportunity",
+            "006",
+            "Opportunity",
+            "Opportunities",
+            [
+                ref("AccountId", ("Account",), "Account", label="Account ID"),
+                text("Name", 120, name_field=True, nillable=False),
+                pick("StageName", OPP_STAGES, label="Stage", nillable=False),
+                money("Amount"),
+                FieldDef("Probability", "percent", "Probability (%)", precision=3, scale=0),
+                typed("CloseDate", "date", label="Close Date", nillable=False),
+                pick("Type", OPP_TYPES, label="Opportunity Type"),
+                pick("LeadSource", LEAD_SOURCES, label="Lead Source"),
+                typed(
+                    "IsClosed",
+                    "boolean",
+                    label="Closed",
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                typed(
+                    "IsWon",
+                    "boolean",
+                    label="Won",
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                pick(
+                    "ForecastCategoryName",
+                    ("Omitted", "Pipeline", "Best Case", "Commit", "Closed"),
+                    label="Forecast Category",
+                ),
+                ref("CampaignId", ("Campaign",), "Campaign", label="Campaign ID"),
+                *cur,
+            ],
+        ),
+        _object(
+            "Task",
+            "00T",
+            "Task",
+            "Tasks",
+            [
+                ref("WhoId", ("Contact", "Lead"), "Who", label="Name ID"),
+                ref(
+                    "WhatId",
+                    ("Account", "Opportunity", "Case", "Campaign", "Contract"),
+                    "What",
+                    label="Related To ID",
+                ),
+                ref(
+                    "AccountId",
+                    ("Account",),
+                    "Account",
+                    label="Account ID",
+                    createable=False,
+                    updateable=False,
+                ),
+                text("Subject", 255),
+                typed("ActivityDate", "date", label="Due Date Only"),
+                pick(
+                    "Status",
+                    (
+                        "Not Started",
+                        "In Progress",
+                        "Completed",
+                        "Waiting on someone else",
+                        "Deferred",
+                    ),
+                    nillable=False,
+                ),
+                pick("Priority", ("High", "Normal", "Low"), nillable=False),
+                typed(
+                    "IsClosed",
+                    "boolean",
+                    label="Closed",
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                pick("TaskSubtype", TASK_SUBTYPES, label="Task Subtype", updateable=False),
+                pick("Type", ("Call", "Email", "Meeting", "Other")),
+                pick("CallType", ("Internal", "Inbound", "Outbound"), label="Call Type"),
+                typed("CallDurationInSeconds", "int", label="Call Duration"),
+                typed(
+                    "CompletedDateTime",
+                    "datetime",
+                    label="Completed Date/Time",
+                    createable=False,
+                    updateable=False,
+                ),
+                pick("Direction__c", DIRECTIONS, label="Direction", custom=True),
+                typed("Email_Opened__c", "boolean", label="Email Opened", custom=True),
+                typed("Email_Clicked__c", "boolean", label="Email Clicked", custom=True),
+            ],
+            owner=("Group", "User"),
+        ),
+        _object(
+            "Event",
+            "00U",
+            "Event",
+            "Events",
+            [
+                ref("WhoId", ("Contact", "Lead"), "Who", label="Name ID"),
+                ref(
+                    "WhatId",
+                    ("Account", "Opportunity", "Case", "Campaign", "Contract"),
+                    "What",
+                    label="Related To ID",
+                ),
+                ref(
+                    "AccountId",
+                    ("Account",),
+                    "Account",
+                    label="Account ID",
+                    createable=False,
+                    updateable=False,
+                ),
+                text("Subject", 255),
+                typed("ActivityDate", "date", label="Due Date Only"),
+                typed("ActivityDateTime", "datetime", label="Due Date Time"),
+                typed("StartDateTime", "datetime", label="Start Date Time"),
+                typed("EndDateTime", "datetime", label="End Date Time"),
+                typed("DurationInMinutes", "int", label="Duration"),
+                pick("EventSubtype", ("Event",), label="Event Subtype", updateable=False),
+                pick("Type", ("Call", "Email", "Meeting", "Other")),
+                pick("Direction__c", DIRECTIONS, label="Direction", custom=True),
+            ],
+            owner=("Calendar", "User"),
+        ),
+        _object(
+            "Case",
+            "500",
+            "Case",
+            "Cases",
+            [
+                FieldDef(
+                    "CaseNumber",
+                    "string",
+                    "Case Number",
+                    nillable=False,
+                    length=30,
+                    auto_number=True,
+                    createable=False,
+                    updateable=False,
+                    name_field=True,
+                ),
+                ref("ContactId", ("Contact",), "Contact", label="Contact ID"),
+                ref("AccountId", ("Account",), "Account", label="Account ID"),
+                text("Subject", 255),
+                pick("Status", CASE_STATUSES),
+                pick("Origin", CASE_ORIGINS, label="Case Origin"),
+                pick("Priority", PRIORITIES),
+                pick("Type", ("Question", "Problem", "Feature Request")),
+                typed(
+                    "IsClosed",
+                    "boolean",
+                    label="Closed",
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                typed(
+                    "ClosedDate",
+                    "datetime",
+                    label="Closed Date",
+                    createable=False,
+                    updateable=False,
+                ),
+                typed("IsEscalated", "boolean", label="Escalated", nillable=False),
+                *cur,
+                typed("First_Response_At__c", "datetime", label="First Response At", custom=True),
+                number("Interactions__c", 18, 0, label="Interactions", custom=True),
+                number("Handle_Time_Minutes__c", 10, 2, label="Handle Time (Minutes)", custom=True),
+            ],
+            owner=("Group", "User"),
+        ),
+        _object(
+            "Contract",
+            "800",
+            "Contract",
+            "Contracts",
+            [
+                ref("AccountId", ("Account",), "Account", label="Account ID", nillable=False),
+                FieldDef(
+                    "ContractNumber",
+                    "string",
+                    "Contract Number",
+                    nillable=False,
+                    length=30,
+                    auto_number=True,
+                    createable=False,
+                    updateable=False,
+                    name_field=True,
+                ),
+                pick("Status", ("Draft", "In Approval Process", "Activated"), nillable=False),
+                pick(
+                    "StatusCode",
+                    ("Draft", "InApproval", "Activated", "Terminated", "Expired"),
+                    label="Status Category",
+                    nillable=False,
+                    createable=False,
+                    updateable=False,
+                ),
+                typed("StartDate", "date", label="Contract Start Date"),
+                FieldDef(
+                    "EndDate",
+                    "date",
+                    "Contract End Date",
+                    calculated=True,
+                    createable=False,
+                    updateable=False,
+                ),
+                typed("ContractTerm", "int", label="Contract Term"),
+                typed(
+                    "ActivatedDate",
+                    "datetime",
+                    label="Activated Date",
+                    createable=False,
+                    updateable=False,
+                ),
+                *cur,
+                money("Total_Value__c", label="Total Contract Value", custom=True),
+                typed("Renewed__c", "boolean", label="Renewed", custom=True),
+                ref(
+                    "Renewal_Of__c", ("Contract",), "Renewal_Of__r", label="Renewal Of", custom=True
+                ),
+            ],
+        ),
+        _object(
+            "Survey_Response__c",
+            "a0S",
+            "Survey Response",
+            "Survey Responses",
+            [
+                FieldDef(
+                    "Name",
+                    "string",
+                    "Survey Response Name",
+                    nillable=False,
+                    length=80,
+                    auto_number=True,
+                    createable=False,
+                    updateable=False,
+                    name_field=True,
+                ),
+                pick("Type__c", SURVEY_TYPES, label="Type", custom=True),
+                number("Score__c", 5, 1, label="Score", custom=True),
+                number("Scale_Min__c", 5, 1, label="Scale Min", custom=True),
+                number("Scale_Max__c", 5, 1, label="Scale Max", custom=True),
+                ref("Contact__c", ("Contact",), "Contact__r", label="Contact", custom=True),
+                ref("Account__c", ("Account",), "Account__r", label="Account", custom=True),
+                typed("Responded_At__c", "datetime", label="Responded At", custom=True),
+                FieldDef("Comment__c", "textarea", "Comment", custom=True, length=32768),
+            ],
+            custom=True,
+            owner=("Group", "User"),
+        ),
     ]
     return {o.name: o for o in objects}
 
@@ -423,17 +824,26 @@ def field_describe(f: FieldDef, obj: ObjectDef) -> dict[str, Any]:
         "custom": f.custom,
         "defaultValue": False if f.type == "boolean" and f.nillable is False else None,
         "defaultValueFormula": None,
-        "defaultedOnCreate": f.type == "boolean" or f.name in ("Id", "OwnerId", "CreatedDate",
-                                                               "CreatedById", "LastModifiedDate",
-                                                               "LastModifiedById", "SystemModstamp"),
+        "defaultedOnCreate": f.type == "boolean"
+        or f.name
+        in (
+            "Id",
+            "OwnerId",
+            "CreatedDate",
+            "CreatedById",
+            "LastModifiedDate",
+            "LastModifiedById",
+            "SystemModstamp",
+        ),
         "dependentPicklist": False,
         "deprecatedAndHidden": False,
         "digits": digits,
         "displayLocationInDecimal": False,
         "encrypted": False,
         "externalId": f.external_id,
-        "extraTypeInfo": "personname" if f.name in ("Name", "FirstName", "LastName") and obj.name in
-        ("Contact", "Lead", "User") else None,
+        "extraTypeInfo": "personname"
+        if f.name in ("Name", "FirstName", "LastName") and obj.name in ("Contact", "Lead", "User")
+        else None,
         "filterable": f.type != "textarea" or f.length <= 255,
         "filteredLookupInfo": None,
         "formulaTreatNullNumberAsZero": False,
@@ -443,7 +853,9 @@ def field_describe(f: FieldDef, obj: ObjectDef) -> dict[str, Any]:
         "idLookup": f.type == "id" or f.auto_number or f.name in ("Email", "Username"),
         "inlineHelpText": None,
         "label": f.label,
-        "length": f.length if is_text and f.type not in ("id", "reference") else (18 if is_text else 0),
+        "length": f.length
+        if is_text and f.type not in ("id", "reference")
+        else (18 if is_text else 0),
         "mask": None,
         "maskType": None,
         "name": f.name,
@@ -541,17 +953,23 @@ def describe_object(
             if obj.name in f.reference_to and f.name not in ("CreatedById", "LastModifiedById"):
                 rel = None
                 if f.name == "AccountId" or f.name == "Account__c":
-                    rel = other.label_plural.replace(" ", "") if not other.custom else f"{other.name[:-3]}s__r"
-                children.append({
-                    "cascadeDelete": False,
-                    "childSObject": other.name,
-                    "deprecatedAndHidden": False,
-                    "field": f.name,
-                    "junctionIdListNames": [],
-                    "junctionReferenceTo": [],
-                    "relationshipName": rel,
-                    "restrictedDelete": False,
-                })
+                    rel = (
+                        other.label_plural.replace(" ", "")
+                        if not other.custom
+                        else f"{other.name[:-3]}s__r"
+                    )
+                children.append(
+                    {
+                        "cascadeDelete": False,
+                        "childSObject": other.name,
+                        "deprecatedAndHidden": False,
+                        "field": f.name,
+                        "junctionIdListNames": [],
+                        "junctionReferenceTo": [],
+                        "relationshipName": rel,
+                        "restrictedDelete": False,
+                    }
+                )
     flags = _object_flags(obj)
     payload: dict[str, Any] = {
         "actionOverrides": [],
@@ -582,16 +1000,21 @@ def describe_object(
         "namedLayoutInfos": [],
         "networkScopeFieldName": None,
         "queryable": True,
-        "recordTypeInfos": [{
-            "active": True,
-            "available": True,
-            "defaultRecordTypeMapping": True,
-            "developerName": "Master",
-            "master": True,
-            "name": "Master",
-            "recordTypeId": "012000000000000AAA",
-            "urls": {"layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/layouts/012000000000000AAA"},
-        }],
+        "recordTypeInfos": [
+            {
+                "active": True,
+                "available": True,
+                "defaultRecordTypeMapping": True,
+                "developerName": "Master",
+                "master": True,
+                "name": "Master",
+                "recordTypeId": "012000000000000AAA",
+                "urls": {
+                    "layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/layouts/"
+                    "012000000000000AAA"
+                },
+            }
+        ],
         "replicateable": True,
         "retrieveable": True,
         "searchLayoutable": flags["searchable"],

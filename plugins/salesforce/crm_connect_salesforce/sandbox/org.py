@@ -55,30 +55,158 @@ TIE_HALF_WIDTH = 8
 
 Record = dict[str, Any]
 
-_FIRST = ("Ava", "Liam", "Noah", "Emma", "Olivia", "Mia", "Lucas", "Sofia", "Ethan", "Amara",
-          "Hiro", "Chen", "Priya", "Mateo", "Zoe", "Omar", "Lena", "Jonas", "Ines", "Kofi",
-          "Yuki", "Nora", "Felix", "Leila", "Arjun", "Maya", "Tomas", "Elif", "Sven", "Rosa")
-_LAST = ("Smith", "Garcia", "Chen", "Patel", "Okafor", "Muller", "Rossi", "Kim", "Nguyen", "Silva",
-         "Novak", "Haddad", "Tanaka", "Johansson", "Dubois", "Kowalski", "Moreau", "Costa", "Reyes",
-         "Schmidt", "Ito", "Larsen", "Bauer", "Fischer", "Ali", "Lopez", "Brown", "Walker", "Young", "King")
-_CO_A = ("Blue", "Nordic", "Apex", "Quantum", "Silver", "Green", "Bright", "Summit", "Harbor",
-         "Pioneer", "Crimson", "Atlas", "Lumen", "Vertex", "Cobalt", "Granite", "Sterling", "Orbit")
-_CO_B = ("Data", "Logistics", "Health", "Robotics", "Foods", "Energy", "Analytics", "Textiles",
-         "Systems", "Capital", "Media", "Labs", "Mobility", "Networks", "Retail", "Pharma")
+_FIRST = (
+    "Ava",
+    "Liam",
+    "Noah",
+    "Emma",
+    "Olivia",
+    "Mia",
+    "Lucas",
+    "Sofia",
+    "Ethan",
+    "Amara",
+    "Hiro",
+    "Chen",
+    "Priya",
+    "Mateo",
+    "Zoe",
+    "Omar",
+    "Lena",
+    "Jonas",
+    "Ines",
+    "Kofi",
+    "Yuki",
+    "Nora",
+    "Felix",
+    "Leila",
+    "Arjun",
+    "Maya",
+    "Tomas",
+    "Elif",
+    "Sven",
+    "Rosa",
+)
+_LAST = (
+    "Smith",
+    "Garcia",
+    "Chen",
+    "Patel",
+    "Okafor",
+    "Muller",
+    "Rossi",
+    "Kim",
+    "Nguyen",
+    "Silva",
+    "Novak",
+    "Haddad",
+    "Tanaka",
+    "Johansson",
+    "Dubois",
+    "Kowalski",
+    "Moreau",
+    "Costa",
+    "Reyes",
+    "Schmidt",
+    "Ito",
+    "Larsen",
+    "Bauer",
+    "Fischer",
+    "Ali",
+    "Lopez",
+    "Brown",
+    "Walker",
+    "Young",
+    "King",
+)
+_CO_A = (
+    "Blue",
+    "Nordic",
+    "Apex",
+    "Quantum",
+    "Silver",
+    "Green",
+    "Bright",
+    "Summit",
+    "Harbor",
+    "Pioneer",
+    "Crimson",
+    "Atlas",
+    "Lumen",
+    "Vertex",
+    "Cobalt",
+    "Granite",
+    "Sterling",
+    "Orbit",
+)
+_CO_B = (
+    "Data",
+    "Logistics",
+    "Health",
+    "Robotics",
+    "Foods",
+    "Energy",
+    "Analytics",
+    "Textiles",
+    "Systems",
+    "Capital",
+    "Media",
+    "Labs",
+    "Mobility",
+    "Networks",
+    "Retail",
+    "Pharma",
+)
 _CO_C = ("Inc.", "Ltd", "GmbH", "LLC", "plc", "Corp.", "SA", "Group", "AB", "BV")
-_CITIES = (("San Francisco", "United States"), ("New York", "United States"), ("Austin", "United States"),
-           ("London", "United Kingdom"), ("Manchester", "United Kingdom"), ("Berlin", "Germany"),
-           ("Paris", "France"), ("Amsterdam", "Netherlands"), ("Madrid", "Spain"), ("Toronto", "Canada"))
-_CAMPAIGN_TYPE = {"Web": "Banner Ads", "Advertisement": "Advertisement", "Email": "Email",
-                  "Trade Show": "Trade Show", "Webinar": "Webinar"}
-_ORIGIN = {"Web": "Marketing", "Advertisement": "Marketing", "Email": "Marketing",
-           "Trade Show": "Marketing", "Webinar": "Marketing", "Partner Referral": "Partner",
-           "Cold Call": "Sales", "Employee Referral": "Other", "Other": "Other"}
-_OPEN_STAGES = (("Prospecting", 10), ("Qualification", 10), ("Needs Analysis", 20),
-                ("Value Proposition", 50), ("Id. Decision Makers", 60), ("Perception Analysis", 70),
-                ("Proposal/Price Quote", 75), ("Negotiation/Review", 90))
-_COMMENTS = ("Great support team.", "Onboarding took too long.", "Easy to use.",
-             "Pricing is confusing.", "Would recommend to a colleague.", None, None)
+_CITIES = (
+    ("San Francisco", "United States"),
+    ("New York", "United States"),
+    ("Austin", "United States"),
+    ("London", "United Kingdom"),
+    ("Manchester", "United Kingdom"),
+    ("Berlin", "Germany"),
+    ("Paris", "France"),
+    ("Amsterdam", "Netherlands"),
+    ("Madrid", "Spain"),
+    ("Toronto", "Canada"),
+)
+_CAMPAIGN_TYPE = {
+    "Web": "Banner Ads",
+    "Advertisement": "Advertisement",
+    "Email": "Email",
+    "Trade Show": "Trade Show",
+    "Webinar": "Webinar",
+}
+_ORIGIN = {
+    "Web": "Marketing",
+    "Advertisement": "Marketing",
+    "Email": "Marketing",
+    "Trade Show": "Marketing",
+    "Webinar": "Marketing",
+    "Partner Referral": "Partner",
+    "Cold Call": "Sales",
+    "Employee Referral": "Other",
+    "Other": "Other",
+}
+_OPEN_STAGES = (
+    ("Prospecting", 10),
+    ("Qualification", 10),
+    ("Needs Analysis", 20),
+    ("Value Proposition", 50),
+    ("Id. Decision Makers", 60),
+    ("Perception Analysis", 70),
+    ("Proposal/Price Quote", 75),
+    ("Negotiation/Review", 90),
+)
+_COMMENTS = (
+    "Great support team.",
+    "Onboarding took too long.",
+    "Easy to use.",
+    "Pricing is confusing.",
+    "Would recommend to a colleague.",
+    None,
+    None,
+)
 
 
 class SandboxError(Exception):
@@ -333,7 +461,7 @@ class Org:
             return when
 
     def delete(self, record_id: str) -> Record:
-        """Soft-delete (to the recycle bin): only ``queryAll`` still returns it, ``IsDeleted`` true."""
+        """Soft-delete (to the recycle bin): only ``queryAll`` returns it, ``IsDeleted`` true."""
         obj_name, _ = self._require(record_id)
         if not self.objects[obj_name].has_is_deleted:
             raise SandboxError(f"{obj_name} records cannot be deleted")
@@ -421,7 +549,9 @@ class Org:
     def _rng(self, obj: str, index: int) -> random.Random:
         return random.Random(f"{self.seed}:{obj}:{index}")
 
-    def _pos_time(self, rng: random.Random, index: int, n: int, end_margin: dt.timedelta) -> dt.datetime:
+    def _pos_time(
+        self, rng: random.Random, index: int, n: int, end_margin: dt.timedelta
+    ) -> dt.datetime:
         span = self.span - end_margin
         return _sec(self.start + span * ((index + rng.random()) / max(1, n)))
 
@@ -454,8 +584,15 @@ class Org:
     def _uid(self, user: int) -> str:
         return make_id("005", user)
 
-    def _audit(self, rec: Record, created: dt.datetime | None, modified: dt.datetime, by: int,
-               rng: random.Random, deletable: bool = True) -> Record:
+    def _audit(
+        self,
+        rec: Record,
+        created: dt.datetime | None,
+        modified: dt.datetime,
+        by: int,
+        rng: random.Random,
+        deletable: bool = True,
+    ) -> Record:
         """Fill the audit fields; a few records end up soft-deleted."""
         modified = max(modified, created) if created is not None else modified
         modified = min(_sec(modified), self.now)
@@ -493,8 +630,14 @@ class Org:
         currency = rng.choices(CURRENCIES, (85, 10, 5))[0]
         name = f"{rng.choice(_CO_A)} {rng.choice(_CO_B)} {rng.choice(_CO_C)}"
 
-        def deal(kind: str, opened: dt.datetime, cycle_days: float, p_win: float, amount: float,
-                 campaign: int | None = None) -> OppPlan:
+        def deal(
+            kind: str,
+            opened: dt.datetime,
+            cycle_days: float,
+            p_win: float,
+            amount: float,
+            campaign: int | None = None,
+        ) -> OppPlan:
             close = _sec(opened + DAY * cycle_days)
             closed = close <= self.now
             won = closed and rng.random() < p_win
@@ -503,13 +646,21 @@ class Org:
         campaign = None
         if source in MARKETING_SOURCES and rng.random() < 0.7:
             campaign = self._campaign_for(source, created)
-        first = deal("New Business", created + dt.timedelta(seconds=rng.randint(0, 60)),
-                     rng.uniform(10, 120), 0.5, base_amount, campaign)
+        first = deal(
+            "New Business",
+            created + dt.timedelta(seconds=rng.randint(0, 60)),
+            rng.uniform(10, 120),
+            0.5,
+            base_amount,
+            campaign,
+        )
         since = first.close if first.won else None
         if since is None:
             # a second new-business attempt, later
             if first.closed:
-                opened = self._before_now(first.close, first.close + DAY * rng.uniform(60, 400), rng)
+                opened = self._before_now(
+                    first.close, first.close + DAY * rng.uniform(60, 400), rng
+                )
             else:
                 opened = _sec(created + (self.now - created) * rng.uniform(0.05, 0.3))
             second = deal("New Business", opened, rng.uniform(10, 90), 0.3, base_amount * 0.8)
@@ -530,8 +681,11 @@ class Org:
                 flag: bool | None = (rng.random() < 0.6) if renew else (False if ended else None)
                 if renew and not flag:
                     flag = None  # renewed, but only Renewal_Of__c on the next contract says so
-                contracts.append(ContractPlan(start, term, round(value * term / 12, -2), flag,
-                                              seq - 1 if seq else None))
+                contracts.append(
+                    ContractPlan(
+                        start, term, round(value * term / 12, -2), flag, seq - 1 if seq else None
+                    )
+                )
                 if not ended:
                     break
                 if not renew:
@@ -544,27 +698,59 @@ class Org:
             lo = since
             hi = churned_at or self.now
             opened = _sec(lo + (hi - lo) * rng.uniform(0.1, 0.9))
-            second = deal("Existing Customer - Upgrade", opened, rng.uniform(7, 90), 0.55,
-                          base_amount * rng.uniform(0.2, 0.5))
+            second = deal(
+                "Existing Customer - Upgrade",
+                opened,
+                rng.uniform(7, 90),
+                0.55,
+                base_amount * rng.uniform(0.2, 0.5),
+            )
             if churned_at is not None and second.close > churned_at:
-                second = OppPlan(second.kind, second.created, churned_at, True, False, second.amount, None)
+                second = OppPlan(
+                    second.kind, second.created, churned_at, True, False, second.amount, None
+                )
             first_end = _add_months(contracts[0].start, contracts[0].term) - DAY
             renewed = len(contracts) > 1
             if first_end < self.now.date():
                 close = _sec(_midnight(first_end) - DAY * rng.uniform(0, 15))
                 opened = max(since + DAY, close - DAY * 60)
-                third = OppPlan("Renewal", opened, max(close, opened), True, renewed,
-                                round(contracts[1].value if renewed else base_amount, -2), None)
+                third = OppPlan(
+                    "Renewal",
+                    opened,
+                    max(close, opened),
+                    True,
+                    renewed,
+                    round(contracts[1].value if renewed else base_amount, -2),
+                    None,
+                )
             else:
                 opened = self._before_now(since + DAY, _midnight(first_end) - DAY * 90, rng)
-                third = OppPlan("Renewal", opened, _midnight(first_end), False, False,
-                                round(base_amount, -2), None)
+                third = OppPlan(
+                    "Renewal",
+                    opened,
+                    _midnight(first_end),
+                    False,
+                    False,
+                    round(base_amount, -2),
+                    None,
+                )
         else:
-            opened = _sec(max(created + dt.timedelta(hours=1), self.now - DAY * rng.uniform(1, 120)))
-            third = OppPlan("New Business", opened, _sec(opened + DAY * rng.uniform(20, 120)), False, False,
-                            round(base_amount * 1.1, -2), None)
+            opened = _sec(
+                max(created + dt.timedelta(hours=1), self.now - DAY * rng.uniform(1, 120))
+            )
+            third = OppPlan(
+                "New Business",
+                opened,
+                _sec(opened + DAY * rng.uniform(20, 120)),
+                False,
+                False,
+                round(base_amount * 1.1, -2),
+                None,
+            )
             if third.close <= self.now:
-                third = OppPlan(third.kind, third.created, self.now + DAY * 30, False, False, third.amount, None)
+                third = OppPlan(
+                    third.kind, third.created, self.now + DAY * 30, False, False, third.amount, None
+                )
         return Story(
             name=name,
             created=created,
@@ -585,7 +771,9 @@ class Org:
     def _campaign_for(self, source: str, when: dt.datetime) -> int | None:
         """The latest acquisition campaign of the same channel that started before ``when``."""
         channel = MARKETING_SOURCES.index(source)
-        latest = min(self.n_campaigns - 1, int((when - self.start) / self.span * self.n_campaigns) - 1)
+        latest = min(
+            self.n_campaigns - 1, int((when - self.start) / self.span * self.n_campaigns) - 1
+        )
         for m in range(latest, -1, -1):
             if m % len(MARKETING_SOURCES) == channel and m % 7 != 6:
                 return m
@@ -608,7 +796,9 @@ class Org:
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         if i == 0:
             first, last = "Sandbox", "Admin"
-        username = "sandbox@crm-connect.test" if i == 0 else f"{first}.{last}.{i}@crm-connect.test".lower()
+        username = (
+            "sandbox@crm-connect.test" if i == 0 else f"{first}.{last}.{i}@crm-connect.test".lower()
+        )
         active = i == 0 or rng.random() < 0.9
         roll = rng.random()
         if i == 0:
@@ -631,12 +821,20 @@ class Org:
             "IsActive": active,
             "UserRoleId": make_id("00E", self._role_of(i)),
             "Title": ROLES[self._role_of(i)],
-            "Department": ("Executive", "Sales", "Sales", "Sales", "Marketing", "Support",
-                           "Customer Success")[self._role_of(i)],
+            "Department": (
+                "Executive",
+                "Sales",
+                "Sales",
+                "Sales",
+                "Marketing",
+                "Support",
+                "Customer Success",
+            )[self._role_of(i)],
             "UserType": "Standard",
             "LastLoginDate": _sec(last_login) if last_login else None,
-            "TimeZoneSidKey": rng.choice(("America/Los_Angeles", "America/New_York", "Europe/London",
-                                          "Europe/Paris")),
+            "TimeZoneSidKey": rng.choice(
+                ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris")
+            ),
         }
         self._with_currency(rec, "USD")
         modified = created + DAY * rng.uniform(0, 300)
@@ -655,17 +853,29 @@ class Org:
         rec: Record = {
             "Id": make_id("001", a),
             "Name": s.name,
-            "Type": ("Customer - Direct" if rng.random() < 0.8 else "Customer - Channel") if customer else "Prospect",
+            "Type": ("Customer - Direct" if rng.random() < 0.8 else "Customer - Channel")
+            if customer
+            else "Prospect",
             "ParentId": None,
             "BillingCity": city,
             "BillingCountry": country,
             "Phone": f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
-            "Website": "https://www." + s.name.split()[0].lower() + s.name.split()[1].lower() + ".example",
+            "Website": "https://www."
+            + s.name.split()[0].lower()
+            + s.name.split()[1].lower()
+            + ".example",
             "Industry": s.industry,
-            "AnnualRevenue": float(round({"SMB": 2e6, "Mid-Market": 4e7, "Enterprise": 6e8}[s.segment]
-                                         * rng.uniform(0.3, 2.0), -4)),
-            "NumberOfEmployees": int({"SMB": 40, "Mid-Market": 600, "Enterprise": 8000}[s.segment]
-                                     * rng.uniform(0.3, 2.5)),
+            "AnnualRevenue": float(
+                round(
+                    {"SMB": 2e6, "Mid-Market": 4e7, "Enterprise": 6e8}[s.segment]
+                    * rng.uniform(0.3, 2.0),
+                    -4,
+                )
+            ),
+            "NumberOfEmployees": int(
+                {"SMB": 40, "Mid-Market": 600, "Enterprise": 8000}[s.segment]
+                * rng.uniform(0.3, 2.5)
+            ),
             "AccountSource": s.lead_source,
             "LastActivityDate": None,
             "OwnerId": self._uid(s.owner),
@@ -695,7 +905,9 @@ class Org:
             "Name": f"{first} {last}",
             "Email": f"{first}.{last}{c}@{domain}".lower(),
             "Phone": f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
-            "Title": rng.choice(("CTO", "VP Operations", "Head of Sales", "Buyer", "Engineer", "CFO")),
+            "Title": rng.choice(
+                ("CTO", "VP Operations", "Head of Sales", "Buyer", "Engineer", "CFO")
+            ),
             "LeadSource": s.lead_source if k == 0 else rng.choice(LEAD_SOURCES),
             "LastActivityDate": None,
             "OwnerId": self._uid(s.owner),
@@ -704,19 +916,19 @@ class Org:
         modified = created + DAY * rng.uniform(0, 20)
         return self._audit(rec, created, self._before_now(created, modified, rng), s.owner, rng)
 
-    def _lead_created(self, l: int) -> dt.datetime:
-        if l < self.n_accounts and self.story(l).from_lead:
-            return self.story(l).lead_created
-        rng = self._rng("Lead.created", l)
-        return self._pos_time(rng, l, 3 * self.n_accounts, dt.timedelta(days=1))
+    def _lead_created(self, lead: int) -> dt.datetime:
+        if lead < self.n_accounts and self.story(lead).from_lead:
+            return self.story(lead).lead_created
+        rng = self._rng("Lead.created", lead)
+        return self._pos_time(rng, lead, 3 * self.n_accounts, dt.timedelta(days=1))
 
-    def _lead(self, l: int) -> Record:
-        rng = self._rng("Lead", l)
+    def _lead(self, lead: int) -> Record:
+        rng = self._rng("Lead", lead)
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        converted = l < self.n_accounts and self.story(l).from_lead
-        created = self._lead_created(l)
+        converted = lead < self.n_accounts and self.story(lead).from_lead
+        created = self._lead_created(lead)
         if converted:
-            s = self.story(l)
+            s = self.story(lead)
             source = s.lead_source
             company = s.name
             status = "Closed - Converted"
@@ -736,25 +948,27 @@ class Org:
         if not converted and rng.random() < 0.03:
             origin = None
         rec: Record = {
-            "Id": make_id("00Q", l),
+            "Id": make_id("00Q", lead),
             "LastName": last,
             "FirstName": first,
             "Name": f"{first} {last}",
-            "Title": rng.choice(("CTO", "VP Operations", "Head of Sales", "Buyer", "Engineer", "CFO")),
+            "Title": rng.choice(
+                ("CTO", "VP Operations", "Head of Sales", "Buyer", "Engineer", "CFO")
+            ),
             "Company": company,
-            "Email": f"{first}.{last}.{l}@lead.example".lower(),
+            "Email": f"{first}.{last}.{lead}@lead.example".lower(),
             "LeadSource": source,
             "Status": status,
             "Industry": rng.choice(INDUSTRIES),
             "Rating": rng.choice(("Hot", "Warm", "Cold")),
             "IsConverted": converted,
-            "ConvertedDate": self.story(l).created.date() if converted else None,
-            "ConvertedAccountId": make_id("001", l) if converted else None,
-            "ConvertedContactId": make_id("003", l) if converted else None,
-            "ConvertedOpportunityId": make_id("006", l) if converted else None,
+            "ConvertedDate": self.story(lead).created.date() if converted else None,
+            "ConvertedAccountId": make_id("001", lead) if converted else None,
+            "ConvertedContactId": make_id("003", lead) if converted else None,
+            "ConvertedOpportunityId": make_id("006", lead) if converted else None,
             "OwnerId": self._uid(owner),
         }
-        self._with_currency(rec, self.story(l).currency if converted else "USD")
+        self._with_currency(rec, self.story(lead).currency if converted else "USD")
         rec["Origin__c"] = origin
         return self._audit(rec, created, modified, owner, rng)
 
@@ -767,13 +981,18 @@ class Org:
         budget = float(round(rng.uniform(3000, 40000), -2))
         if end.date() < self.now.date():
             status = "Aborted" if rng.random() < 0.05 else "Completed"
-            actual = budget * rng.uniform(0.7, 1.2) if status == "Completed" else budget * rng.uniform(0, 0.3)
+            actual = (
+                budget * rng.uniform(0.7, 1.2)
+                if status == "Completed"
+                else budget * rng.uniform(0, 0.3)
+            )
         else:
             status = "In Progress"
             actual = budget * (self.now - start) / (end - start)
         created = start - DAY * rng.uniform(7, 30)
         quarter = (start.month - 1) // 3 + 1
-        name = f"{start.year} Q{quarter} {channel} {'Retention' if retention else 'Acquisition'} #{m + 1}"
+        purpose = "Retention" if retention else "Acquisition"
+        name = f"{start.year} Q{quarter} {channel} {purpose} #{m + 1}"
         rec: Record = {
             "Id": make_id("701", m),
             "Name": name,
@@ -803,10 +1022,20 @@ class Org:
             stage, probability = ("Closed Won", 100) if plan.won else ("Closed Lost", 0)
             forecast = "Closed" if plan.won else "Omitted"
         else:
-            progress = min(0.99, max(0.0, (self.now - plan.created) / max(plan.close - plan.created, DAY)))
-            stage, probability = _OPEN_STAGES[min(len(_OPEN_STAGES) - 1, int(progress * len(_OPEN_STAGES)))]
-            forecast = "Commit" if probability >= 75 else ("Best Case" if probability >= 50 else "Pipeline")
-        product = rng.choice(("Platform", "Analytics Add-on", "Support Plan", "Seats", "Integration"))
+            progress = min(
+                0.99, max(0.0, (self.now - plan.created) / max(plan.close - plan.created, DAY))
+            )
+            stage, probability = _OPEN_STAGES[
+                min(len(_OPEN_STAGES) - 1, int(progress * len(_OPEN_STAGES)))
+            ]
+            forecast = (
+                "Commit"
+                if probability >= 75
+                else ("Best Case" if probability >= 50 else "Pipeline")
+            )
+        product = rng.choice(
+            ("Platform", "Analytics Add-on", "Support Plan", "Seats", "Integration")
+        )
         rec: Record = {
             "Id": make_id("006", j),
             "AccountId": make_id("001", a),
@@ -816,7 +1045,9 @@ class Org:
             "Probability": float(probability),
             "CloseDate": plan.close.date(),
             "Type": plan.kind,
-            "LeadSource": s.lead_source if k == 0 else (s.lead_source if rng.random() < 0.5 else "Other"),
+            "LeadSource": s.lead_source
+            if k == 0
+            else (s.lead_source if rng.random() < 0.5 else "Other"),
             "IsClosed": plan.closed,
             "IsWon": plan.won,
             "ForecastCategoryName": forecast,
@@ -824,10 +1055,16 @@ class Org:
             "OwnerId": self._uid(s.owner),
         }
         self._with_currency(rec, s.currency)
-        modified = plan.close if plan.closed else plan.created + (self.now - plan.created) * rng.uniform(0, 1)
+        modified = (
+            plan.close
+            if plan.closed
+            else plan.created + (self.now - plan.created) * rng.uniform(0, 1)
+        )
         return self._audit(rec, plan.created, modified, s.owner, rng)
 
-    def _who_for_activity(self, rng: random.Random, lead_share: float) -> tuple[Record, dt.datetime]:
+    def _who_for_activity(
+        self, rng: random.Random, lead_share: float
+    ) -> tuple[Record, dt.datetime]:
         """Pick a lead or a contact for an activity and a time in its life; returns ids and time."""
         if rng.random() < lead_share:
             lead = rng.randrange(3 * self.n_accounts)
@@ -837,15 +1074,28 @@ class Org:
                 owner = self.story(lead).owner
             else:
                 owner = self._sales_users[lead % len(self._sales_users)]
-            return {"WhoId": make_id("00Q", lead), "WhatId": None, "AccountId": None, "owner": owner}, _sec(when)
+            return {
+                "WhoId": make_id("00Q", lead),
+                "WhatId": None,
+                "AccountId": None,
+                "owner": owner,
+            }, _sec(when)
         contact = rng.randrange(2 * self.n_accounts)
         a = contact % self.n_accounts
         s = self.story(a)
         born = s.created
         when = born + (self.now + DAY * 14 - born) * rng.random()
-        what = make_id("006", a + self.n_accounts * rng.randrange(3)) if rng.random() < 0.5 else make_id("001", a)
-        return {"WhoId": make_id("003", contact), "WhatId": what, "AccountId": make_id("001", a),
-                "owner": s.owner}, _sec(when)
+        what = (
+            make_id("006", a + self.n_accounts * rng.randrange(3))
+            if rng.random() < 0.5
+            else make_id("001", a)
+        )
+        return {
+            "WhoId": make_id("003", contact),
+            "WhatId": what,
+            "AccountId": make_id("001", a),
+            "owner": s.owner,
+        }, _sec(when)
 
     def _task(self, t: int) -> Record:
         rng = self._rng("Task", t)
@@ -866,16 +1116,23 @@ class Org:
                 duration = rng.randint(30, 1800)
         elif subtype == "Email":
             direction = "Outbound" if rng.random() < 0.85 else "Inbound"
-            subject = f"Email: {rng.choice(('Intro', 'Proposal', 'Follow-up', 'Newsletter', 'Renewal'))}"
+            subject = (
+                f"Email: {rng.choice(('Intro', 'Proposal', 'Follow-up', 'Newsletter', 'Renewal'))}"
+            )
             if direction == "Outbound":
                 opened = rng.random() < 0.45
                 clicked = opened and rng.random() < 0.3
         elif subtype == "LinkedIn":
             direction = "Outbound" if rng.random() < 0.5 else "Inbound"
-            subject = f"LinkedIn: {rng.choice(('Liked a post', 'Shared a post', 'Commented', 'Connected'))}"
+            action = rng.choice(("Liked a post", "Shared a post", "Commented", "Connected"))
+            subject = f"LinkedIn: {action}"
         else:
             subject = rng.choice(("Prepare proposal", "Update CRM", "Send contract", "Plan QBR"))
-        status = "Completed" if completed else ("Not Started" if not past or rng.random() < 0.5 else "In Progress")
+        status = (
+            "Completed"
+            if completed
+            else ("Not Started" if not past or rng.random() < 0.5 else "In Progress")
+        )
         done_at = _sec(when + dt.timedelta(minutes=rng.randint(1, 120))) if completed else None
         if done_at is not None and done_at > self.now:
             done_at = self.now
@@ -889,7 +1146,9 @@ class Org:
             "Priority": rng.choice(("High", "Normal", "Normal", "Low")),
             "IsClosed": completed,
             "TaskSubtype": subtype,
-            "Type": {"Call": "Call", "Email": "Email", "LinkedIn": "Other", "Task": "Other"}[subtype],
+            "Type": {"Call": "Call", "Email": "Email", "LinkedIn": "Other", "Task": "Other"}[
+                subtype
+            ],
             "CallType": call_type,
             "CallDurationInSeconds": duration,
             "CompletedDateTime": done_at,
@@ -909,7 +1168,8 @@ class Org:
         rec: Record = {
             "Id": make_id("00U", e),
             **who,
-            "Subject": f"Meeting: {rng.choice(('Discovery', 'Demo', 'QBR', 'Negotiation', 'Onboarding'))}",
+            "Subject": "Meeting: "
+            + rng.choice(("Discovery", "Demo", "QBR", "Negotiation", "Onboarding")),
             "ActivityDate": when.date(),
             "ActivityDateTime": when,
             "StartDateTime": when,
@@ -924,7 +1184,12 @@ class Org:
         return self._audit(rec, created, modified, owner, rng)
 
     def _customer_account(self, rng: random.Random, when: dt.datetime) -> int:
-        limit = max(1, min(self.n_accounts, int((when - self.start) / (self.span - DAY * 45) * self.n_accounts)))
+        limit = max(
+            1,
+            min(
+                self.n_accounts, int((when - self.start) / (self.span - DAY * 45) * self.n_accounts)
+            ),
+        )
         pick = rng.randrange(limit)
         for _ in range(4):
             since = self.story(pick).customer_since
@@ -938,7 +1203,11 @@ class Org:
         created = self._pos_time(rng, i, self.n_accounts, dt.timedelta(hours=2))
         a = self._customer_account(rng, created)
         s = self.story(a)
-        first = _sec(created + dt.timedelta(hours=rng.lognormvariate(1.0, 1.2))) if rng.random() < 0.92 else None
+        first = (
+            _sec(created + dt.timedelta(hours=rng.lognormvariate(1.0, 1.2)))
+            if rng.random() < 0.92
+            else None
+        )
         closed_at = _sec(created + dt.timedelta(hours=rng.uniform(1, 360)))
         closed = closed_at <= self.now
         if first is not None and (first > self.now or (closed and first > closed_at)):
@@ -959,8 +1228,17 @@ class Org:
             "CaseNumber": f"{i + 1:08d}",
             "ContactId": make_id("003", a + self.n_accounts * rng.randrange(2)),
             "AccountId": make_id("001", a),
-            "Subject": rng.choice(("Cannot log in", "Invoice question", "Sync error", "Feature request",
-                                   "Data export", "Password reset", "Integration failing")),
+            "Subject": rng.choice(
+                (
+                    "Cannot log in",
+                    "Invoice question",
+                    "Sync error",
+                    "Feature request",
+                    "Data export",
+                    "Password reset",
+                    "Integration failing",
+                )
+            ),
             "Status": status,
             "Origin": rng.choices(("Phone", "Email", "Web", "Chat"), (30, 35, 20, 15))[0],
             "Priority": rng.choices(("High", "Medium", "Low"), (20, 50, 30))[0],
@@ -1014,7 +1292,11 @@ class Org:
         kind = rng.choices(("NPS", "CSAT", "CES"), (50, 30, 20))[0]
         if kind == "NPS":
             low, high = 0.0, 10.0
-            score = float(rng.choices((rng.randint(9, 10), rng.randint(7, 8), rng.randint(0, 6)), (45, 30, 25))[0])
+            score = float(
+                rng.choices(
+                    (rng.randint(9, 10), rng.randint(7, 8), rng.randint(0, 6)), (45, 30, 25)
+                )[0]
+            )
         elif kind == "CSAT":
             low, high = (1.0, 5.0) if rng.random() < 0.8 else (1.0, 10.0)
             score = float(min(high, max(low, round(high - abs(rng.gauss(0, high * 0.25))))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -45,9 +46,13 @@ BULK_DEFAULT_MAX_RECORDS = 50000
 _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)(?P<rest>/.*)?$")
 _LOCATOR = re.compile(r"^(?P<id>01g[0-9A-Za-z]{15})-(?P<offset>\d+)$")
 
-ERROR_INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+ERROR_INVALID_SESSION = [
+    {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+]
 ERROR_LIMIT = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-ERROR_TIMEOUT = [{"message": "Your query request was running for too long.", "errorCode": "QUERY_TIMEOUT"}]
+ERROR_TIMEOUT = [
+    {"message": "Your query request was running for too long.", "errorCode": "QUERY_TIMEOUT"}
+]
 ERROR_NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 
 
@@ -72,8 +77,12 @@ def json_value(value: Any, fdef: FieldDef | None) -> Any:
         return sf_datetime(value)
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, float) and fdef is not None and fdef.type in ("currency", "percent", "int") \
-            and value.is_integer():
+    if (
+        isinstance(value, float)
+        and fdef is not None
+        and fdef.type in ("currency", "percent", "int")
+        and value.is_integer()
+    ):
         return int(value)
     return value
 
@@ -142,7 +151,14 @@ class BulkJob:
         return body
 
 
-_DELIMITERS = {"COMMA": ",", "TAB": "\t", "SEMICOLON": ";", "PIPE": "|", "CARET": "^", "BACKQUOTE": "`"}
+_DELIMITERS = {
+    "COMMA": ",",
+    "TAB": "\t",
+    "SEMICOLON": ";",
+    "PIPE": "|",
+    "CARET": "^",
+    "BACKQUOTE": "`",
+}
 
 
 class _Server(ThreadingHTTPServer):
@@ -154,7 +170,9 @@ class _Server(ThreadingHTTPServer):
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = self.socket.accept()
         # the TLS handshake happens in the handler's thread, so a slow client blocks nobody
-        return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+        return self.ssl_context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        ), addr
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # reset connections and TLS failures are expected here
@@ -206,8 +224,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:  # a sandbox bug must still answer like Salesforce does
             self._fault = f"error: {exc!r}"
-            self.send_json(500, [{"errorCode": "UNKNOWN_EXCEPTION",
-                                  "message": f"An unexpected error occurred: {exc!r}"}])
+            self.send_json(
+                500,
+                [
+                    {
+                        "errorCode": "UNKNOWN_EXCEPTION",
+                        "message": f"An unexpected error occurred: {exc!r}",
+                    }
+                ],
+            )
         finally:
             sandbox.faults.log(method, split.path, split.query, self._status, self._fault)
 
@@ -220,8 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (extra or {}).items():
             self.send_header(key, value)
 
-    def send_bytes(self, status: int, body: bytes, content_type: str,
-                   headers: dict[str, str] | None = None) -> None:
+    def send_bytes(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self._headers(status, content_type, headers)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -236,8 +262,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(payload, ensure_ascii=False).encode()
         self.send_bytes(status, body, "application/json;charset=UTF-8", headers)
 
-    def send_stream(self, status: int, chunks: Iterator[bytes], content_type: str,
-                    headers: dict[str, str] | None = None) -> None:
+    def send_stream(
+        self,
+        status: int,
+        chunks: Iterator[bytes],
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """A chunked response (Bulk results): memory stays flat whatever the size."""
         self._headers(status, content_type, headers)
         self.send_header("Transfer-Encoding", "chunked")
@@ -255,10 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cut(self) -> None:
         """Drop the connection mid-body."""
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         raise _Abort()
 
     def reset(self) -> None:
@@ -353,7 +382,9 @@ class SalesforceSandbox:
         server.ssl_context = context
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="sf-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="sf-sandbox", daemon=True
+        )
         self._thread.start()
         self.access_token = self.tokens.issue()
         return self
@@ -393,7 +424,8 @@ class SalesforceSandbox:
         """
         session = _LoopbackSession(self.instance_url, reroute_logins)
         session.verify = str(self.cert_path)
-        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override ``session.verify`` (psf/requests
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override ``session.verify``
+        # (psf/requests
         # #3829), and proxy variables could capture loopback traffic: ignore the environment.
         session.trust_env = False
         return session
@@ -422,11 +454,20 @@ class SalesforceSandbox:
     def limit_info(self) -> str:
         return f"api-usage={self._api_used}/{self.daily_api_limit}"
 
-    def inject(self, kind: FaultKind | str, path: str = "", count: int | None = 1, *,
-               method: str | None = None, retry_after: int = 1,
-               window_days: float | None = None) -> Fault:
-        """Queue a fault for requests whose path matches the regex ``path``; see :class:`FaultKind`."""
-        return self.faults.add(Fault(FaultKind(kind), path, count, method, retry_after, window_days))
+    def inject(
+        self,
+        kind: FaultKind | str,
+        path: str = "",
+        count: int | None = 1,
+        *,
+        method: str | None = None,
+        retry_after: int = 1,
+        window_days: float | None = None,
+    ) -> Fault:
+        """Queue a fault for requests whose path matches the regex ``path`` (see FaultKind)."""
+        return self.faults.add(
+            Fault(FaultKind(kind), path, count, method, retry_after, window_days)
+        )
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -435,12 +476,14 @@ class SalesforceSandbox:
     def requests(self) -> list[LoggedRequest]:
         return self.faults.entries
 
-    def request_count(self, path: str | None = None, method: str | None = None,
-                      status: int | None = None) -> int:
+    def request_count(
+        self, path: str | None = None, method: str | None = None, status: int | None = None
+    ) -> int:
         """Requests logged whose path matches the regex ``path`` (and method/status when given)."""
         pattern = re.compile(path) if path else None
         return sum(
-            1 for r in self.faults.entries
+            1
+            for r in self.faults.entries
             if (pattern is None or pattern.search(r.path))
             and (method is None or r.method == method.upper())
             and (status is None or r.status == status)
@@ -488,15 +531,22 @@ class SalesforceSandbox:
     def _route(self, h: _Handler, method: str, path: str, params: dict[str, list[str]]) -> None:
         if len(h.path) > self.max_url_length:
             h._fault = "uri_too_long"
-            h.send_bytes(414, b"<html><body><h1>414 Request-URI Too Large</h1></body></html>",
-                         "text/html;charset=UTF-8")
+            h.send_bytes(
+                414,
+                b"<html><body><h1>414 Request-URI Too Large</h1></body></html>",
+                "text/html;charset=UTF-8",
+            )
             return
         if self._apply_fault(h, method, path):
             return
         if path in ("/services/data", "/services/data/") and method == "GET":
-            h.send_json(200, [
-                {"label": _version_label(v), "url": f"/services/data/v{v}", "version": v} for v in API_VERSIONS
-            ])
+            h.send_json(
+                200,
+                [
+                    {"label": _version_label(v), "url": f"/services/data/v{v}", "version": v}
+                    for v in API_VERSIONS
+                ],
+            )
             return
         if path.rstrip("/") == "/services/oauth2/token":
             self._oauth(h, method)
@@ -511,7 +561,9 @@ class SalesforceSandbox:
             return
         token = self._bearer(h)
         if token is None or not self.tokens.valid(token):
-            h.send_json(401, ERROR_INVALID_SESSION, {"WWW-Authenticate": 'Token realm="salesforce"'})
+            h.send_json(
+                401, ERROR_INVALID_SESSION, {"WWW-Authenticate": 'Token realm="salesforce"'}
+            )
             return
         with self._usage_lock:
             if self._api_used >= self.daily_api_limit:
@@ -522,10 +574,14 @@ class SalesforceSandbox:
         if over:
             h.send_json(403, ERROR_LIMIT)
             return
-        self._data(h, method, match.group("version"), (match.group("rest") or "/").rstrip("/"), params)
+        self._data(
+            h, method, match.group("version"), (match.group("rest") or "/").rstrip("/"), params
+        )
 
     def _apply_fault(self, h: _Handler, method: str, path: str) -> bool:
-        fault = self.faults.take(method, path, kinds={k for k in FaultKind if k != FaultKind.QUERY_TIMEOUT})
+        fault = self.faults.take(
+            method, path, kinds={k for k in FaultKind if k != FaultKind.QUERY_TIMEOUT}
+        )
         if fault is None:
             return False
         h._fault = fault.kind.value
@@ -540,18 +596,42 @@ class SalesforceSandbox:
             token = self._bearer(h)
             if token:
                 self.tokens.revoke(token)
-            h.send_json(401, ERROR_INVALID_SESSION, {"WWW-Authenticate": 'Token realm="salesforce"'})
+            h.send_json(
+                401, ERROR_INVALID_SESSION, {"WWW-Authenticate": 'Token realm="salesforce"'}
+            )
         elif kind == FaultKind.RATE_LIMITED:
-            h.send_json(429, [{"message": "Too many requests; retry after the time given in Retry-After.",
-                               "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
-                        {"Retry-After": str(fault.retry_after)})
+            h.send_json(
+                429,
+                [
+                    {
+                        "message": "Too many requests; retry after the time given in Retry-After.",
+                        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                    }
+                ],
+                {"Retry-After": str(fault.retry_after)},
+            )
         elif kind == FaultKind.UNAVAILABLE:
-            h.send_json(503, [{"message": "Server temporarily unavailable, please retry your request.",
-                               "errorCode": "SERVER_UNAVAILABLE"}], {"Retry-After": str(fault.retry_after)})
+            h.send_json(
+                503,
+                [
+                    {
+                        "message": "Server temporarily unavailable, please retry your request.",
+                        "errorCode": "SERVER_UNAVAILABLE",
+                    }
+                ],
+                {"Retry-After": str(fault.retry_after)},
+            )
         elif kind == FaultKind.SERVER_ERROR:
-            h.send_json(500, [{"message": "An unexpected error occurred. Please include this ErrorId if "
-                               "you contact support: 1234567890-12345 (-1234567890)",
-                               "errorCode": "UNKNOWN_EXCEPTION"}])
+            h.send_json(
+                500,
+                [
+                    {
+                        "message": "An unexpected error occurred. Please include this ErrorId if "
+                        "you contact support: 1234567890-12345 (-1234567890)",
+                        "errorCode": "UNKNOWN_EXCEPTION",
+                    }
+                ],
+            )
         return True
 
     @staticmethod
@@ -559,19 +639,30 @@ class SalesforceSandbox:
         auth = h.headers.get("Authorization") or ""
         for scheme in ("Bearer ", "OAuth "):
             if auth.startswith(scheme):
-                return auth[len(scheme):].strip()
+                return auth[len(scheme) :].strip()
         return None
 
     # --- auth endpoints ------------------------------------------------------------------------
 
     def _oauth(self, h: _Handler, method: str) -> None:
         if method != "POST":
-            h.send_json(400, {"error": "invalid_request", "error_description": "must use HTTP POST"})
+            h.send_json(
+                400, {"error": "invalid_request", "error_description": "must use HTTP POST"}
+            )
             return
-        form = {k: v[0] for k, v in urllib.parse.parse_qs(h.body.decode(), keep_blank_values=True).items()}
-        audiences = {"https://login.salesforce.com", "https://test.salesforce.com", self.instance_url}
+        form = {
+            k: v[0]
+            for k, v in urllib.parse.parse_qs(h.body.decode(), keep_blank_values=True).items()
+        }
+        audiences = {
+            "https://login.salesforce.com",
+            "https://test.salesforce.com",
+            self.instance_url,
+        }
         try:
-            payload = self.tokens.grant(form, h.headers.get("Authorization"), self.instance_url, audiences)
+            payload = self.tokens.grant(
+                form, h.headers.get("Authorization"), self.instance_url, audiences
+            )
         except OAuthError as exc:
             h.send_json(exc.status, exc.body())
             return
@@ -586,14 +677,34 @@ class SalesforceSandbox:
 
     # --- data endpoints ------------------------------------------------------------------------
 
-    def _data(self, h: _Handler, method: str, version: str, rest: str,
-              params: dict[str, list[str]]) -> None:
+    def _data(
+        self, h: _Handler, method: str, version: str, rest: str, params: dict[str, list[str]]
+    ) -> None:
         parts = [urllib.parse.unquote(p) for p in rest.split("/") if p]
         if not parts and method == "GET":
             base = f"/services/data/v{version}"
-            h.send_json(200, {name: f"{base}/{name}" for name in (
-                "tooling", "metadata", "eclair", "folders", "prechatForms", "jobs", "query", "queryAll",
-                "sobjects", "limits", "search", "parameterizedSearch", "composite", "recent")})
+            h.send_json(
+                200,
+                {
+                    name: f"{base}/{name}"
+                    for name in (
+                        "tooling",
+                        "metadata",
+                        "eclair",
+                        "folders",
+                        "prechatForms",
+                        "jobs",
+                        "query",
+                        "queryAll",
+                        "sobjects",
+                        "limits",
+                        "search",
+                        "parameterizedSearch",
+                        "composite",
+                        "recent",
+                    )
+                },
+            )
             return
         head = parts[0] if parts else ""
         if head == "limits" and method == "GET" and len(parts) == 1:
@@ -646,24 +757,39 @@ class SalesforceSandbox:
             "StreamingApiConcurrentClients": pair(20),
         }
 
-    def _sobjects(self, h: _Handler, version: str, parts: list[str], params: dict[str, list[str]]) -> None:
+    def _sobjects(
+        self, h: _Handler, version: str, parts: list[str], params: dict[str, list[str]]
+    ) -> None:
         org = self.org
         if not parts:
-            h.send_json(200, {
-                "encoding": "UTF-8",
-                "maxBatchSize": 200,
-                "sobjects": [describe_global_entry(o, version, self.instance_url) for o in org.objects.values()],
-            })
+            h.send_json(
+                200,
+                {
+                    "encoding": "UTF-8",
+                    "maxBatchSize": 200,
+                    "sobjects": [
+                        describe_global_entry(o, version, self.instance_url)
+                        for o in org.objects.values()
+                    ],
+                },
+            )
             return
         obj = org.by_lower.get(parts[0].lower())
         if obj is None:
-            h.send_json(404, [{"errorCode": "NOT_FOUND",
-                               "message": "The requested resource does not exist"}])
+            h.send_json(
+                404,
+                [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+            )
             return
         if len(parts) == 1:
-            recent = []
-            h.send_json(200, {"objectDescribe": describe_global_entry(obj, version, self.instance_url),
-                              "recentItems": recent})
+            recent: list[Any] = []
+            h.send_json(
+                200,
+                {
+                    "objectDescribe": describe_global_entry(obj, version, self.instance_url),
+                    "recentItems": recent,
+                },
+            )
             return
         if len(parts) == 2 and parts[1] == "describe":
             h.send_json(200, describe_object(obj, org.objects, version, self.instance_url))
@@ -684,13 +810,25 @@ class SalesforceSandbox:
                 for name in wanted.split(","):
                     fdef = obj.field(name.strip())
                     if fdef is None:
-                        h.send_json(400, [{"errorCode": "INVALID_FIELD",
-                                           "message": f"No such column '{name.strip()}' on sobject of type "
-                                                      f"{obj.name}"}])
+                        h.send_json(
+                            400,
+                            [
+                                {
+                                    "errorCode": "INVALID_FIELD",
+                                    "message": f"No such column '{name.strip()}' on sobject "
+                                    f"of type "
+                                    f"{obj.name}",
+                                }
+                            ],
+                        )
                         return
                     names.append(fdef.name)
-            out: dict[str, Any] = {"attributes": {"type": obj.name,
-                                                  "url": f"/services/data/v{version}/sobjects/{obj.name}/{rec['Id']}"}}
+            out: dict[str, Any] = {
+                "attributes": {
+                    "type": obj.name,
+                    "url": f"/services/data/v{version}/sobjects/{obj.name}/{rec['Id']}",
+                }
+            }
             for name in names:
                 out[name] = json_value(rec.get(name), obj.field(name))
             h.send_json(200, out)
@@ -703,8 +841,15 @@ class SalesforceSandbox:
             start = soql.parse_datetime(params["start"][0])
             end = soql.parse_datetime(params["end"][0])
         except (KeyError, ValueError):
-            h.send_json(400, [{"errorCode": "MISSING_ARGUMENT",
-                               "message": "start and end are required and must be valid dateTimes"}])
+            h.send_json(
+                400,
+                [
+                    {
+                        "errorCode": "MISSING_ARGUMENT",
+                        "message": "start and end are required and must be valid dateTimes",
+                    }
+                ],
+            )
             return
         earliest = self.org.now - dt.timedelta(days=15)
         if which == "deleted":
@@ -713,11 +858,20 @@ class SalesforceSandbox:
                 for _, rec in self.org.iter_records(obj, include_deleted=True)
                 if rec.get("IsDeleted") and start <= rec["SystemModstamp"] <= end
             ]
-            h.send_json(200, {"deletedRecords": found, "earliestDateAvailable": sf_datetime(earliest),
-                              "latestDateCovered": sf_datetime(min(end, self.org.clock))})
+            h.send_json(
+                200,
+                {
+                    "deletedRecords": found,
+                    "earliestDateAvailable": sf_datetime(earliest),
+                    "latestDateCovered": sf_datetime(min(end, self.org.clock)),
+                },
+            )
             return
-        ids = [rec["Id"] for _, rec in self.org.iter_records(obj)
-               if start <= rec["SystemModstamp"] <= end]
+        ids = [
+            rec["Id"]
+            for _, rec in self.org.iter_records(obj)
+            if start <= rec["SystemModstamp"] <= end
+        ]
         h.send_json(200, {"ids": ids, "latestDateCovered": sf_datetime(min(end, self.org.clock))})
 
     # --- SOQL ----------------------------------------------------------------------------------
@@ -751,10 +905,14 @@ class SalesforceSandbox:
         # stable sorts from the last ORDER BY item to the first; ties keep Id order
         for pos in range(len(query.order) - 1, -1, -1):
             item = query.order[pos]
-            hits.sort(key=lambda hit, p=pos, it=item: soql.sort_key(it, hit[1][p]), reverse=item.descending)
+
+            def key(hit: tuple[int, list[Any]], p: int = pos, it: soql.OrderItem = item) -> Any:
+                return soql.sort_key(it, hit[1][p])
+
+            hits.sort(key=key, reverse=item.descending)
         refs = [index for index, _ in hits]
         if query.offset:
-            refs = refs[query.offset:]
+            refs = refs[query.offset :]
         if query.limit is not None:
             refs = refs[: query.limit]
         return refs
@@ -762,20 +920,33 @@ class SalesforceSandbox:
     def project(self, rec: Record, query: soql.Query, version: str) -> dict[str, Any]:
         """One record of a query result: ``attributes``, then the selected fields in order."""
         assert query.obj is not None
-        out: dict[str, Any] = {"attributes": {"type": query.obj.name,
-                                              "url": f"/services/data/v{version}/sobjects/{query.obj.name}/{rec['Id']}"}}
+        out: dict[str, Any] = {
+            "attributes": {
+                "type": query.obj.name,
+                "url": f"/services/data/v{version}/sobjects/{query.obj.name}/{rec['Id']}",
+            }
+        }
         for path in query.fields:
             self._place(out, rec, path, 0, version)
         return out
 
-    def _place(self, out: dict[str, Any], rec: Record | None, path: soql.Path, depth: int, version: str) -> None:
+    def _place(
+        self, out: dict[str, Any], rec: Record | None, path: soql.Path, depth: int, version: str
+    ) -> None:
         assert path.leaf is not None
         if depth == len(path.chain):
-            if path.leaf.name == "Type" and path.chain and path.chain[-1].polymorphic and rec is not None:
+            if (
+                path.leaf.name == "Type"
+                and path.chain
+                and path.chain[-1].polymorphic
+                and rec is not None
+            ):
                 located = self.org.locate(rec["Id"])
                 out["Type"] = located[0] if located else None
             else:
-                out[path.leaf.name] = json_value(rec.get(path.leaf.name) if rec else None, path.leaf)
+                out[path.leaf.name] = json_value(
+                    rec.get(path.leaf.name) if rec else None, path.leaf
+                )
             return
         ref = path.chain[depth]
         name = ref.relationship_name or ref.name
@@ -790,8 +961,12 @@ class SalesforceSandbox:
         if nested is None:
             located = self.org.locate(target_id or "")
             kind = located[0] if located else "Name"
-            nested = {"attributes": {"type": "Name" if ref.polymorphic else kind,
-                                     "url": f"/services/data/v{version}/sobjects/{kind}/{target_id}"}}
+            nested = {
+                "attributes": {
+                    "type": "Name" if ref.polymorphic else kind,
+                    "url": f"/services/data/v{version}/sobjects/{kind}/{target_id}",
+                }
+            }
             out[name] = nested
         self._place(nested, target, path, depth + 1, version)
 
@@ -811,13 +986,25 @@ class SalesforceSandbox:
                 widest = max(widest, (hi_dt - lo_dt).total_seconds() / 86400)
             return widest > fault.window_days
 
-        return self.faults.take(method, path, kinds={FaultKind.QUERY_TIMEOUT}, accept=accept) is not None
+        return (
+            self.faults.take(method, path, kinds={FaultKind.QUERY_TIMEOUT}, accept=accept)
+            is not None
+        )
 
-    def _query(self, h: _Handler, version: str, params: dict[str, list[str]], include_deleted: bool) -> None:
+    def _query(
+        self, h: _Handler, version: str, params: dict[str, list[str]], include_deleted: bool
+    ) -> None:
         text = (params.get("q") or [""])[0]
         if not text:
-            h.send_json(400, [{"message": "The request was missing a required query parameter 'q'",
-                               "errorCode": "MALFORMED_QUERY"}])
+            h.send_json(
+                400,
+                [
+                    {
+                        "message": "The request was missing a required query parameter 'q'",
+                        "errorCode": "MALFORMED_QUERY",
+                    }
+                ],
+            )
             return
         try:
             query = self._compile(text)
@@ -833,8 +1020,14 @@ class SalesforceSandbox:
             h.send_json(200, {"totalSize": len(refs), "done": True, "records": []})
             return
         if query.count_field is not None:
-            h.send_json(200, {"totalSize": 1, "done": True, "records": [
-                {"attributes": {"type": "AggregateResult"}, "expr0": len(refs)}]})
+            h.send_json(
+                200,
+                {
+                    "totalSize": 1,
+                    "done": True,
+                    "records": [{"attributes": {"type": "AggregateResult"}, "expr0": len(refs)}],
+                },
+            )
             return
         batch = QUERY_BATCH
         options = h.headers.get("Sforce-Query-Options") or ""
@@ -844,7 +1037,9 @@ class SalesforceSandbox:
         cursor = Cursor(query, refs, include_deleted, batch)
         self._send_page(h, version, cursor, None, 0)
 
-    def _send_page(self, h: _Handler, version: str, cursor: Cursor, locator: str | None, offset: int) -> None:
+    def _send_page(
+        self, h: _Handler, version: str, cursor: Cursor, locator: str | None, offset: int
+    ) -> None:
         end = min(len(cursor.refs), offset + cursor.batch)
         records = []
         assert cursor.query.obj is not None
@@ -876,18 +1071,23 @@ class SalesforceSandbox:
         with self._state_lock:
             cursor = self._cursors.get(match.group("id")) if match else None
         if match is None or cursor is None:
-            h.send_json(400, [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}])
+            h.send_json(
+                400, [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}]
+            )
             return
         offset = int(match.group("offset"))
         if offset > len(cursor.refs):
-            h.send_json(400, [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}])
+            h.send_json(
+                400, [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}]
+            )
             return
         self._send_page(h, version, cursor, match.group("id"), offset)
 
     # --- Bulk API 2.0 query jobs -------------------------------------------------------------
 
-    def _bulk(self, h: _Handler, method: str, version: str, parts: list[str],
-              params: dict[str, list[str]]) -> None:
+    def _bulk(
+        self, h: _Handler, method: str, version: str, parts: list[str], params: dict[str, list[str]]
+    ) -> None:
         if not parts:
             if method == "POST":
                 self._bulk_create(h, version)
@@ -913,12 +1113,26 @@ class SalesforceSandbox:
             except json.JSONDecodeError:
                 wanted = None
             if wanted != "Aborted":
-                h.send_json(400, [{"errorCode": "INVALIDJOBSTATE",
-                                   "message": "Query jobs can only be set to state Aborted"}])
+                h.send_json(
+                    400,
+                    [
+                        {
+                            "errorCode": "INVALIDJOBSTATE",
+                            "message": "Query jobs can only be set to state Aborted",
+                        }
+                    ],
+                )
                 return
             if job.state in ("JobComplete", "Failed"):
-                h.send_json(400, [{"errorCode": "INVALIDJOBSTATE",
-                                   "message": f"Cannot abort a job in state {job.state}"}])
+                h.send_json(
+                    400,
+                    [
+                        {
+                            "errorCode": "INVALIDJOBSTATE",
+                            "message": f"Cannot abort a job in state {job.state}",
+                        }
+                    ],
+                )
                 return
             job.state = "Aborted"
             job.modstamp = self.org.clock
@@ -942,17 +1156,30 @@ class SalesforceSandbox:
         try:
             payload = json.loads(h.body or b"{}")
         except json.JSONDecodeError:
-            h.send_json(400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Invalid JSON in the request body"}])
+            h.send_json(
+                400,
+                [{"errorCode": "JSON_PARSER_ERROR", "message": "Invalid JSON in the request body"}],
+            )
             return
         operation = payload.get("operation")
         if operation not in ("query", "queryAll"):
-            h.send_json(400, [{"errorCode": "INVALIDJOB",
-                               "message": f"Invalid operation: {operation}. Use query or queryAll"}])
+            h.send_json(
+                400,
+                [
+                    {
+                        "errorCode": "INVALIDJOB",
+                        "message": f"Invalid operation: {operation}. Use query or queryAll",
+                    }
+                ],
+            )
             return
         delimiter = payload.get("columnDelimiter") or "COMMA"
         line_ending = payload.get("lineEnding") or "LF"
         if delimiter not in _DELIMITERS or line_ending not in ("LF", "CRLF"):
-            h.send_json(400, [{"errorCode": "INVALIDJOB", "message": "Invalid columnDelimiter or lineEnding"}])
+            h.send_json(
+                400,
+                [{"errorCode": "INVALIDJOB", "message": "Invalid columnDelimiter or lineEnding"}],
+            )
             return
         try:
             query = self._compile(payload.get("query") or "")
@@ -960,13 +1187,29 @@ class SalesforceSandbox:
             h.send_json(400, [{"errorCode": exc.code, "message": exc.message}])
             return
         if query.count or query.count_field is not None or query.offset:
-            h.send_json(400, [{"errorCode": "INVALIDJOB",
-                               "message": "Aggregate queries and OFFSET are not supported by Bulk API 2.0"}])
+            h.send_json(
+                400,
+                [
+                    {
+                        "errorCode": "INVALIDJOB",
+                        "message": "Aggregate queries and OFFSET are not supported by Bulk API 2.0",
+                    }
+                ],
+            )
             return
         assert query.obj is not None
         with self._state_lock:
             job_id = make_id("750", next(self._counter))
-            job = BulkJob(job_id, operation, query.obj.name, query, self.org.clock, version, delimiter, line_ending)
+            job = BulkJob(
+                job_id,
+                operation,
+                query.obj.name,
+                query,
+                self.org.clock,
+                version,
+                delimiter,
+                line_ending,
+            )
             self._jobs[job_id] = job
             self._bulk_jobs_used += 1
         h.send_json(200, job.info())
@@ -984,11 +1227,23 @@ class SalesforceSandbox:
 
     def _bulk_results(self, h: _Handler, job: BulkJob, params: dict[str, list[str]]) -> None:
         if job.state != "JobComplete" or job.refs is None:
-            status = {"UploadComplete": "UPLOAD_COMPLETE", "InProgress": "IN_PROGRESS",
-                      "Aborted": "ABORTED", "Failed": "FAILED"}.get(job.state, job.state.upper())
-            h.send_json(412, [{"errorCode": "JOB_NOT_COMPLETE",
-                               "message": "can only download query results of successfully completed bulk job "
-                                          f"with status: JOB_COMPLETE. Current status: {status}"}])
+            status = {
+                "UploadComplete": "UPLOAD_COMPLETE",
+                "InProgress": "IN_PROGRESS",
+                "Aborted": "ABORTED",
+                "Failed": "FAILED",
+            }.get(job.state, job.state.upper())
+            h.send_json(
+                412,
+                [
+                    {
+                        "errorCode": "JOB_NOT_COMPLETE",
+                        "message": "can only download query results of successfully "
+                        "completed bulk job "
+                        f"with status: JOB_COMPLETE. Current status: {status}",
+                    }
+                ],
+            )
             return
         locator = (params.get("locator") or [""])[0]
         offset = 0
@@ -998,18 +1253,28 @@ class SalesforceSandbox:
             except (ValueError, binascii.Error, UnicodeDecodeError):
                 offset = -1
             if offset < 0 or offset > len(job.refs):
-                h.send_json(400, [{"errorCode": "INVALID_LOCATOR", "message": f"Invalid locator: {locator}"}])
+                h.send_json(
+                    400,
+                    [{"errorCode": "INVALID_LOCATOR", "message": f"Invalid locator: {locator}"}],
+                )
                 return
         try:
             max_records = int((params.get("maxRecords") or [str(BULK_DEFAULT_MAX_RECORDS)])[0])
         except ValueError:
             max_records = 0
         if max_records <= 0:
-            h.send_json(400, [{"errorCode": "INVALIDJOB", "message": "maxRecords must be a positive integer"}])
+            h.send_json(
+                400,
+                [{"errorCode": "INVALIDJOB", "message": "maxRecords must be a positive integer"}],
+            )
             return
         end = min(len(job.refs), offset + max_records)
         page = job.refs[offset:end]
-        next_locator = base64.b64encode(str(end).encode()).decode().rstrip("=") if end < len(job.refs) else "null"
+        next_locator = (
+            base64.b64encode(str(end).encode()).decode().rstrip("=")
+            if end < len(job.refs)
+            else "null"
+        )
         headers = {"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(len(page))}
         h.send_stream(200, self._csv_rows(job, page), "text/csv", headers)
 
@@ -1049,7 +1314,9 @@ class _LoopbackSession(requests.Session):
         self._instance = urllib.parse.urlsplit(instance_url)
         self._reroute = reroute
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         text = url.decode() if isinstance(url, bytes) else url
         parts = urllib.parse.urlsplit(text)
         host = parts.hostname or ""
@@ -1057,7 +1324,9 @@ class _LoopbackSession(requests.Session):
             parts = parts._replace(scheme="https", netloc=self._instance.netloc)
             text = urllib.parse.urlunsplit(parts)
         elif host not in ("127.0.0.1", "localhost", "::1"):
-            raise requests.ConnectionError(f"the sandbox session refuses non-loopback host {host!r}")
+            raise requests.ConnectionError(
+                f"the sandbox session refuses non-loopback host {host!r}"
+            )
         if kwargs.get("verify") is None:
             kwargs["verify"] = self.verify
         return super().request(method, text, *args, **kwargs)

@@ -51,8 +51,29 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
-_KEYWORDS = {"select", "from", "where", "and", "or", "not", "order", "by", "asc", "desc", "limit",
-             "offset", "in", "like", "nulls", "first", "last", "true", "false", "null", "count"}
+_KEYWORDS = {
+    "select",
+    "from",
+    "where",
+    "and",
+    "or",
+    "not",
+    "order",
+    "by",
+    "asc",
+    "desc",
+    "limit",
+    "offset",
+    "in",
+    "like",
+    "nulls",
+    "first",
+    "last",
+    "true",
+    "false",
+    "null",
+    "count",
+}
 _DATE_LITERALS = re.compile(r"^(TODAY|YESTERDAY|TOMORROW|LAST_N_DAYS:\d+|NEXT_N_DAYS:\d+)$", re.I)
 
 
@@ -155,7 +176,9 @@ def _tokenize(text: str) -> list[Token]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise SoqlError("MALFORMED_QUERY", _caret(text, pos, f"unexpected token: '{text[pos]}'"))
+            raise SoqlError(
+                "MALFORMED_QUERY", _caret(text, pos, f"unexpected token: '{text[pos]}'")
+            )
         kind = match.lastgroup or ""
         if kind != "ws":
             tokens.append(Token(kind, match.group(), pos))
@@ -180,7 +203,9 @@ class _Parser:
     def take(self) -> Token:
         tok = self.peek()
         if tok is None:
-            raise SoqlError("MALFORMED_QUERY", _caret(self.text, len(self.text), "unexpected end of query"))
+            raise SoqlError(
+                "MALFORMED_QUERY", _caret(self.text, len(self.text), "unexpected end of query")
+            )
         self.i += 1
         return tok
 
@@ -203,7 +228,9 @@ class _Parser:
     def path(self) -> Path:
         tok = self.take()
         if tok.kind != "ident" or tok.text.lower() in _KEYWORDS or ":" in tok.text:
-            raise SoqlError("MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'"))
+            raise SoqlError(
+                "MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'")
+            )
         return Path(tuple(tok.text.split(".")), tok.pos)
 
     def parse(self) -> Query:
@@ -227,8 +254,13 @@ class _Parser:
         self.expect_kw("from")
         obj_tok = self.take()
         if obj_tok.kind != "ident" or "." in obj_tok.text:
-            raise SoqlError("MALFORMED_QUERY", _caret(self.text, obj_tok.pos, f"unexpected token: '{obj_tok.text}'"))
-        query = Query(self.text, obj_tok.text, obj_tok.pos, fields, count=count, count_field=count_field)
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                _caret(self.text, obj_tok.pos, f"unexpected token: '{obj_tok.text}'"),
+            )
+        query = Query(
+            self.text, obj_tok.text, obj_tok.pos, fields, count=count, count_field=count_field
+        )
         if self.kw("where"):
             self.take()
             query.where = self.or_expr()
@@ -245,8 +277,14 @@ class _Parser:
                     self.take()
                     which = self.take().text.lower()
                     if which not in ("first", "last"):
-                        raise SoqlError("MALFORMED_QUERY", _caret(self.text, self.tokens[self.i - 1].pos,
-                                                                  f"unexpected token: '{which}'"))
+                        raise SoqlError(
+                            "MALFORMED_QUERY",
+                            _caret(
+                                self.text,
+                                self.tokens[self.i - 1].pos,
+                                f"unexpected token: '{which}'",
+                            ),
+                        )
                     nulls_last = which == "last"
                 query.order.append(OrderItem(path, descending, nulls_last))
                 if self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
@@ -261,13 +299,17 @@ class _Parser:
             query.offset = self.integer()
         tok = self.peek()
         if tok is not None:
-            raise SoqlError("MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'"))
+            raise SoqlError(
+                "MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'")
+            )
         return query
 
     def integer(self) -> int:
         tok = self.take()
         if tok.kind != "number" or "." in tok.text or tok.text.startswith("-"):
-            raise SoqlError("MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'"))
+            raise SoqlError(
+                "MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'")
+            )
         return int(tok.text)
 
     def or_expr(self) -> Any:
@@ -310,7 +352,9 @@ class _Parser:
             self.take()
             negate = True
         elif word != "in":
-            raise SoqlError("MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'"))
+            raise SoqlError(
+                "MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'")
+            )
         self.expect_punct("(")
         values = [self.literal()]
         while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
@@ -323,7 +367,11 @@ class _Parser:
         tok = self.take()
         if tok.kind == "string":
             raw = tok.text[1:-1]
-            value = re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1), m.group(1)), raw)
+            value = re.sub(
+                r"\\(.)",
+                lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1), m.group(1)),
+                raw,
+            )
             return Literal("string", value, tok.pos)
         if tok.kind == "number":
             return Literal("number", float(tok.text), tok.pos)
@@ -339,7 +387,9 @@ class _Parser:
                 return Literal("null", None, tok.pos)
             if _DATE_LITERALS.match(tok.text):
                 return Literal("range", tok.text.upper(), tok.pos)
-        raise SoqlError("MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'"))
+        raise SoqlError(
+            "MALFORMED_QUERY", _caret(self.text, tok.pos, f"unexpected token: '{tok.text}'")
+        )
 
 
 def parse_datetime(text: str) -> dt.datetime:
@@ -363,11 +413,17 @@ def bind(query: Query, objects: dict[str, ObjectDef]) -> Query:
     by_lower = {name.lower(): o for name, o in objects.items()}
     obj = by_lower.get(query.object.lower())
     if obj is None:
-        raise SoqlError("INVALID_TYPE", _caret(
-            query.text, query.object_pos,
-            f"sObject type '{query.object}' is not supported. If you are attempting to use a custom object, "
-            "be sure to append the '__c' after the entity name. Please reference your WSDL or the describe "
-            "call for the appropriate names."))
+        raise SoqlError(
+            "INVALID_TYPE",
+            _caret(
+                query.text,
+                query.object_pos,
+                f"sObject type '{query.object}' is not supported. If you are attempting to use "
+                "a custom object, be sure to append the '__c' after the entity name. Please "
+                "reference your WSDL or the describe "
+                "call for the appropriate names.",
+            ),
+        )
     query.obj = obj
     paths = list(query.fields)
     if query.count_field is not None:
@@ -385,7 +441,11 @@ def _bind_path(query: Query, path: Path, obj: ObjectDef, by_lower: dict[str, Obj
     current: tuple[ObjectDef, ...] = (obj,)
     parts = path.parts
     # Salesforce accepts the object name as a prefix: Account.Name FROM Account
-    if len(parts) > 1 and parts[0].lower() == obj.name.lower() and obj.relationships.get(parts[0].lower()) is None:
+    if (
+        len(parts) > 1
+        and parts[0].lower() == obj.name.lower()
+        and obj.relationships.get(parts[0].lower()) is None
+    ):
         parts = parts[1:]
     chain: list[FieldDef] = []
     for rel in parts[:-1]:
@@ -395,11 +455,17 @@ def _bind_path(query: Query, path: Path, obj: ObjectDef, by_lower: dict[str, Obj
             if found is not None:
                 break
         if found is None:
-            raise SoqlError("INVALID_FIELD", _caret(
-                query.text, path.pos,
-                f"Didn't understand relationship '{rel}' in field path. If you are attempting to use a custom "
-                "relationship, be sure to append the '__r' after the custom relationship name. Please reference "
-                "your WSDL or the describe call for the appropriate names."))
+            raise SoqlError(
+                "INVALID_FIELD",
+                _caret(
+                    query.text,
+                    path.pos,
+                    f"Didn't understand relationship '{rel}' in field path. If you are "
+                    "attempting to use a custom relationship, be sure to append the '__r' after "
+                    "the custom relationship name. Please reference "
+                    "your WSDL or the describe call for the appropriate names.",
+                ),
+            )
         chain.append(found)
         current = tuple(by_lower[t.lower()] for t in found.reference_to if t.lower() in by_lower)
     leaf_name = parts[-1]
@@ -412,22 +478,34 @@ def _bind_path(query: Query, path: Path, obj: ObjectDef, by_lower: dict[str, Obj
         leaf = FieldDef("Type", "string", "Type", length=40)
     if leaf is None:
         entity = current[0].name if len(current) == 1 else "Name"
-        raise SoqlError("INVALID_FIELD", _caret(
-            query.text, path.pos,
-            f"No such column '{leaf_name}' on entity '{entity}'. If you are attempting to use a custom field, "
-            "be sure to append the '__c' after the custom field name. Please reference your WSDL or the "
-            "describe call for the appropriate names."))
+        raise SoqlError(
+            "INVALID_FIELD",
+            _caret(
+                query.text,
+                path.pos,
+                f"No such column '{leaf_name}' on entity '{entity}'. If you are attempting to "
+                "use a custom field, be sure to append the '__c' after the custom field name. "
+                "Please reference your WSDL or the "
+                "describe call for the appropriate names.",
+            ),
+        )
     path.chain = chain
     path.leaf = leaf
     path.leaf_objects = tuple(o.name for o in current)
-    path.parts = tuple(f.relationship_name or f.name for f in chain) + (leaf.name,)
+    path.parts = (*(f.relationship_name or f.name for f in chain), leaf.name)
 
 
 def _type_error(query: Query, lit: Literal, leaf: FieldDef, wanted: str, quoted: bool) -> SoqlError:
     quote = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
-    return SoqlError("INVALID_FIELD", _caret(
-        query.text, lit.pos,
-        f"value of filter criterion for field '{leaf.name}' must be of type {wanted} and {quote}"))
+    return SoqlError(
+        "INVALID_FIELD",
+        _caret(
+            query.text,
+            lit.pos,
+            f"value of filter criterion for field '{leaf.name}' must be of type {wanted} "
+            f"and {quote}",
+        ),
+    )
 
 
 def _check_literal(query: Query, cond: Cond) -> None:
@@ -449,8 +527,10 @@ def _check_literal(query: Query, cond: Cond) -> None:
         if t in TEXT_TYPES and lit.kind != "string":
             raise _type_error(query, lit, leaf, "string", quoted=True)
     if cond.op == "like" and leaf.type not in TEXT_TYPES:
-        raise SoqlError("INVALID_FIELD", _caret(query.text, cond.path.pos,
-                                                f"invalid operator on {leaf.type} field: LIKE"))
+        raise SoqlError(
+            "INVALID_FIELD",
+            _caret(query.text, cond.path.pos, f"invalid operator on {leaf.type} field: LIKE"),
+        )
 
 
 # --- evaluation ------------------------------------------------------------------------------
@@ -500,9 +580,16 @@ def _compare(actual: Any, op: str, lit: Literal, leaf: FieldDef, now: dt.datetim
             hi_v: Any = hi.date()
         else:
             lo_v, hi_v = lo, hi
-        inside = lo_v <= actual < hi_v
-        return {"=": inside, "!=": not inside, "<": actual < lo_v, "<=": actual < hi_v,
-                ">": actual >= hi_v, ">=": actual >= lo_v}[op]
+        inside = bool(lo_v <= actual < hi_v)
+        result: dict[str, bool] = {
+            "=": inside,
+            "!=": not inside,
+            "<": actual < lo_v,
+            "<=": actual < hi_v,
+            ">": actual >= hi_v,
+            ">=": actual >= lo_v,
+        }
+        return result[op]
     if actual is None:
         return op == "!="
     a = _norm(actual, leaf)
@@ -558,7 +645,9 @@ def sort_key(item: OrderItem, value: Any) -> tuple[int, Any]:
     return (0, value)
 
 
-def time_window(query: Query, field_types: tuple[str, ...] = ("datetime", "date")) -> dict[str, tuple[Any, Any]]:
+def time_window(
+    query: Query, field_types: tuple[str, ...] = ("datetime", "date")
+) -> dict[str, tuple[Any, Any]]:
     """Per date/datetime field, the (lower, upper) bounds the WHERE clause puts on it (AND only)."""
     bounds: dict[str, tuple[Any, Any]] = {}
 

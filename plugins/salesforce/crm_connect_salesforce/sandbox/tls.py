@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 
-def write_self_signed(directory: Path, common_name: str = "crm-connect salesforce sandbox") -> tuple[Path, Path]:
+def write_self_signed(
+    directory: Path, common_name: str = "crm-connect salesforce sandbox"
+) -> tuple[Path, Path]:
     """Write ``cert.pem`` and ``key.pem`` into ``directory``; return their paths."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
