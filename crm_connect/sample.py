@@ -70,7 +70,7 @@ class _Generator:
 
     def _users(self, n: int) -> dict[str, Any]:
         created = self.moment(0, 0.1)
-        login = None if n % 5 == 0 else self.later(self.moment(0.8, 0.98), 10)
+        login = None if n % 5 == 0 else self.later(self.moment(0.9, 0.99), 2)
         return {"id": f"U{n}", "name": f"User {n}", "email": f"user{n}@example.com",
                 "role": "sales" if n % 3 else "support", "is_active": n % 7 != 0,
                 "last_login_at": _ts(login), "created_at": _ts(created)}
