@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
-REFERENCE = Path("/work/shared/reference-payloads/salesforce")
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
+# The project's shared folder sits beside the checkout (in CI too); override with
+# $CRM_CONNECT_REFERENCE_PAYLOADS.
+REFERENCE = Path(os.environ.get("CRM_CONNECT_REFERENCE_PAYLOADS",
+                                REPO.parent / "shared" / "reference-payloads")) / "salesforce"
 CASSETTES = REPO / "cassettes" / "salesforce"
 
 
@@ -22,6 +25,9 @@ def reference(name: str) -> Any:
     """A real Salesforce payload from the shared reference folder (skips when absent)."""
     path = REFERENCE / name
     if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference payload {path} is missing: CI must have shared/ beside "
+                        "the checkout")
         pytest.skip(f"reference payload {name} not available on this machine")
     if path.suffix == ".json":
         return json.loads(path.read_text(encoding="utf-8"))
