@@ -299,6 +299,10 @@ def sync_command(
                               progress=_LogLines(), wait_seconds=wait)
     except CrmConnectError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        err.print("\nInterrupted. Every page stored so far is kept with its checkpoint: run "
+                  "`crm-connect sync` again to resume where this run stopped.", highlight=False)
+        raise typer.Exit(130) from None
     table = Table("connection", "stream", "status", "records", "quarantined", "seconds",
                   "records/s", title=f"sync run {report.run.run_id}")
     for result in report.results:

@@ -320,9 +320,15 @@ def run_sync(config: Config, connections: Sequence[str] | None = None, *,
             for name in names:
                 report.results.extend(
                     _sync_connection(config, name, store, run, progress, workers))
-        except BaseException:
+        except KeyboardInterrupt:
+            run.status = "interrupted"
+            store.finish_run(run.run_id, "interrupted", _counts(report),
+                             "interrupted by the user; the next run resumes")
+            raise
+        except BaseException as exc:
             run.status = "failed"
-            store.finish_run(run.run_id, "failed", _counts(report), "interrupted")
+            store.finish_run(run.run_id, "failed", _counts(report),
+                             f"{type(exc).__name__}: {exc}")
             raise
         finally:
             workers.close()

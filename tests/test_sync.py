@@ -250,3 +250,26 @@ def test_a_second_sync_on_the_same_store_says_so_or_waits(tmp_path: Path) -> Non
     assert table(db, "SELECT count(*), count(DISTINCT id) FROM contacts")[0] == (60_000, 60_000)
     assert table(db, "SELECT status FROM sync_runs ORDER BY run_id") == [
         ("succeeded",), ("succeeded",)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_with_progress_kept(tmp_path: Path) -> None:
+    _big_export(tmp_path / "exports", 120_000)
+    (tmp_path / "crm-connect.toml").write_text(
+        '[connections.big]\nconnector = "files"\npath = "exports/"\npage_size = 1000\n')
+    process = subprocess.Popen([CLI, "-v", "sync"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    while "stored 1000 records" not in process.stderr.readline():
+        pass
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Interrupted" in err and "resume" in err
+    db = tmp_path / "crm.duckdb"
+    assert table(db, "SELECT status FROM sync_runs") == [("interrupted",)]
+    stored = table(db, "SELECT count(*) FROM contacts")[0][0]
+    assert stored > 0
+    resumed = subprocess.run([CLI, "sync"], cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert table(db, "SELECT count(*), count(DISTINCT id) FROM contacts")[0] == (120_000, 120_000)
