@@ -23,7 +23,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from crm_connect.config import Config
 from crm_connect.connector import Connector, Page, Stream
-from crm_connect.errors import ConfigError, CrmConnectError, QuotaExceededError
+from crm_connect.errors import (
+    AuthenticationError,
+    ConfigError,
+    CrmConnectError,
+    QuotaExceededError,
+)
 from crm_connect.plugins import call_hook, has_implementations
 from crm_connect.schema import ENTITIES, CanonicalRecord
 from crm_connect.store import QuarantinedRecord, Store, last_per_key, open_store, records_to_arrow
@@ -53,6 +58,9 @@ class StreamResult:
     seconds: float = 0.0
     error: str | None = None
     exit_code: int = 0
+    stops_connection: bool = False
+    """Credentials, configuration or quota: the connection's other streams would fail the same
+    way (and repeated refused logins can lock the vendor account), so they are not tried."""
 
     @property
     def rate(self) -> float:
@@ -283,8 +291,13 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
                 store_next()
     except QuotaExceededError as exc:
         result.status, result.error, result.exit_code = "stopped", str(exc), 1
+        result.stops_connection = True
     except ConfigError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), 2
+        result.stops_connection = True
+    except AuthenticationError as exc:
+        result.status, result.error, result.exit_code = "failed", str(exc), 1
+        result.stops_connection = True
     except CrmConnectError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
     except Exception as exc:
@@ -364,8 +377,11 @@ def _sync_connection(config: Config, name: str, store: Store, run: SyncRun,
                                  progress, workers)
             results.append(result)
             _notify("stream_finished", run=run, result=result)
-            if result.status == "stopped":
-                log.warning("%s: stopping this connection: %s", name, result.error)
+            if result.stops_connection:
+                skipped = [s.name for s in streams[streams.index(stream) + 1:]]
+                if skipped:
+                    log.warning("%s: not reading its other streams (%s) after the error "
+                                "in %s", name, ", ".join(skipped), stream.name)
                 break
     finally:
         connector.close()

@@ -273,3 +273,40 @@ def test_ctrl_c_stops_cleanly_with_progress_kept(tmp_path: Path) -> None:
     resumed = subprocess.run([CLI, "sync"], cwd=tmp_path, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert table(db, "SELECT count(*), count(DISTINCT id) FROM contacts")[0] == (120_000, 120_000)
+
+
+def test_refused_credentials_stop_the_connection_after_one_try(tmp_path: Path,
+                                                               crm_plugin) -> None:  # type: ignore[no-untyped-def]
+    from crm_connect import Connector, ConnectorConfig, Stream
+    from crm_connect.errors import AuthenticationError
+
+    logins: list[str] = []
+
+    class Locked(Connector[ConnectorConfig]):
+        name = "locked"
+
+        def streams(self) -> list[Stream]:
+            return [Stream("a", "accounts"), Stream("b", "deals"), Stream("c", "leads")]
+
+        def check(self) -> Any:
+            raise NotImplementedError
+
+        def read(self, stream: Stream, state: Any) -> Any:
+            logins.append(stream.name)
+            raise AuthenticationError("password refused", connection=self.connection)
+
+    crm_plugin(types.SimpleNamespace(register_connectors=hookimpl(
+        lambda register: register(Locked))), "locked")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "deals.csv").write_text("id\nD1\n")
+    from crm_connect.config import parse_config
+
+    config = parse_config('[connections.crm]\nconnector = "locked"\n'
+                          '[connections.files]\nconnector = "files"\npath = "x"\n', None, tmp_path)
+    report = run_sync(config)
+    # One refused login, not one per stream (vendors lock accounts after a few), and the
+    # other connection still syncs.
+    assert logins == ["a"]
+    assert [(r.connection, r.stream, r.status) for r in report.results] == [
+        ("crm", "a", "failed"), ("files", "deals", "succeeded")]
+    assert report.exit_code == 1
