@@ -32,3 +32,17 @@ def test_writing_a_plugin_example_syncs(tmp_path: Path, crm_plugin, monkeypatch)
     with DuckDBStore.open("duckdb:///crm.duckdb", base_dir=tmp_path) as store:
         assert store.execute("SELECT id, is_won FROM deals ORDER BY id") == [
             ("1", True), ("2", False), ("3", True)]
+
+
+def test_readme_configuration_examples_are_valid(tmp_path: Path) -> None:
+    """Every TOML block of the README parses and validates as a configuration file."""
+    readme = (DOCS.parent / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.DOTALL)
+    assert len(blocks) >= 2
+    for block in blocks:
+        config = parse_config(block, None, tmp_path)
+        for name in config.connections:
+            config.build_connector(name)
+    combined = parse_config("\n".join(blocks), None, tmp_path)
+    assert combined.targets["customer_churn_rate"].value == 3.0
+    assert combined.connections["finance"].connector == "files"
