@@ -99,12 +99,16 @@ class Page:
 
 @dataclass
 class CheckResult:
-    """What ``crm-connect connections test`` shows: a verdict, a message and any problems."""
+    """What ``crm-connect connections test`` shows: a verdict, a message, the problems that make
+    it fail and the warnings that do not (e.g. an optional field the vendor account lacks, which
+    leaves some KPIs without data).
+    """
 
     ok: bool
     message: str
     problems: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

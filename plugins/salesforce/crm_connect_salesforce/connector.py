@@ -66,6 +66,24 @@ UNREADABLE_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
+@dataclass(frozen=True)
+class MissingField:
+    """A mapped Salesforce field the org does not have.
+
+    ``explicit``: the connection's ``mapping`` table names it (an error); otherwise it is one of
+    the connector's default custom fields (a warning: the canonical field stays null).
+    """
+
+    canonical: str
+    source: str
+    explicit: bool
+
+    @property
+    def fields(self) -> str:
+        """The Salesforce field names of ``source`` (``A__c|B*60`` -> ``A__c or B``)."""
+        return " or ".join(name for name, _ in parse_source(self.source))
+
+
 @dataclass
 class ReadPlan:
     """How one stream is read, worked out from its object's describe."""
@@ -77,7 +95,7 @@ class ReadPlan:
     fields: list[str]
     types: dict[str, str]
     context: MappingContext
-    missing: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[MissingField] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
 
 
@@ -183,7 +201,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             if name in described:
                 add(name)
         fieldmap: dict[str, str] = {}
-        missing: list[tuple[str, str]] = []
+        missing: list[MissingField] = []
+        explicit = self.config.mapping.get(spec.stream, {})
         for canonical, source in self._fieldmap(spec).items():
             if source.startswith("="):
                 fieldmap[canonical] = source
@@ -191,7 +210,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             present = [(name, factor) for name, factor in parse_source(source)
                        if name in described]
             if not present:
-                missing.append((canonical, source))
+                missing.append(MissingField(canonical, source, canonical in explicit))
                 continue
             fieldmap[canonical] = "|".join(
                 name if factor is None else f"{name}*{factor:g}" for name, factor in present)
@@ -230,44 +249,83 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             raise ConfigError(f"connection {self.connection!r} has no stream {stream.name!r}")
         describe = self.client.describe(self._sobject(spec))
         if describe is None:
-            log.warning("%s/%s: the org has no %s object (or this user cannot read it); "
-                        "nothing to read", self.connection, stream.name, self._sobject(spec))
+            if self._object_explicit(spec):
+                raise ConfigError(self._missing_object(spec))
+            log.info("%s/%s: %s; nothing to read", self.connection, stream.name,
+                     self._missing_object(spec))
             return None
         plan = self.plan(spec, describe)
-        for canonical, source in plan.missing:
-            log.warning("%s/%s: %s.%s (mapped to %s) does not exist; %s stays empty. Run "
-                        "`crm-connect connections test %s`", self.connection, stream.name,
-                        plan.sobject, source, canonical, canonical, self.connection)
+        errors = [self._missing_field(plan, item) for item in plan.missing if item.explicit]
+        if errors:
+            raise ConfigError(" ".join(errors))
+        for item in plan.missing:
+            log.info("%s/%s: %s", self.connection, stream.name, self._missing_field(plan, item))
         return plan
 
     # -- check ------------------------------------------------------------------------------
 
+    def _object_explicit(self, spec: ObjectSpec) -> bool:
+        """Whether the connection's file asks for this stream's object by name."""
+        if self.config.streams is not None and spec.stream in self.config.streams:
+            return True
+        return spec.stream == "survey_responses" and \
+            "survey_object" in self.config.model_fields_set
+
+    def _missing_object(self, spec: ObjectSpec) -> str:
+        sobject = self._sobject(spec)
+        kpis = ", ".join(STREAM_KPIS.get(spec.stream, ())) or "none"
+        text = (f"{spec.stream}: the org has no {sobject} object (or this user cannot read it); "
+                f"KPIs without data: {kpis}.")
+        table = f"[connections.{self.connection}]"
+        if spec.stream == "survey_responses":
+            return (f"{text} Name the object holding survey responses with "
+                    f"survey_object = \"Your_Object__c\" in {table} (its fields in "
+                    f"[connections.{self.connection}.mapping.survey_responses]), or turn the "
+                    f"stream off with survey_object = \"\"")
+        return (f"{text} Grant the user read access to {sobject}, or leave "
+                f"{spec.stream} out of `streams` in {table}")
+
+    def _missing_field(self, plan: ReadPlan, item: MissingField) -> str:
+        spec = plan.spec
+        kpis = ", ".join(KPI_INPUTS.get((spec.stream, item.canonical), ())) or "none"
+        table = f"[connections.{self.connection}.mapping.{spec.stream}]"
+        if item.explicit:
+            return (f"{spec.stream}: {plan.sobject}.{item.fields} (mapped to "
+                    f"{spec.entity}.{item.canonical}) does not exist; KPIs without data: "
+                    f"{kpis}. Map another field with {item.canonical} = \"Field__c\" in "
+                    f"{table}, or unmap it with {item.canonical} = \"\"")
+        return (f"{spec.stream}: {plan.sobject} has no {item.fields} (the default source of "
+                f"{spec.entity}.{item.canonical}), so {item.canonical} stays empty; KPIs "
+                f"without data: {kpis}. If your org keeps it in another field, map it with "
+                f"{item.canonical} = \"Api_Name__c\" in {table} (or {item.canonical} = \"\" "
+                "to silence this)")
+
     def check(self) -> CheckResult:
+        """Log in and describe every stream's object.
+
+        A field or object the connection's file names that the org lacks is a problem (the
+        check fails); a *default* mapping the org lacks is a warning: the sync leaves that
+        canonical field empty.
+        """
         try:
             objects = self.client.describe_global()
         except CrmConnectError as exc:
             return CheckResult(False, str(exc))
         problems: list[str] = []
+        warnings: list[str] = []
         readable: list[str] = []
-        unmap = f"[connections.{self.connection}.mapping.STREAM]"
         for spec in self._specs():
             sobject = self._sobject(spec)
             describe = self.client.describe(sobject) if sobject in objects else None
             if describe is None:
-                kpis = ", ".join(STREAM_KPIS.get(spec.stream, ())) or "none"
-                problems.append(
-                    f"{spec.stream}: the org has no {sobject} object (or this user cannot "
-                    f"read it); KPIs without data: {kpis}")
+                found = problems if self._object_explicit(spec) else warnings
+                found.append(self._missing_object(spec))
                 continue
             plan = self.plan(spec, describe)
             readable.append(spec.stream)
-            for canonical, source in plan.missing:
-                kpis = ", ".join(KPI_INPUTS.get((spec.stream, canonical), ())) or "none"
-                problems.append(
-                    f"{spec.stream}: {sobject}.{source} (mapped to {spec.entity}.{canonical}) "
-                    f"does not exist; KPIs without data: {kpis}. Map another field with "
-                    f"{canonical} = \"Field__c\" in {unmap.replace('STREAM', spec.stream)}, "
-                    f"or unmap it with {canonical} = \"\"")
+            for item in plan.missing:
+                found = problems if item.explicit else warnings
+                found.append(self._missing_field(plan, item))
         usage = ""
         daily = self.client.limits().get("DailyApiRequests")
         if isinstance(daily, dict) and "Max" in daily and "Remaining" in daily:
@@ -278,7 +336,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         message = (f"logged in to {where} ({self.config.auth.value}); "
                    f"{len(readable)} of {len(self._specs())} streams readable{usage}")
         return CheckResult(not problems, message, problems,
-                           {"streams": readable, "instance_url": where})
+                           {"streams": readable, "instance_url": where}, warnings)
 
     # -- read -------------------------------------------------------------------------------
 

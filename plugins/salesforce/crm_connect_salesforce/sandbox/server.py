@@ -324,6 +324,8 @@ class SalesforceSandbox:
         api_version: str = DEFAULT_API_VERSION,
         now: dt.datetime = DEFAULT_NOW,
         multi_currency: bool = True,
+        custom_fields: bool = True,
+        default_currency: str = "USD",
         daily_api_limit: int = 15000,
         session_seconds: float = 7200.0,
         bulk_polls: int = 1,
@@ -333,7 +335,14 @@ class SalesforceSandbox:
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox only listens on the loopback interface")
-        self.org = Org(records=records, seed=seed, now=now, multi_currency=multi_currency)
+        self.org = Org(
+            records=records,
+            seed=seed,
+            now=now,
+            multi_currency=multi_currency,
+            custom_fields=custom_fields,
+            default_currency=default_currency,
+        )
         self.host = host
         self.port = port
         self.api_version = api_version
@@ -342,6 +351,7 @@ class SalesforceSandbox:
         self.max_url_length = max_url_length
         self.credentials = credentials or Credentials()
         self.credentials.user_id = self.org.id_of("User", 0)
+        self.credentials.org_id = self.org.id_of("Organization", 0)
         if jwt_public_key_pem is not None:
             self.credentials.jwt_public_key_pem = jwt_public_key_pem
         self.tokens = TokenStore(self.credentials, session_seconds)
@@ -672,7 +682,14 @@ class SalesforceSandbox:
         if method != "POST":
             h.send_json(405, ERROR_NOT_FOUND)
             return
-        status, xml = soap_login(h.body, self.tokens, self.instance_url, version)
+        status, xml = soap_login(
+            h.body,
+            self.tokens,
+            self.instance_url,
+            version,
+            multi_currency=self.org.multi_currency,
+            currency=self.org.default_currency,
+        )
         h.send_bytes(status, xml.encode(), "text/xml;charset=UTF-8")
 
     # --- data endpoints ------------------------------------------------------------------------
