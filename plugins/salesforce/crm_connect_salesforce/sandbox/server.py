@@ -1324,29 +1324,27 @@ def _as_dt(value: dt.date | dt.datetime) -> dt.datetime:
 
 
 class _LoopbackSession(requests.Session):
-    """A session that can only reach the sandbox: ``*.salesforce.com`` is rerouted to it."""
+    """A session that can only reach the sandbox: ``*.salesforce.com`` is rerouted to it.
+
+    The rerouting sits in :meth:`send`, which every request and every redirect goes through.
+    """
 
     def __init__(self, instance_url: str, reroute: bool = True) -> None:
         super().__init__()
         self._instance = urllib.parse.urlsplit(instance_url)
         self._reroute = reroute
 
-    def request(
-        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        text = url.decode() if isinstance(url, bytes) else url
-        parts = urllib.parse.urlsplit(text)
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        parts = urllib.parse.urlsplit(request.url or "")
         host = parts.hostname or ""
         if self._reroute and host.endswith("salesforce.com"):
             parts = parts._replace(scheme="https", netloc=self._instance.netloc)
-            text = urllib.parse.urlunsplit(parts)
+            request.url = urllib.parse.urlunsplit(parts)
         elif host not in ("127.0.0.1", "localhost", "::1"):
             raise requests.ConnectionError(
                 f"the sandbox session refuses non-loopback host {host!r}"
             )
-        if kwargs.get("verify") is None:
-            kwargs["verify"] = self.verify
-        return super().request(method, text, *args, **kwargs)
+        return super().send(request, **kwargs)
 
 
 __all__ = ["SalesforceSandbox", "SandboxError", "sf_datetime"]
