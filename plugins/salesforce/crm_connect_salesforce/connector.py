@@ -30,7 +30,14 @@ from urllib.parse import quote_plus
 
 from simple_salesforce.exceptions import SalesforceError
 
-from crm_connect.connector import CheckResult, ConnectionContext, Connector, Page, Stream
+from crm_connect.connector import (
+    CheckResult,
+    ConnectionContext,
+    Connector,
+    IdSweep,
+    Page,
+    Stream,
+)
 from crm_connect.errors import ConfigError, ConnectorError, CrmConnectError
 from crm_connect_salesforce.bulk import BulkJobFailed
 from crm_connect_salesforce.client import SalesforceApiError, SalesforceClient, error_code
@@ -97,6 +104,8 @@ class ReadPlan:
     context: MappingContext
     missing: list[MissingField] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
+    key_prefix: str = ""
+    """The object's id prefix (``00T``): which stored rows an id sweep of this stream judges."""
 
 
 class _QueryTimeout(Exception):
@@ -241,7 +250,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         )
         return ReadPlan(spec, sobject, cursor, "IsDeleted" in described, fields, types,
                         context, missing, keep + (["IsDeleted"] if "IsDeleted" in described
-                                                  else []))
+                                                  else []),
+                        str(describe.get("keyPrefix") or ""))
 
     def _plan_stream(self, stream: Stream) -> ReadPlan | None:
         spec = next((s for s in self._specs() if s.stream == stream.name), None)
@@ -349,6 +359,9 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             log.warning("%s/%s: the cursor field changed from %s to %s; reading everything",
                         self.connection, stream.name, state.get("cursor_field"), plan.cursor)
             state = {}
+        runs = int(state.get("runs_since_id_check", 0)) + 1 if state else 0
+        every = self.config.hard_delete_check_every
+        check_ids = not state or bool(every and runs >= every)
         window = self._first_window(state)
         progress = _Progress(parse_sf_datetime(state.get("cursor")), state.get("last_id"))
         now = dt.datetime.now(dt.UTC)
@@ -367,8 +380,57 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             yield from self._read_windows(plan, window, progress, now)
         final = {"cursor_field": plan.cursor,
                  "cursor": iso(progress.cursor) if progress.cursor else state.get("cursor"),
-                 "last_id": progress.last_id, "complete": True}
-        yield Page([], final)
+                 "last_id": progress.last_id, "complete": True,
+                 "runs_since_id_check": 0 if check_ids else runs}
+        if check_ids:
+            yield from self._id_sweep(plan, final)
+        else:
+            yield Page([], final)
+
+    # Hard deletes ---------------------------------------------------------------------------
+
+    def _id_sweep(self, plan: ReadPlan, final: dict[str, Any]) -> Iterator[Page]:
+        """Every Id the org holds for the object (soft-deleted ones too), in parts; the last
+        part carries the stream's final state, so the store marks the stored rows it did not
+        list deleted in the same transaction."""
+        log.info("%s/%s: comparing the org's %s ids with the stored ones (hard deletes)",
+                 self.connection, plan.spec.stream, plan.sobject)
+        pending: list[str] | None = None
+        first = True
+        for ids in self._all_ids(plan):
+            if pending is not None:
+                yield Page([], id_sweep=IdSweep(pending, first=first, prefix=plan.key_prefix))
+                first = False
+            pending = ids
+        yield Page([], final, id_sweep=IdSweep(pending or [], first=first, last=True,
+                                               prefix=plan.key_prefix))
+
+    def _all_ids(self, plan: ReadPlan) -> Iterator[list[str]]:
+        """Pages of ``SELECT Id FROM X``: Bulk API 2.0 for large objects, else REST."""
+        soql = f"SELECT Id FROM {plan.sobject}"
+        if self._wants_bulk(plan, Window()):
+            bulk = self.client.bulk()
+            try:
+                job_id = bulk.create(soql, include_deleted=plan.include_deleted)
+                bulk.wait(job_id)
+                locator: str | None = None
+                while True:
+                    page = bulk.results(job_id, locator, self.config.bulk_page_size)
+                    yield [row["Id"] for row in page.rows if row.get("Id")]
+                    locator = page.locator
+                    if locator is None:
+                        return
+            except BulkJobFailed as exc:
+                raise ConnectorError(f"{plan.sobject} ids: {exc}",
+                                     connection=self.connection) from None
+            except SalesforceError as exc:
+                code, message = error_code(exc)
+                raise ConnectorError(
+                    f"{plan.sobject} ids: Bulk API 2.0 answered HTTP {exc.status} "
+                    f"({code}: {message})", connection=self.connection) from None
+        for records in self.client.query_pages(soql, include_deleted=plan.include_deleted,
+                                               page_size=self.config.page_size):
+            yield [str(record["Id"]) for record in records if record.get("Id")]
 
     def _first_window(self, state: dict[str, Any]) -> Window:
         cursor = parse_sf_datetime(state.get("cursor"))
