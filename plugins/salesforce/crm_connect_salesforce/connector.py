@@ -106,6 +106,9 @@ class ReadPlan:
     keep: list[str] = field(default_factory=list)
     key_prefix: str = ""
     """The object's id prefix (``00T``): which stored rows an id sweep of this stream judges."""
+    sweep_pages: bool = False
+    """The read covers every record of the object: its pages double as an id sweep."""
+    sweep_started: bool = False
 
 
 class _QueryTimeout(Exception):
@@ -362,6 +365,9 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         runs = int(state.get("runs_since_id_check", 0)) + 1 if state else 0
         every = self.config.hard_delete_check_every
         check_ids = not state or bool(every and runs >= every)
+        # A read from the very beginning (queryAll, no start_date) sees every id the org has:
+        # its own pages are the sweep, at no extra API call; otherwise a SELECT Id pass follows.
+        plan.sweep_pages = not state and self.config.start_date is None
         window = self._first_window(state)
         progress = _Progress(parse_sf_datetime(state.get("cursor")), state.get("last_id"))
         now = dt.datetime.now(dt.UTC)
@@ -382,7 +388,10 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                  "cursor": iso(progress.cursor) if progress.cursor else state.get("cursor"),
                  "last_id": progress.last_id, "complete": True,
                  "runs_since_id_check": 0 if check_ids else runs}
-        if check_ids:
+        if plan.sweep_pages:
+            yield Page([], final, id_sweep=IdSweep([], first=not plan.sweep_started, last=True,
+                                                   prefix=plan.key_prefix))
+        elif check_ids:
             yield from self._id_sweep(plan, final)
         else:
             yield Page([], final)
@@ -390,9 +399,10 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     # Hard deletes ---------------------------------------------------------------------------
 
     def _id_sweep(self, plan: ReadPlan, final: dict[str, Any]) -> Iterator[Page]:
-        """Every Id the org holds for the object (soft-deleted ones too), in parts; the last
-        part carries the stream's final state, so the store marks the stored rows it did not
-        list deleted in the same transaction."""
+        """Every Id the org holds for the object (soft-deleted ones too), in parts, for reads
+        that did not see them all (``start_date``, incremental runs); the last part carries the
+        stream's final state, so the store marks the stored rows it did not list deleted in the
+        same transaction."""
         log.info("%s/%s: comparing the org's %s ids with the stored ones (hard deletes)",
                  self.connection, plan.spec.stream, plan.sobject)
         pending: list[str] | None = None
@@ -460,7 +470,12 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     def _page(self, plan: ReadPlan, rows: list[dict[str, Any]], state: dict[str, Any] | None
               ) -> Page:
         records, raws = canonical_records(rows, plan.context)
-        return Page(records, state, raw=raws)
+        sweep = None
+        if plan.sweep_pages:
+            sweep = IdSweep([str(row["Id"]) for row in rows if row.get("Id")],
+                            first=not plan.sweep_started, prefix=plan.key_prefix)
+            plan.sweep_started = True
+        return Page(records, state, raw=raws, id_sweep=sweep)
 
     def _state(self, plan: ReadPlan, progress: _Progress) -> dict[str, Any]:
         return {"cursor_field": plan.cursor,

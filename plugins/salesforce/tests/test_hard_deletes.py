@@ -68,8 +68,8 @@ def test_full_refresh_marks_hard_deletes(sandbox: SalesforceSandbox, tmp_path: P
     counts = last_counts(db)
     assert counts["sf/tasks"]["deleted"] == 1 and counts["sf/events"]["deleted"] == 0
     assert counts["sf/accounts"]["deleted"] == 1
-    if bulk == "always":
-        assert sandbox.request_count(r"/jobs/query$", method="POST") == 6  # records + ids
+    if bulk == "always":  # a full read sees every id: no separate id query
+        assert sandbox.request_count(r"/jobs/query$", method="POST") == 3
     (state,) = query(db, "SELECT state FROM sync_state WHERE stream = 'tasks'")[0]
     assert json.loads(state)["complete"] is True
 
@@ -78,18 +78,23 @@ def test_full_refresh_marks_hard_deletes(sandbox: SalesforceSandbox, tmp_path: P
     assert last_counts(db)["sf/tasks"]["deleted"] == 0  # idempotent
 
 
-def test_every_nth_incremental_run_checks_ids(sandbox: SalesforceSandbox,
-                                              tmp_path: Path) -> None:
+@pytest.mark.parametrize("start_date", [None, "2024-01-01T00:00:00Z"])
+def test_every_nth_incremental_run_checks_ids(sandbox: SalesforceSandbox, tmp_path: Path,
+                                              start_date: str | None) -> None:
+    """Runs that do not read everything (incremental, or from a start_date) send a separate
+    SELECT Id pass."""
+    options = {"start_date": start_date} if start_date else {}
     write_project(tmp_path, {"sf": sandbox_options(
-        sandbox, streams=["accounts"], bulk="never", hard_delete_check_every=2)})
+        sandbox, streams=["accounts"], bulk="never", hard_delete_check_every=2, **options)})
     env = sandbox_env(sandbox)
     db = tmp_path / "crm.duckdb"
     assert run_cli("sync", cwd=tmp_path, env=env).returncode == 0  # first sync: a check
-    account = sandbox.id_of("Account", 7)
+    account = query(db, "SELECT max(id) FROM accounts WHERE NOT is_deleted")[0][0]
     sandbox.hard_delete(account)
     sandbox.clear_log()
     assert run_cli("sync", cwd=tmp_path, env=env).returncode == 0  # run 1 of 2: no check
     assert account not in deleted(db, "accounts")
     assert run_cli("sync", cwd=tmp_path, env=env).returncode == 0  # run 2 of 2: a check
+    assert sandbox.request_count(r"/query") >= 1
     assert account in deleted(db, "accounts")
     assert last_counts(db)["sf/accounts"]["deleted"] == 1
