@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     Progress,
     SpinnerColumn,
@@ -167,7 +168,9 @@ def connections_test(name: Annotated[str, typer.Argument(help="The connection to
     mark = "[green]ok[/]" if result.ok else "[red]failed[/]"
     out.print(f"{name}: {mark} {result.message}", highlight=False)
     for problem in result.problems:
-        out.print(f"  - {problem}", highlight=False)
+        out.print(f"  - {escape(problem)}", highlight=False)
+    for warning in result.warnings:
+        out.print(f"  [yellow]warning[/]: {escape(warning)}", highlight=False)
     if not result.ok:
         raise typer.Exit(1)
 

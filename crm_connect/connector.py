@@ -26,6 +26,7 @@ __all__ = [
     "ConnectionContext",
     "Connector",
     "ConnectorConfig",
+    "IdSweep",
     "Page",
     "Rejected",
     "Stream",
@@ -79,6 +80,27 @@ class Rejected:
 
 
 @dataclass
+class IdSweep:
+    """Part of the complete list of ids a vendor holds for a stream now: how hard deletes (which
+    leave no tombstone) are found.
+
+    A sweep spans one or more pages: the first part has ``first`` (ids staged by an earlier,
+    unfinished sweep of the stream are dropped), the last has ``last``.  When the last part is
+    stored, every stored row of the stream's entity for this source whose id starts with
+    ``prefix`` and that no part listed is marked ``is_deleted`` (rows are never removed), in the
+    same transaction.  ``prefix`` tells streams that share an entity apart (Salesforce id key
+    prefixes: ``00T`` tasks and ``00U`` events both land in ``activities``); ``""`` covers every
+    row of the source.  The ids must include those of records already marked deleted that the
+    vendor still returns, or those rows are simply marked again.
+    """
+
+    ids: list[str]
+    first: bool = False
+    last: bool = False
+    prefix: str = ""
+
+
+@dataclass
 class Page:
     """One batch of records and the state that covers them.
 
@@ -88,6 +110,8 @@ class Page:
         validation.
     :param locations: optional places (``file:line``, a URL), parallel to ``records``.
     :param rejected: records the connector could not map at all.
+    :param id_sweep: part of a sweep of the ids the vendor holds (see :class:`IdSweep`);
+        usually on pages without records, after the stream's records were read.
     """
 
     records: list[dict[str, Any]]
@@ -95,16 +119,21 @@ class Page:
     raw: list[Any] | None = None
     locations: list[str] | None = None
     rejected: list[Rejected] = field(default_factory=list)
+    id_sweep: IdSweep | None = None
 
 
 @dataclass
 class CheckResult:
-    """What ``crm-connect connections test`` shows: a verdict, a message and any problems."""
+    """What ``crm-connect connections test`` shows: a verdict, a message, the problems that make
+    it fail and the warnings that do not (e.g. an optional field the vendor account lacks, which
+    leaves some KPIs without data).
+    """
 
     ok: bool
     message: str
     problems: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

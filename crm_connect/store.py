@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
+from crm_connect.connector import IdSweep
 from crm_connect.errors import StoreError, StoreLockedError
 from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, CanonicalRecord
@@ -71,10 +72,13 @@ class Store(abc.ABC):
     def write_page(self, *, entity: str, source: str, stream: str,
                    records: Sequence[CanonicalRecord] | pa.Table,
                    state: dict[str, Any] | None,
-                   quarantined: Sequence[QuarantinedRecord], run_id: int) -> None:
+                   quarantined: Sequence[QuarantinedRecord], run_id: int,
+                   id_sweep: IdSweep | None = None) -> int:
         """Upsert ``records`` (validated models, or an Arrow table from
-        :func:`records_to_arrow` with one row per id), quarantine ``quarantined`` and save
-        ``state``, all in one transaction."""
+        :func:`records_to_arrow` with one row per id), quarantine ``quarantined``, stage or
+        finish ``id_sweep`` and save ``state``, all in one transaction.
+
+        Returns how many stored rows a finished id sweep marked ``is_deleted`` (else 0)."""
 
     @abc.abstractmethod
     def clear_state(self, source: str, stream: str | None = None) -> None: ...
@@ -272,6 +276,10 @@ class DuckDBStore(Store):
             "connections JSON, counts JSON, error VARCHAR, pid BIGINT)"
         )
         con.execute(
+            "CREATE TABLE IF NOT EXISTS sync_id_sweep (source VARCHAR NOT NULL, "
+            "stream VARCHAR NOT NULL, id VARCHAR NOT NULL)"
+        )
+        con.execute(
             "CREATE TABLE IF NOT EXISTS quarantine (source VARCHAR NOT NULL, "
             "stream VARCHAR NOT NULL, entity VARCHAR NOT NULL, record_key VARCHAR NOT NULL, "
             "record_id VARCHAR, location VARCHAR, reason VARCHAR NOT NULL, raw JSON, "
@@ -305,8 +313,10 @@ class DuckDBStore(Store):
     def write_page(self, *, entity: str, source: str, stream: str,
                    records: Sequence[CanonicalRecord] | pa.Table,
                    state: dict[str, Any] | None,
-                   quarantined: Sequence[QuarantinedRecord], run_id: int) -> None:
+                   quarantined: Sequence[QuarantinedRecord], run_id: int,
+                   id_sweep: IdSweep | None = None) -> int:
         con = self.con
+        deleted = 0
         now = _utcnow()
         if isinstance(records, pa.Table):
             page = records if records.num_rows else None
@@ -328,6 +338,8 @@ class DuckDBStore(Store):
                     con.unregister("_crm_page")
             if quarantined:
                 self._quarantine(quarantined, run_id, now)
+            if id_sweep is not None:
+                deleted = self._sweep(entity, source, stream, id_sweep)
             if state is not None:
                 con.execute(
                     "INSERT OR REPLACE INTO sync_state (source, stream, state, run_id, updated_at) "
@@ -338,6 +350,33 @@ class DuckDBStore(Store):
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        return deleted
+
+    def _sweep(self, entity: str, source: str, stream: str, sweep: IdSweep) -> int:
+        """Stage a part of an id sweep; on its last part mark the rows it did not list."""
+        con = self.con
+        if sweep.first:
+            con.execute("DELETE FROM sync_id_sweep WHERE source = ? AND stream = ?",
+                        [source, stream])
+        if sweep.ids:
+            part = pa.table({"id": pa.array(sweep.ids, type=pa.string())})
+            con.register("_crm_sweep", part)
+            try:
+                con.execute("INSERT INTO sync_id_sweep SELECT ?, ?, id FROM _crm_sweep",
+                            [source, stream])
+            finally:
+                con.unregister("_crm_sweep")
+        if not sweep.last:
+            return 0
+        row = con.execute(
+            f'UPDATE "{entity}" AS t SET is_deleted = true WHERE t.source = ? '
+            "AND NOT coalesce(t.is_deleted, false) AND starts_with(t.id, ?) AND NOT EXISTS "
+            "(SELECT 1 FROM sync_id_sweep s WHERE s.source = ? AND s.stream = ? AND s.id = t.id)",
+            [source, sweep.prefix, source, stream],
+        ).fetchone()
+        con.execute("DELETE FROM sync_id_sweep WHERE source = ? AND stream = ?",
+                    [source, stream])
+        return int(row[0]) if row else 0
 
     def _quarantine(self, rows: Sequence[QuarantinedRecord], run_id: int,
                     now: dt.datetime) -> None:

@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import TypeAdapter, ValidationError
 
 from crm_connect.config import Config
-from crm_connect.connector import Connector, Page, Stream
+from crm_connect.connector import Connector, IdSweep, Page, Stream
 from crm_connect.errors import (
     AuthenticationError,
     ConfigError,
@@ -54,6 +54,8 @@ class StreamResult:
     status: str = "succeeded"  # succeeded | failed | stopped
     records: int = 0
     quarantined: int = 0
+    deleted: int = 0
+    """Stored rows an id sweep marked deleted (hard deletes)."""
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -175,6 +177,7 @@ class PreparedPage:
     table: pa.Table | None
     quarantined: list[QuarantinedRecord]
     records: int
+    id_sweep: IdSweep | None = None
 
 
 def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedPage:
@@ -182,7 +185,7 @@ def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedP
     records, quarantined = validate_page(entity, source, stream, page)
     unique = last_per_key(records)
     table = records_to_arrow(entity, unique) if unique else None
-    return PreparedPage(table, quarantined, len(records))
+    return PreparedPage(table, quarantined, len(records), page.id_sweep)
 
 
 class PageWorkers:
@@ -259,9 +262,14 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
     def store_next() -> None:
         work, page_state = pending.popleft()
         prepared = work.result() if isinstance(work, Future) else work
-        store.write_page(entity=stream.entity, source=connection, stream=stream.name,
-                         records=prepared.table if prepared.table is not None else [],
-                         state=page_state, quarantined=prepared.quarantined, run_id=run_id)
+        deleted = store.write_page(
+            entity=stream.entity, source=connection, stream=stream.name,
+            records=prepared.table if prepared.table is not None else [], state=page_state,
+            quarantined=prepared.quarantined, run_id=run_id, id_sweep=prepared.id_sweep)
+        if deleted:
+            log.info("%s/%s: %d stored records are gone from the source (hard deletes); "
+                     "marked deleted", connection, stream.name, deleted)
+        result.deleted += deleted or 0
         result.pages += 1
         result.records += prepared.records
         result.quarantined += len(prepared.quarantined)
@@ -399,7 +407,7 @@ def _counts(report: SyncReport) -> dict[str, Any]:
     return {
         f"{r.connection}/{r.stream}": {
             "status": r.status, "records": r.records, "quarantined": r.quarantined,
-            "pages": r.pages, "seconds": round(r.seconds, 3),
+            "deleted": r.deleted, "pages": r.pages, "seconds": round(r.seconds, 3),
         }
         for r in report.results
     }

@@ -110,3 +110,38 @@ def test_a_store_plugin_is_found_by_url_scheme(tmp_path: Path, crm_plugin) -> No
                           'path = "x"\n', None, tmp_path)
     report = run_sync(config)
     assert report.ok and opened == ["memory://"]
+
+
+def test_id_sweep_marks_rows_it_did_not_list_deleted(store: DuckDBStore) -> None:
+    """A sweep in parts: staged until its last part, which marks the stored rows of the source
+    (under its id prefix) that no part listed as deleted, and never removes a row."""
+    from crm_connect.connector import IdSweep
+
+    run = store.begin_run(["sf"])
+    rows = [deal(n) for n in (1, 2, 3, 4)] + [
+        Deal(source="sf", id="X9", currency="USD"), Deal(source="other", id="D3")]
+    store.write_page(entity="deals", source="sf", stream="deals", records=rows[:5], state=None,
+                     quarantined=[], run_id=run)
+    store.write_page(entity="deals", source="other", stream="deals", records=rows[5:],
+                     state=None, quarantined=[], run_id=run)
+    first = store.write_page(entity="deals", source="sf", stream="deals", records=[],
+                             state=None, quarantined=[], run_id=run,
+                             id_sweep=IdSweep(["D1"], first=True, prefix="D"))
+    assert first == 0  # staged only
+    assert store.execute("SELECT count(*) FROM deals WHERE is_deleted") == [(0,)]
+    marked = store.write_page(entity="deals", source="sf", stream="deals", records=[],
+                              state={"cursor": "z"}, quarantined=[], run_id=run,
+                              id_sweep=IdSweep(["D2", "D4"], last=True, prefix="D"))
+    assert marked == 1
+    assert store.execute("SELECT source, id, is_deleted FROM deals ORDER BY source, id") == [
+        ("other", "D3", False), ("sf", "D1", False), ("sf", "D2", False), ("sf", "D3", True),
+        ("sf", "D4", False), ("sf", "X9", False)]  # X9: outside the prefix
+    assert store.get_state("sf", "deals") == {"cursor": "z"}
+    assert store.execute("SELECT count(*) FROM sync_id_sweep") == [(0,)]
+    # an unfinished sweep is dropped by the next one's first part
+    store.write_page(entity="deals", source="sf", stream="deals", records=[], state=None,
+                     quarantined=[], run_id=run, id_sweep=IdSweep(["D1"], first=True))
+    again = store.write_page(entity="deals", source="sf", stream="deals", records=[],
+                             state=None, quarantined=[], run_id=run,
+                             id_sweep=IdSweep(["D2"], first=True, last=True))
+    assert again == 3  # D1, D4, X9; D3 was already marked

@@ -310,3 +310,53 @@ def test_refused_credentials_stop_the_connection_after_one_try(tmp_path: Path,
     assert [(r.connection, r.stream, r.status) for r in report.results] == [
         ("crm", "a", "failed"), ("files", "deals", "succeeded")]
     assert report.exit_code == 1
+
+
+def test_id_sweep_pages_mark_hard_deletes_through_the_runner(tmp_path: Path) -> None:
+    """A connector's id-sweep pages go through validation workers and the store like any page;
+    the stream's result counts the rows marked deleted."""
+    from collections.abc import Iterator, Sequence
+
+    from crm_connect.connector import (
+        CheckResult,
+        ConnectionContext,
+        Connector,
+        ConnectorConfig,
+        IdSweep,
+        Page,
+        Stream,
+    )
+    from crm_connect.store import DuckDBStore
+    from crm_connect.sync import PageWorkers, _Silent, sync_stream
+
+    class Vendor(Connector[ConnectorConfig]):
+        name = "vendor"
+        ids = ["A1", "A2", "A3"]
+
+        def streams(self) -> Sequence[Stream]:
+            return [Stream("accounts", "accounts")]
+
+        def check(self) -> CheckResult:
+            return CheckResult(True, "ok")
+
+        def read(self, stream: Stream, state: dict[str, Any] | None) -> Iterator[Page]:
+            yield Page([{"id": i, "name": i} for i in self.ids], {"n": len(self.ids)})
+            yield Page([], id_sweep=IdSweep(self.ids[:1], first=True))
+            yield Page([], {"swept": True}, id_sweep=IdSweep(self.ids[1:], last=True))
+
+    connector = Vendor(ConnectionContext("v", tmp_path), ConnectorConfig())
+    stream = connector.streams()[0]
+    workers = PageWorkers(2)
+    try:
+        with DuckDBStore.open("duckdb:///crm.duckdb", base_dir=tmp_path) as store:
+            run = store.begin_run(["v"])
+            first = sync_stream(store, connector, stream, run, True, _Silent(), workers)
+            assert first.status == "succeeded" and first.deleted == 0
+            Vendor.ids = ["A1", "A3"]  # A2 hard-deleted at the vendor
+            second = sync_stream(store, connector, stream, run, True, _Silent(), workers)
+            assert second.status == "succeeded" and second.deleted == 1
+            assert store.execute("SELECT id, is_deleted FROM accounts ORDER BY id") == [
+                ("A1", False), ("A2", True), ("A3", False)]
+            assert store.get_state("v", "accounts") == {"swept": True}
+    finally:
+        workers.close()

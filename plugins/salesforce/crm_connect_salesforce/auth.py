@@ -37,6 +37,8 @@ _TRANSIENT_FAULTS = ("SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION")
 class LoginResult:
     access_token: str
     instance_url: str
+    org_currency: str | None = None
+    """``orgDefaultCurrencyIsoCode`` of a SOAP login (set in single-currency orgs only)."""
 
     def __repr__(self) -> str:  # never show the token
         return f"LoginResult(instance_url={self.instance_url!r})"
@@ -94,7 +96,8 @@ class Authenticator:
         else:
             result = self._client_credentials()
         if self.config.instance_url:
-            result = LoginResult(result.access_token, self.config.instance_url)
+            result = LoginResult(result.access_token, self.config.instance_url,
+                                 result.org_currency)
         log.info("%s: logged in (%s) to %s", self.connection, method.value, result.instance_url)
         return result
 
@@ -135,7 +138,8 @@ class Authenticator:
             raise AuthenticationError(
                 f"the SOAP login at {url} answered without a sessionId/serverUrl",
                 connection=self.connection)
-        return LoginResult(session_id, _origin(server_url))
+        currency = _find_text(root, "orgDefaultCurrencyIsoCode") or None
+        return LoginResult(session_id, _origin(server_url), currency)
 
     def _soap_fault(self, response: requests.Response) -> None:
         if response.status_code < 400:

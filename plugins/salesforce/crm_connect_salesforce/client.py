@@ -166,15 +166,32 @@ class SalesforceClient:
         return self._describes[sobject]
 
     def org_currency(self) -> str | None:
-        try:
-            result = self.sf.query("SELECT DefaultCurrencyIsoCode FROM Organization")
-        except SalesforceError as exc:
-            log.warning("%s: cannot read the org's default currency: %s", self.connection,
-                        error_code(exc)[1])
-            return None
-        records = result.get("records") or []
-        value = records[0].get("DefaultCurrencyIsoCode") if records else None
-        return str(value) if value else None
+        """The org's default (corporate) currency, for single-currency orgs.
+
+        ``Organization.DefaultCurrencyIsoCode`` when the org describes it and lets this user
+        read it, else the ``orgDefaultCurrencyIsoCode`` a SOAP (password) login returned, else
+        ``None`` (then set ``currency`` in the connection).
+        """
+        describe = self.describe("Organization")
+        fields = {str(item.get("name")) for item in (describe or {}).get("fields", [])}
+        if "DefaultCurrencyIsoCode" in fields:
+            try:
+                result = self.sf.query("SELECT Id, DefaultCurrencyIsoCode FROM Organization")
+            except SalesforceError as exc:
+                log.warning("%s: cannot read the org's default currency: %s", self.connection,
+                            error_code(exc)[1])
+            else:
+                records = result.get("records") or []
+                value = records[0].get("DefaultCurrencyIsoCode") if records else None
+                if value:
+                    return str(value)
+        if self._login is not None and self._login.org_currency:
+            return self._login.org_currency
+        log.warning("%s: the org's default currency is unknown (no readable "
+                    "Organization.DefaultCurrencyIsoCode); amounts of single-currency objects "
+                    "have no currency. Set currency = \"XXX\" in [connections.%s]",
+                    self.connection, self.connection)
+        return None
 
     def count(self, soql: str, *, include_deleted: bool) -> int:
         try:

@@ -125,6 +125,12 @@ class SalesforceConfig(ConnectorConfig):
         default=5.0, gt=0, description="Longest wait between two Bulk job status checks.")
     bulk_timeout_seconds: float = Field(
         default=3600.0, gt=0, description="Give up on a Bulk job after this long.")
+    hard_delete_check_every: int = Field(
+        default=0, ge=0,
+        description="Hard deletes (an emptied recycle bin) leave no tombstone: a full refresh "
+        "(and a first sync) compares the org's ids (SELECT Id) with the stored ones and marks "
+        "the missing rows deleted. N > 0 also does it every N-th incremental run; 0: only on "
+        "full refreshes.")
     overlap_seconds: int = Field(
         default=0, ge=0,
         description="An incremental run re-reads records modified this long before the saved "

@@ -30,7 +30,14 @@ from urllib.parse import quote_plus
 
 from simple_salesforce.exceptions import SalesforceError
 
-from crm_connect.connector import CheckResult, ConnectionContext, Connector, Page, Stream
+from crm_connect.connector import (
+    CheckResult,
+    ConnectionContext,
+    Connector,
+    IdSweep,
+    Page,
+    Stream,
+)
 from crm_connect.errors import ConfigError, ConnectorError, CrmConnectError
 from crm_connect_salesforce.bulk import BulkJobFailed
 from crm_connect_salesforce.client import SalesforceApiError, SalesforceClient, error_code
@@ -66,6 +73,24 @@ UNREADABLE_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
+@dataclass(frozen=True)
+class MissingField:
+    """A mapped Salesforce field the org does not have.
+
+    ``explicit``: the connection's ``mapping`` table names it (an error); otherwise it is one of
+    the connector's default custom fields (a warning: the canonical field stays null).
+    """
+
+    canonical: str
+    source: str
+    explicit: bool
+
+    @property
+    def fields(self) -> str:
+        """The Salesforce field names of ``source`` (``A__c|B*60`` -> ``A__c or B``)."""
+        return " or ".join(name for name, _ in parse_source(self.source))
+
+
 @dataclass
 class ReadPlan:
     """How one stream is read, worked out from its object's describe."""
@@ -77,8 +102,13 @@ class ReadPlan:
     fields: list[str]
     types: dict[str, str]
     context: MappingContext
-    missing: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[MissingField] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
+    key_prefix: str = ""
+    """The object's id prefix (``00T``): which stored rows an id sweep of this stream judges."""
+    sweep_pages: bool = False
+    """The read covers every record of the object: its pages double as an id sweep."""
+    sweep_started: bool = False
 
 
 class _QueryTimeout(Exception):
@@ -183,7 +213,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             if name in described:
                 add(name)
         fieldmap: dict[str, str] = {}
-        missing: list[tuple[str, str]] = []
+        missing: list[MissingField] = []
+        explicit = self.config.mapping.get(spec.stream, {})
         for canonical, source in self._fieldmap(spec).items():
             if source.startswith("="):
                 fieldmap[canonical] = source
@@ -191,7 +222,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             present = [(name, factor) for name, factor in parse_source(source)
                        if name in described]
             if not present:
-                missing.append((canonical, source))
+                missing.append(MissingField(canonical, source, canonical in explicit))
                 continue
             fieldmap[canonical] = "|".join(
                 name if factor is None else f"{name}*{factor:g}" for name, factor in present)
@@ -222,7 +253,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         )
         return ReadPlan(spec, sobject, cursor, "IsDeleted" in described, fields, types,
                         context, missing, keep + (["IsDeleted"] if "IsDeleted" in described
-                                                  else []))
+                                                  else []),
+                        str(describe.get("keyPrefix") or ""))
 
     def _plan_stream(self, stream: Stream) -> ReadPlan | None:
         spec = next((s for s in self._specs() if s.stream == stream.name), None)
@@ -230,44 +262,83 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             raise ConfigError(f"connection {self.connection!r} has no stream {stream.name!r}")
         describe = self.client.describe(self._sobject(spec))
         if describe is None:
-            log.warning("%s/%s: the org has no %s object (or this user cannot read it); "
-                        "nothing to read", self.connection, stream.name, self._sobject(spec))
+            if self._object_explicit(spec):
+                raise ConfigError(self._missing_object(spec))
+            log.info("%s/%s: %s; nothing to read", self.connection, stream.name,
+                     self._missing_object(spec))
             return None
         plan = self.plan(spec, describe)
-        for canonical, source in plan.missing:
-            log.warning("%s/%s: %s.%s (mapped to %s) does not exist; %s stays empty. Run "
-                        "`crm-connect connections test %s`", self.connection, stream.name,
-                        plan.sobject, source, canonical, canonical, self.connection)
+        errors = [self._missing_field(plan, item) for item in plan.missing if item.explicit]
+        if errors:
+            raise ConfigError(" ".join(errors))
+        for item in plan.missing:
+            log.info("%s/%s: %s", self.connection, stream.name, self._missing_field(plan, item))
         return plan
 
     # -- check ------------------------------------------------------------------------------
 
+    def _object_explicit(self, spec: ObjectSpec) -> bool:
+        """Whether the connection's file asks for this stream's object by name."""
+        if self.config.streams is not None and spec.stream in self.config.streams:
+            return True
+        return spec.stream == "survey_responses" and \
+            "survey_object" in self.config.model_fields_set
+
+    def _missing_object(self, spec: ObjectSpec) -> str:
+        sobject = self._sobject(spec)
+        kpis = ", ".join(STREAM_KPIS.get(spec.stream, ())) or "none"
+        text = (f"{spec.stream}: the org has no {sobject} object (or this user cannot read it); "
+                f"KPIs without data: {kpis}.")
+        table = f"[connections.{self.connection}]"
+        if spec.stream == "survey_responses":
+            return (f"{text} Name the object holding survey responses with "
+                    f"survey_object = \"Your_Object__c\" in {table} (its fields in "
+                    f"[connections.{self.connection}.mapping.survey_responses]), or turn the "
+                    f"stream off with survey_object = \"\"")
+        return (f"{text} Grant the user read access to {sobject}, or leave "
+                f"{spec.stream} out of `streams` in {table}")
+
+    def _missing_field(self, plan: ReadPlan, item: MissingField) -> str:
+        spec = plan.spec
+        kpis = ", ".join(KPI_INPUTS.get((spec.stream, item.canonical), ())) or "none"
+        table = f"[connections.{self.connection}.mapping.{spec.stream}]"
+        if item.explicit:
+            return (f"{spec.stream}: {plan.sobject}.{item.fields} (mapped to "
+                    f"{spec.entity}.{item.canonical}) does not exist; KPIs without data: "
+                    f"{kpis}. Map another field with {item.canonical} = \"Field__c\" in "
+                    f"{table}, or unmap it with {item.canonical} = \"\"")
+        return (f"{spec.stream}: {plan.sobject} has no {item.fields} (the default source of "
+                f"{spec.entity}.{item.canonical}), so {item.canonical} stays empty; KPIs "
+                f"without data: {kpis}. If your org keeps it in another field, map it with "
+                f"{item.canonical} = \"Api_Name__c\" in {table} (or {item.canonical} = \"\" "
+                "to silence this)")
+
     def check(self) -> CheckResult:
+        """Log in and describe every stream's object.
+
+        A field or object the connection's file names that the org lacks is a problem (the
+        check fails); a *default* mapping the org lacks is a warning: the sync leaves that
+        canonical field empty.
+        """
         try:
             objects = self.client.describe_global()
         except CrmConnectError as exc:
             return CheckResult(False, str(exc))
         problems: list[str] = []
+        warnings: list[str] = []
         readable: list[str] = []
-        unmap = f"[connections.{self.connection}.mapping.STREAM]"
         for spec in self._specs():
             sobject = self._sobject(spec)
             describe = self.client.describe(sobject) if sobject in objects else None
             if describe is None:
-                kpis = ", ".join(STREAM_KPIS.get(spec.stream, ())) or "none"
-                problems.append(
-                    f"{spec.stream}: the org has no {sobject} object (or this user cannot "
-                    f"read it); KPIs without data: {kpis}")
+                found = problems if self._object_explicit(spec) else warnings
+                found.append(self._missing_object(spec))
                 continue
             plan = self.plan(spec, describe)
             readable.append(spec.stream)
-            for canonical, source in plan.missing:
-                kpis = ", ".join(KPI_INPUTS.get((spec.stream, canonical), ())) or "none"
-                problems.append(
-                    f"{spec.stream}: {sobject}.{source} (mapped to {spec.entity}.{canonical}) "
-                    f"does not exist; KPIs without data: {kpis}. Map another field with "
-                    f"{canonical} = \"Field__c\" in {unmap.replace('STREAM', spec.stream)}, "
-                    f"or unmap it with {canonical} = \"\"")
+            for item in plan.missing:
+                found = problems if item.explicit else warnings
+                found.append(self._missing_field(plan, item))
         usage = ""
         daily = self.client.limits().get("DailyApiRequests")
         if isinstance(daily, dict) and "Max" in daily and "Remaining" in daily:
@@ -278,7 +349,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
         message = (f"logged in to {where} ({self.config.auth.value}); "
                    f"{len(readable)} of {len(self._specs())} streams readable{usage}")
         return CheckResult(not problems, message, problems,
-                           {"streams": readable, "instance_url": where})
+                           {"streams": readable, "instance_url": where}, warnings)
 
     # -- read -------------------------------------------------------------------------------
 
@@ -291,6 +362,12 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             log.warning("%s/%s: the cursor field changed from %s to %s; reading everything",
                         self.connection, stream.name, state.get("cursor_field"), plan.cursor)
             state = {}
+        runs = int(state.get("runs_since_id_check", 0)) + 1 if state else 0
+        every = self.config.hard_delete_check_every
+        check_ids = not state or bool(every and runs >= every)
+        # A read from the very beginning (queryAll, no start_date) sees every id the org has:
+        # its own pages are the sweep, at no extra API call; otherwise a SELECT Id pass follows.
+        plan.sweep_pages = not state and self.config.start_date is None
         window = self._first_window(state)
         progress = _Progress(parse_sf_datetime(state.get("cursor")), state.get("last_id"))
         now = dt.datetime.now(dt.UTC)
@@ -309,8 +386,61 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             yield from self._read_windows(plan, window, progress, now)
         final = {"cursor_field": plan.cursor,
                  "cursor": iso(progress.cursor) if progress.cursor else state.get("cursor"),
-                 "last_id": progress.last_id, "complete": True}
-        yield Page([], final)
+                 "last_id": progress.last_id, "complete": True,
+                 "runs_since_id_check": 0 if check_ids else runs}
+        if plan.sweep_pages:
+            yield Page([], final, id_sweep=IdSweep([], first=not plan.sweep_started, last=True,
+                                                   prefix=plan.key_prefix))
+        elif check_ids:
+            yield from self._id_sweep(plan, final)
+        else:
+            yield Page([], final)
+
+    # Hard deletes ---------------------------------------------------------------------------
+
+    def _id_sweep(self, plan: ReadPlan, final: dict[str, Any]) -> Iterator[Page]:
+        """Every Id the org holds for the object (soft-deleted ones too), in parts, for reads
+        that did not see them all (``start_date``, incremental runs); the last part carries the
+        stream's final state, so the store marks the stored rows it did not list deleted in the
+        same transaction."""
+        log.info("%s/%s: comparing the org's %s ids with the stored ones (hard deletes)",
+                 self.connection, plan.spec.stream, plan.sobject)
+        pending: list[str] | None = None
+        first = True
+        for ids in self._all_ids(plan):
+            if pending is not None:
+                yield Page([], id_sweep=IdSweep(pending, first=first, prefix=plan.key_prefix))
+                first = False
+            pending = ids
+        yield Page([], final, id_sweep=IdSweep(pending or [], first=first, last=True,
+                                               prefix=plan.key_prefix))
+
+    def _all_ids(self, plan: ReadPlan) -> Iterator[list[str]]:
+        """Pages of ``SELECT Id FROM X``: Bulk API 2.0 for large objects, else REST."""
+        soql = f"SELECT Id FROM {plan.sobject}"
+        if self._wants_bulk(plan, Window()):
+            bulk = self.client.bulk()
+            try:
+                job_id = bulk.create(soql, include_deleted=plan.include_deleted)
+                bulk.wait(job_id)
+                locator: str | None = None
+                while True:
+                    page = bulk.results(job_id, locator, self.config.bulk_page_size)
+                    yield [row["Id"] for row in page.rows if row.get("Id")]
+                    locator = page.locator
+                    if locator is None:
+                        return
+            except BulkJobFailed as exc:
+                raise ConnectorError(f"{plan.sobject} ids: {exc}",
+                                     connection=self.connection) from None
+            except SalesforceError as exc:
+                code, message = error_code(exc)
+                raise ConnectorError(
+                    f"{plan.sobject} ids: Bulk API 2.0 answered HTTP {exc.status} "
+                    f"({code}: {message})", connection=self.connection) from None
+        for records in self.client.query_pages(soql, include_deleted=plan.include_deleted,
+                                               page_size=self.config.page_size):
+            yield [str(record["Id"]) for record in records if record.get("Id")]
 
     def _first_window(self, state: dict[str, Any]) -> Window:
         cursor = parse_sf_datetime(state.get("cursor"))
@@ -340,7 +470,12 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     def _page(self, plan: ReadPlan, rows: list[dict[str, Any]], state: dict[str, Any] | None
               ) -> Page:
         records, raws = canonical_records(rows, plan.context)
-        return Page(records, state, raw=raws)
+        sweep = None
+        if plan.sweep_pages:
+            sweep = IdSweep([str(row["Id"]) for row in rows if row.get("Id")],
+                            first=not plan.sweep_started, prefix=plan.key_prefix)
+            plan.sweep_started = True
+        return Page(records, state, raw=raws, id_sweep=sweep)
 
     def _state(self, plan: ReadPlan, progress: _Progress) -> dict[str, Any]:
         return {"cursor_field": plan.cursor,

@@ -115,7 +115,8 @@ def test_account_plan_from_describe(make_connector: Callable[..., Any]) -> None:
     assert "SLAExpirationDate__c" in plan.fields  # every other field lands in extra
     assert plan.context.fieldmap["acquisition_channel"] == "AccountSource"
     # the sandbox's custom KPI fields are not in this real org: reported, not queried
-    assert ("customer_since", "Customer_Since__c") in plan.missing
+    assert ("customer_since", "Customer_Since__c", False) in [
+        (m.canonical, m.source, m.explicit) for m in plan.missing]
     assert "Customer_Since__c" not in plan.fields
     mapped = make_connector(extra_fields="mapped")
     narrow = plan_for(mapped, "accounts", "nango_describe_account.json")

@@ -224,14 +224,15 @@ _SOAP_LOGIN = (
     "<serverUrl>{instance}/services/Soap/u/{version}/{org}</serverUrl>"
     "<sessionId>{session}</sessionId><userId>{user}</userId><userInfo>"
     "<accessibilityMode>false</accessibilityMode><chatterExternal>false</chatterExternal>"
-    "<currencySymbol>$</currencySymbol><orgAttachmentFileSizeLimit>5242880</orgAttachmentFileSizeLimit>"
-    "<orgDefaultCurrencyIsoCode>USD</orgDefaultCurrencyIsoCode><orgDisallowHtmlAttachments>false"
+    "{currency_symbol}<orgAttachmentFileSizeLimit>5242880</orgAttachmentFileSizeLimit>"
+    "{org_currency}<orgDisallowHtmlAttachments>false"
     "</orgDisallowHtmlAttachments><orgHasPersonAccounts>false</orgHasPersonAccounts>"
-    "<organizationId>{org}</organizationId><organizationMultiCurrency>true</organizationMultiCurrency>"
+    "<organizationId>{org}</organizationId>"
+    "<organizationMultiCurrency>{multi_currency}</organizationMultiCurrency>"
     "<organizationName>crm-connect sandbox</organizationName>"
     "<profileId>00eSb0000000001AAA</profileId>"
     "<roleId>00ESb0000000000MAA</roleId><sessionSecondsValid>{seconds}</sessionSecondsValid>"
-    '<userDefaultCurrencyIsoCode xsi:nil="true"/><userEmail>{username}</userEmail>'
+    "{user_currency}<userEmail>{username}</userEmail>"
     "<userFullName>Sandbox Admin</userFullName><userId>{user}</userId>"
     "<userLanguage>en_US</userLanguage>"
     "<userLocale>en_US</userLocale><userName>{username}</userName>"
@@ -244,8 +245,28 @@ def soap_fault(code: str, message: str, fault: str = "LoginFault") -> str:
     return _SOAP_FAULT.format(code=code, message=message, fault=fault)
 
 
-def soap_login(body: bytes, store: TokenStore, instance_url: str, version: str) -> tuple[int, str]:
-    """``(status, xml)`` for a partner ``login`` call."""
+def _nil_or(tag: str, value: str | None) -> str:
+    return f'<{tag} xsi:nil="true"/>' if value is None else f"<{tag}>{value}</{tag}>"
+
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "$", "AUD": "$", "CHF": "CHF"}
+
+
+def soap_login(
+    body: bytes,
+    store: TokenStore,
+    instance_url: str,
+    version: str,
+    *,
+    multi_currency: bool = True,
+    currency: str = "USD",
+) -> tuple[int, str]:
+    """``(status, xml)`` for a partner ``login`` call.
+
+    As in Salesforce's ``GetUserInfoResult``: ``orgDefaultCurrencyIsoCode`` and
+    ``currencySymbol`` are set in single-currency orgs only, ``userDefaultCurrencyIsoCode`` in
+    multi-currency orgs only (nil otherwise).
+    """
     try:
         root = ET.fromstring(body)
     except ET.ParseError:
@@ -274,4 +295,10 @@ def soap_login(body: bytes, store: TokenStore, instance_url: str, version: str) 
         user=creds.user_id,
         username=creds.username,
         seconds=int(store.session_seconds),
+        multi_currency="true" if multi_currency else "false",
+        org_currency=_nil_or("orgDefaultCurrencyIsoCode", None if multi_currency else currency),
+        currency_symbol=_nil_or(
+            "currencySymbol", None if multi_currency else _SYMBOLS.get(currency, currency)
+        ),
+        user_currency=_nil_or("userDefaultCurrencyIsoCode", currency if multi_currency else None),
     )

@@ -226,6 +226,10 @@ INDUSTRIES = (
 )
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
 CURRENCIES = ("USD", "EUR", "GBP")
+ORG_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF")
+"""What ``Organization.DefaultCurrencyIsoCode`` may be (the corporate currency)."""
+TIME_ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris")
+LOCALES = ("en_US", "en_GB", "de_DE_EURO", "fr_FR_EURO")
 OPP_STAGES = (
     "Prospecting",
     "Qualification",
@@ -283,8 +287,12 @@ ROLES = (
 )
 
 
-def build_objects(multi_currency: bool = True) -> dict[str, ObjectDef]:
-    """Every sObject the sandbox org has, by API name."""
+def build_objects(multi_currency: bool = True, custom_fields: bool = True) -> dict[str, ObjectDef]:
+    """Every sObject the sandbox org has, by API name.
+
+    ``custom_fields=False`` gives a plain org: no ``__c`` field and no custom object, as a real
+    org that never added the KPI fields the connector's default mapping names.
+    """
     cur = (
         [pick("CurrencyIsoCode", CURRENCIES, label="Currency ISO Code", nillable=False)]
         if multi_currency
@@ -343,12 +351,7 @@ def build_objects(multi_currency: bool = True) -> dict[str, ObjectDef]:
                     createable=False,
                     updateable=False,
                 ),
-                pick(
-                    "TimeZoneSidKey",
-                    ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris"),
-                    label="Time Zone",
-                    nillable=False,
-                ),
+                pick("TimeZoneSidKey", TIME_ZONES, label="Time Zone", nillable=False),
                 *cur,
             ],
             owner=None,
@@ -790,7 +793,52 @@ def build_objects(multi_currency: bool = True) -> dict[str, ObjectDef]:
             custom=True,
             owner=("Group", "User"),
         ),
+        _object(
+            "Organization",
+            "00D",
+            "Organization",
+            "Organizations",
+            [
+                text("Name", 80, name_field=True, nillable=False),
+                text("Division", 80),
+                text("Country", 80),
+                typed("Phone", "phone", length=40),
+                text("PrimaryContact", 80, label="Primary Contact"),
+                pick("DefaultLocaleSidKey", LOCALES, label="Locale", nillable=False),
+                pick("TimeZoneSidKey", TIME_ZONES, label="Time Zone", nillable=False),
+                pick("LanguageLocaleKey", ("en_US",), label="Language", nillable=False),
+                typed("FiscalYearStartMonth", "int", label="Fiscal Year Starts In"),
+                pick(
+                    "DefaultCurrencyIsoCode",
+                    ORG_CURRENCIES,
+                    label="Currency ISO Code",
+                    createable=False,
+                    updateable=False,
+                ),
+                pick(
+                    "OrganizationType", ("Enterprise Edition",), label="Edition", nillable=False
+                ),
+                text("InstanceName", 5, label="Instance Name"),
+                typed("IsSandbox", "boolean", label="Is Sandbox", nillable=False),
+            ],
+            owner=None,
+            is_deleted=False,
+        ),
     ]
+    if not custom_fields:
+        objects = [
+            ObjectDef(
+                o.name,
+                o.key_prefix,
+                o.label,
+                o.label_plural,
+                [f for f in o.fields if not f.custom],
+                custom=o.custom,
+                has_is_deleted=o.has_is_deleted,
+            )
+            for o in objects
+            if not o.custom
+        ]
     return {o.name: o for o in objects}
 
 

@@ -40,6 +40,7 @@ from .metadata import (
     INDUSTRIES,
     LEAD_SOURCES,
     MARKETING_SOURCES,
+    ORG_CURRENCIES,
     ROLES,
     SEGMENTS,
     ObjectDef,
@@ -280,13 +281,21 @@ class Org:
         seed: int = 0,
         now: dt.datetime = DEFAULT_NOW,
         multi_currency: bool = True,
+        custom_fields: bool = True,
+        default_currency: str = "USD",
     ) -> None:
+        if default_currency not in ORG_CURRENCIES:
+            raise SandboxError(
+                f"default_currency {default_currency!r} is not one of {', '.join(ORG_CURRENCIES)}"
+            )
         self.seed = seed
         self.now = now.astimezone(UTC)
         self.start = self.now - HISTORY
         self.span = self.now - self.start
         self.multi_currency = multi_currency
-        self.objects: dict[str, ObjectDef] = build_objects(multi_currency)
+        self.custom_fields = custom_fields
+        self.default_currency = default_currency
+        self.objects: dict[str, ObjectDef] = build_objects(multi_currency, custom_fields)
         self.by_lower = {name.lower(): o for name, o in self.objects.items()}
         self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
         accounts = max(10, round(records / 16))
@@ -306,6 +315,7 @@ class Org:
             "Case": accounts,
             "Contract": 0,
             "Survey_Response__c": accounts,
+            "Organization": 1,
         }
         # Contracts exist only for customers: index them once (two small int arrays).
         self._contract_account = array("l")
@@ -332,7 +342,16 @@ class Org:
             "Case": self._case,
             "Contract": self._contract,
             "Survey_Response__c": self._survey,
+            "Organization": self._organization,
         }
+        # Without custom fields, generated records drop the ones the org does not have.
+        self._hidden: dict[str, frozenset[str]] = {
+            name: frozenset(f.name for f in full.fields)
+            - {f.name for f in self.objects[name].fields}
+            for name, full in build_objects(multi_currency).items()
+            if name in self.objects
+        }
+        self._base = {name: count for name, count in self._base.items() if name in self.objects}
         self._lock = threading.RLock()
         self._clock = self.now
         self._overrides: dict[str, dict[int, Record]] = {name: {} for name in self.objects}
@@ -384,6 +403,8 @@ class Org:
         if index < 0:
             return None
         rec = self._generators[obj](index)
+        for name in self._hidden[obj]:
+            rec.pop(name, None)
         ties = self._ties_for(obj)
         if index in ties:
             rec["SystemModstamp"] = ties[index]
@@ -1319,3 +1340,26 @@ class Org:
         }
         created = responded + dt.timedelta(seconds=rng.randint(1, 90))
         return self._audit(rec, created, created, 0, rng)
+
+    def _organization(self, i: int) -> Record:
+        """The org's one ``Organization`` record: its corporate (default) currency and locale."""
+        rng = self._rng("Organization", i)
+        locale = {"EUR": "de_DE_EURO", "GBP": "en_GB"}.get(self.default_currency, "en_US")
+        rec: Record = {
+            "Id": make_id("00D", i),
+            "Name": "crm-connect sandbox",
+            "Division": None,
+            "Country": "US",
+            "Phone": None,
+            "PrimaryContact": "Sandbox Admin",
+            "DefaultLocaleSidKey": locale,
+            "TimeZoneSidKey": "America/Los_Angeles",
+            "LanguageLocaleKey": "en_US",
+            "FiscalYearStartMonth": 1,
+            "DefaultCurrencyIsoCode": self.default_currency,
+            "OrganizationType": "Enterprise Edition",
+            "InstanceName": "CS42",
+            "IsSandbox": True,
+        }
+        return self._audit(rec, self.start - DAY * 500, self.start - DAY * 400, 0, rng,
+                           deletable=False)

@@ -324,6 +324,8 @@ class SalesforceSandbox:
         api_version: str = DEFAULT_API_VERSION,
         now: dt.datetime = DEFAULT_NOW,
         multi_currency: bool = True,
+        custom_fields: bool = True,
+        default_currency: str = "USD",
         daily_api_limit: int = 15000,
         session_seconds: float = 7200.0,
         bulk_polls: int = 1,
@@ -333,7 +335,14 @@ class SalesforceSandbox:
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox only listens on the loopback interface")
-        self.org = Org(records=records, seed=seed, now=now, multi_currency=multi_currency)
+        self.org = Org(
+            records=records,
+            seed=seed,
+            now=now,
+            multi_currency=multi_currency,
+            custom_fields=custom_fields,
+            default_currency=default_currency,
+        )
         self.host = host
         self.port = port
         self.api_version = api_version
@@ -342,6 +351,7 @@ class SalesforceSandbox:
         self.max_url_length = max_url_length
         self.credentials = credentials or Credentials()
         self.credentials.user_id = self.org.id_of("User", 0)
+        self.credentials.org_id = self.org.id_of("Organization", 0)
         if jwt_public_key_pem is not None:
             self.credentials.jwt_public_key_pem = jwt_public_key_pem
         self.tokens = TokenStore(self.credentials, session_seconds)
@@ -672,7 +682,14 @@ class SalesforceSandbox:
         if method != "POST":
             h.send_json(405, ERROR_NOT_FOUND)
             return
-        status, xml = soap_login(h.body, self.tokens, self.instance_url, version)
+        status, xml = soap_login(
+            h.body,
+            self.tokens,
+            self.instance_url,
+            version,
+            multi_currency=self.org.multi_currency,
+            currency=self.org.default_currency,
+        )
         h.send_bytes(status, xml.encode(), "text/xml;charset=UTF-8")
 
     # --- data endpoints ------------------------------------------------------------------------
@@ -1307,29 +1324,27 @@ def _as_dt(value: dt.date | dt.datetime) -> dt.datetime:
 
 
 class _LoopbackSession(requests.Session):
-    """A session that can only reach the sandbox: ``*.salesforce.com`` is rerouted to it."""
+    """A session that can only reach the sandbox: ``*.salesforce.com`` is rerouted to it.
+
+    The rerouting sits in :meth:`send`, which every request and every redirect goes through.
+    """
 
     def __init__(self, instance_url: str, reroute: bool = True) -> None:
         super().__init__()
         self._instance = urllib.parse.urlsplit(instance_url)
         self._reroute = reroute
 
-    def request(
-        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        text = url.decode() if isinstance(url, bytes) else url
-        parts = urllib.parse.urlsplit(text)
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        parts = urllib.parse.urlsplit(request.url or "")
         host = parts.hostname or ""
         if self._reroute and host.endswith("salesforce.com"):
             parts = parts._replace(scheme="https", netloc=self._instance.netloc)
-            text = urllib.parse.urlunsplit(parts)
+            request.url = urllib.parse.urlunsplit(parts)
         elif host not in ("127.0.0.1", "localhost", "::1"):
             raise requests.ConnectionError(
                 f"the sandbox session refuses non-loopback host {host!r}"
             )
-        if kwargs.get("verify") is None:
-            kwargs["verify"] = self.verify
-        return super().request(method, text, *args, **kwargs)
+        return super().send(request, **kwargs)
 
 
 __all__ = ["SalesforceSandbox", "SandboxError", "sf_datetime"]
