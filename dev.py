@@ -93,6 +93,10 @@ def test(extra: list[str]) -> int:
     python = BIN / "python"
     run(python, "-m", "ruff", "check", "crm_connect", "tests", *[p for p in _projects()[1:]])
     run(python, "-m", "mypy", "crm_connect")
+    for plugin in _projects()[1:]:
+        packages = [p for p in plugin.glob("crm_connect_*") if (p / "__init__.py").exists()]
+        if packages:
+            run(python, "-m", "mypy", *packages)
     code = run(python, "-m", "pytest", "-p", "no:cacheprovider", *extra, check=False)
     if code == 5:
         print("dev.py: pytest collected no tests, which is a failure here", flush=True)
