@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from crm_connect.errors import ConfigError, MetricError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
-from crm_connect.metrics.relations import RELATIONS, Relation, dimension_sql
+from crm_connect.metrics.relations import RELATIONS, Relation, columns_referenced, dimension_sql
 
 __all__ = [
     "GRAINS",
@@ -193,19 +193,48 @@ def _periods_cte(periods: Sequence[Period], grain: str, as_of: dt.datetime) -> s
             "period_end, start_day, end_day, prev_start_day, opening, moment, months, as_of)")
 
 
-def _relation_order(names: Iterable[str]) -> list[Relation]:
-    ordered: list[Relation] = []
+def _measure_sql(measure: Measure, relation: Relation, shape: Sequence[str]) -> list[str]:
+    """Every SQL text of ``measure`` that reads the relation ``f`` for the breakdown ``shape``."""
+    mapping = {**relation.dimensions, **measure.dimensions}
+    return [measure.expr, measure.where, measure.event or "", measure.at or "",
+            *(mapping[dim] for dim in shape)]
+
+
+def plan_relations(definitions: Mapping[str, KpiDefinition],
+                   instances: Iterable[_Instance]) -> dict[str, tuple[str, ...]]:
+    """The prepared relations the base KPIs of ``instances`` read, each with only the columns
+    their measures reference (and the columns other relations' joins read from it), in an
+    order where a relation comes after those it builds on."""
+    wanted: dict[str, set[str]] = {}
+    for instance in instances:
+        for measure in definitions[instance.key].measures:
+            relation = RELATIONS[measure.relation]
+            names = wanted.setdefault(measure.relation, set())
+            for sql in _measure_sql(measure, relation, instance.shape):
+                names |= columns_referenced(sql)
+    # A relation's joins may read other relations (campaigns read x_deals): add their columns
+    # until nothing changes (the graph is small and acyclic).
+    changed = True
+    while changed:
+        changed = False
+        for name in list(wanted):
+            for need, columns in RELATIONS[name].needs(wanted[name]).items():
+                have = wanted.setdefault(need, set())
+                if not columns <= have:
+                    have |= columns
+                    changed = True
+    ordered: list[str] = []
 
     def add(name: str) -> None:
-        relation = RELATIONS[name]
-        for need in relation.needs:
+        if name in ordered:
+            return
+        for need in sorted(RELATIONS[name].needs(wanted[name])):
             add(need)
-        if relation not in ordered:
-            ordered.append(relation)
+        ordered.append(name)
 
-    for name in names:
+    for name in sorted(wanted):
         add(name)
-    return ordered
+    return {name: RELATIONS[name].resolve(wanted[name]) for name in ordered}
 
 
 def _dimension_columns(dims: Sequence[str]) -> list[str]:
@@ -363,10 +392,20 @@ class _Compiler:
         base = [i for i in self.instances if not self.definitions[i.key].derived]
         derived = [i for i in self.instances if self.definitions[i.key].derived]
         base_selects = [self._base_sql(i, self.definitions[i.key]) for i in base]
-        relations = _relation_order(
-            sorted({m.relation for i in base for m in self.definitions[i.key].measures}))
+        relations = plan_relations(self.definitions, base)
+        # A relation read by several GROUP BYs (or other relations) is computed once; one read
+        # once is left to the optimizer to inline (filters and projections pushed into it).
+        readers: dict[str, int] = {}
+        for group in self.groups.values():
+            readers[group["relation"].name] = readers.get(group["relation"].name, 0) + 1
+        for name, columns in relations.items():
+            for need in RELATIONS[name].needs(columns):
+                readers[need] = readers.get(need, 0) + 1
         ctes = [f"periods AS ({periods_sql})"]
-        ctes += [f"{r.cte} AS MATERIALIZED ({r.build(money, _ts(as_of))})" for r in relations]
+        for name, columns in relations.items():
+            relation = RELATIONS[name]
+            how = " MATERIALIZED" if readers.get(name, 0) > 1 else ""
+            ctes.append(f"{relation.cte} AS{how} ({relation.build(money, _ts(as_of), columns)})")
         ctes += [f"{group['name']} AS ({self._group_sql(group)})"
                  for group in self.groups.values()]
         ctes.append(f"r0 AS ({' UNION ALL '.join(base_selects)})" if base_selects else
@@ -438,12 +477,6 @@ def transpile(sql: str, dialect: str) -> str:
 # -- running ----------------------------------------------------------------------------------
 
 
-def required_relations(definitions: Mapping[str, KpiDefinition],
-                       instances: Iterable[_Instance]) -> list[Relation]:
-    names = {m.relation for i in instances for m in definitions[i.key].measures}
-    return _relation_order(sorted(names))
-
-
 def effective_entities(definitions: Mapping[str, KpiDefinition], key: str) -> set[str]:
     definition = definitions[key]
     entities = set(definition.entities)
@@ -459,7 +492,7 @@ def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition], keys: S
     """Run the query; rows as dictionaries keyed by the SQL's column names, with the entity
     checks applied.  ``execute(sql) -> list[tuple]`` runs SQL on the store."""
     outputs, needed = plan_instances(definitions, keys, by)
-    relations = required_relations(definitions, needed)
+    relations = plan_relations(definitions, needed)
     tables = sorted({e for i in needed for e in effective_entities(definitions, i.key)})
     counts = _entity_counts(execute, tables)
     _check_currencies(execute, relations, currency, rates)
@@ -491,10 +524,12 @@ def _entity_counts(execute: Any, tables: Sequence[str]) -> dict[str, int]:
     return {str(entity): int(n) for entity, n in execute(sql)}
 
 
-def _check_currencies(execute: Any, relations: Sequence[Relation], currency: str,
+def _check_currencies(execute: Any, relations: Mapping[str, Sequence[str]], currency: str,
                       rates: Mapping[str, Decimal | float]) -> None:
+    """Every amount the query converts has a rate (amounts it does not read need none)."""
     known = {currency, *rates}
-    columns = sorted({money for relation in relations for money in relation.money})
+    columns = sorted({money for name, names in relations.items()
+                      for money in RELATIONS[name].money(names)})
     if not columns:
         return
     accepted = ", ".join(f"'{code}'" for code in sorted(known))
