@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +30,13 @@ from typing import Any, Literal
 
 from crm_connect.errors import ConfigError, MetricError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
-from crm_connect.metrics.relations import RELATIONS, Relation, columns_referenced, dimension_sql
+from crm_connect.metrics.relations import (
+    HELPERS,
+    RELATIONS,
+    Relation,
+    columns_referenced,
+    dimension_sql,
+)
 
 __all__ = [
     "GRAINS",
@@ -200,41 +207,29 @@ def _measure_sql(measure: Measure, relation: Relation, shape: Sequence[str]) -> 
             *(mapping[dim] for dim in shape)]
 
 
+def measure_columns(measure: Measure, shape: Sequence[str]) -> set[str]:
+    """Columns of its relation ``measure`` reads when broken down by ``shape``."""
+    relation = RELATIONS[measure.relation]
+    names: set[str] = set()
+    for sql in _measure_sql(measure, relation, shape):
+        names |= columns_referenced(sql)
+    return set(relation.resolve(names))
+
+
 def plan_relations(definitions: Mapping[str, KpiDefinition],
-                   instances: Iterable[_Instance]) -> dict[str, tuple[str, ...]]:
-    """The prepared relations the base KPIs of ``instances`` read, each with only the columns
-    their measures reference (and the columns other relations' joins read from it), in an
-    order where a relation comes after those it builds on."""
+                   instances: Iterable[_Instance]) -> dict[str, set[str]]:
+    """The prepared relations the base KPIs of ``instances`` read, each with the columns
+    their measures reference."""
     wanted: dict[str, set[str]] = {}
     for instance in instances:
         for measure in definitions[instance.key].measures:
-            relation = RELATIONS[measure.relation]
-            names = wanted.setdefault(measure.relation, set())
-            for sql in _measure_sql(measure, relation, instance.shape):
-                names |= columns_referenced(sql)
-    # A relation's joins may read other relations (campaigns read x_deals): add their columns
-    # until nothing changes (the graph is small and acyclic).
-    changed = True
-    while changed:
-        changed = False
-        for name in list(wanted):
-            for need, columns in RELATIONS[name].needs(wanted[name]).items():
-                have = wanted.setdefault(need, set())
-                if not columns <= have:
-                    have |= columns
-                    changed = True
-    ordered: list[str] = []
+            wanted.setdefault(measure.relation, set()).update(
+                measure_columns(measure, instance.shape))
+    return wanted
 
-    def add(name: str) -> None:
-        if name in ordered:
-            return
-        for need in sorted(RELATIONS[name].needs(wanted[name])):
-            add(need)
-        ordered.append(name)
 
-    for name in sorted(wanted):
-        add(name)
-    return {name: RELATIONS[name].resolve(wanted[name]) for name in ordered}
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_EQUALITY = re.compile(r"(?<![<>!=])=(?!=)")
 
 
 def _dimension_columns(dims: Sequence[str]) -> list[str]:
@@ -249,6 +244,8 @@ class _Compiler:
         self.all_dims = list(all_dims)
         self.grain = grain
         self.groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.money: Any = None
+        self.as_of = ""
         self.ctes: list[str] = []
 
     # measures sharing a relation, a period condition and a breakdown share one GROUP BY
@@ -256,14 +253,28 @@ class _Compiler:
         relation = RELATIONS[measure.relation]
         mapping = {**relation.dimensions, **measure.dimensions}
         dims = tuple((dim, mapping[dim]) for dim in shape)
-        join = ("event", measure.event, measure.previous) if measure.event else ("at", measure.at)
+        where = measure.where
+        join: tuple[Any, ...]
+        if measure.event:
+            join = ("event", measure.event, measure.previous)
+        elif measure.at and not _EQUALITY.search(_STRINGS.sub("''", measure.at)):
+            # A snapshot condition (inequalities such as "a customer at the period's start")
+            # would be a range join producing every matching (period, fact) pair.  With a
+            # handful of periods it is much cheaper to pair every fact with every period and
+            # test the condition inside the aggregates; all such measures of a relation then
+            # share one pass.
+            join = ("every",)
+            where = f"({measure.at})" if where == "TRUE" else f"({measure.at}) AND ({where})"
+        else:
+            join = ("at", measure.at)
         group_key = (measure.relation, join, dims)
         group = self.groups.get(group_key)
         if group is None:
             group = {"name": f"g{len(self.groups)}", "relation": relation, "join": join,
-                     "dims": dims, "columns": {}}
+                     "dims": dims, "columns": {}, "reads": set()}
             self.groups[group_key] = group
-        aggregate_key = (measure.aggregate, measure.expr, measure.where)
+        group["reads"] |= measure_columns(measure, shape)
+        aggregate_key = (measure.aggregate, measure.expr, where)
         columns: dict[tuple[str, str, str], str] = group["columns"]
         if aggregate_key not in columns:
             columns[aggregate_key] = f"m{len(columns)}"
@@ -277,6 +288,8 @@ class _Compiler:
             day = "p.prev_start_day" if previous else "p.start_day"
             condition = (f"CAST(date_trunc('{self.grain}', {event}) AS DATE) = {day} "
                          f"AND {event} <= p.as_of")
+        elif join[0] == "every":
+            condition = ""
         else:
             condition = join[1]
         aggregates = []
@@ -299,8 +312,11 @@ class _Compiler:
         else:
             grouping = "p.period_index"
         selected = ", ".join(["p.period_index AS period_index", *select_dims, *aggregates])
-        inner = (f"SELECT {selected} "
-                 f"FROM periods p JOIN {relation.cte} f ON {condition} GROUP BY {grouping}")
+        # The relation is inlined with only the columns (and so the joins) this GROUP BY reads.
+        facts = relation.build(self.money, self.as_of, group["reads"])
+        pairs = (f"JOIN ({facts}) f ON {condition}" if condition
+                 else f"CROSS JOIN ({facts}) f")
+        inner = f"SELECT {selected} FROM periods p {pairs} GROUP BY {grouping}"
         outer_dims = [f"COALESCE(d_{dim}, '') AS d_{dim}" for dim, _ in dims]
         columns = ", ".join(["period_index", *outer_dims, *group["columns"].values()])
         return f"SELECT {columns} FROM ({inner}) t"
@@ -389,23 +405,20 @@ class _Compiler:
         return self._result_select(instance, definition, body, checks)
 
     def compile(self, periods_sql: str, money: Any, as_of: dt.datetime) -> str:
+        self.money = money
+        self.as_of = _ts(as_of)
         base = [i for i in self.instances if not self.definitions[i.key].derived]
         derived = [i for i in self.instances if self.definitions[i.key].derived]
         base_selects = [self._base_sql(i, self.definitions[i.key]) for i in base]
-        relations = plan_relations(self.definitions, base)
-        # A relation read by several GROUP BYs (or other relations) is computed once; one read
-        # once is left to the optimizer to inline (filters and projections pushed into it).
-        readers: dict[str, int] = {}
+        helpers: list[str] = []
         for group in self.groups.values():
-            readers[group["relation"].name] = readers.get(group["relation"].name, 0) + 1
-        for name, columns in relations.items():
-            for need in RELATIONS[name].needs(columns):
-                readers[need] = readers.get(need, 0) + 1
+            helpers += [name for name in group["relation"].needs(group["reads"])
+                        if name not in helpers]
         ctes = [f"periods AS ({periods_sql})"]
-        for name, columns in relations.items():
-            relation = RELATIONS[name]
-            how = " MATERIALIZED" if readers.get(name, 0) > 1 else ""
-            ctes.append(f"{relation.cte} AS{how} ({relation.build(money, _ts(as_of), columns)})")
+        # Helpers (first won deal per account, ...) are CTEs: computed once when several
+        # GROUP BYs join them.
+        ctes += [f"{HELPERS[name].cte} AS ({HELPERS[name].build(self.money, self.as_of)})"
+                 for name in helpers]
         ctes += [f"{group['name']} AS ({self._group_sql(group)})"
                  for group in self.groups.values()]
         ctes.append(f"r0 AS ({' UNION ALL '.join(base_selects)})" if base_selects else
@@ -524,7 +537,7 @@ def _entity_counts(execute: Any, tables: Sequence[str]) -> dict[str, int]:
     return {str(entity): int(n) for entity, n in execute(sql)}
 
 
-def _check_currencies(execute: Any, relations: Mapping[str, Sequence[str]], currency: str,
+def _check_currencies(execute: Any, relations: Mapping[str, Iterable[str]], currency: str,
                       rates: Mapping[str, Decimal | float]) -> None:
     """Every amount the query converts has a rate (amounts it does not read need none)."""
     known = {currency, *rates}

@@ -28,8 +28,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["RELATIONS", "Column", "Join", "Relation", "columns_referenced", "dimension_sql",
-           "seconds_between"]
+__all__ = ["HELPERS", "RELATIONS", "Column", "Join", "Relation", "columns_referenced",
+           "dimension_sql", "seconds_between"]
 
 Money = Callable[[str, str], str]
 """``money(amount_sql, currency_sql)``: the amount in the reporting currency, as DOUBLE."""
@@ -62,11 +62,11 @@ def columns_referenced(sql: str, alias: str = "f") -> set[str]:
 
 @dataclass(frozen=True)
 class Join:
-    """A LEFT JOIN some columns need; ``needs``: prepared relations (and their columns) its
-    SQL reads."""
+    """A LEFT JOIN some columns need; ``needs``: the helper relations (:data:`HELPERS`, CTEs
+    ``x_<name>``) its SQL reads."""
 
-    sql: Callable[[Money, str], str]
-    needs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sql: str
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ class Column:
 @dataclass(frozen=True)
 class Relation:
     """A prepared relation: the table it reads (``alias`` in its SQL), its columns and joins,
-    the tables it reads, and its dimension columns."""
+    the tables it reads, and its dimension columns.  A helper relation has a fixed ``query``
+    instead (always built whole)."""
 
     name: str
     table: str
@@ -93,7 +94,8 @@ class Relation:
     dimensions: dict[str, str]
     joins: Mapping[str, Join] = field(default_factory=dict)
     query: Callable[[Money, str], str] | None = None
-    """Fixed SQL (every column, no pruning) instead of the generic SELECT of the columns."""
+    money_read: tuple[tuple[str, str, str], ...] = ()
+    """(table, amount, currency) a fixed ``query`` converts."""
 
     @property
     def cte(self) -> str:
@@ -112,19 +114,23 @@ class Relation:
         used = {join for name in columns for join in self.columns[name].joins}
         return [name for name in self.joins if name in used]
 
-    def needs(self, columns: Iterable[str] | None = None) -> dict[str, set[str]]:
-        """Prepared relations (and their columns) that building ``columns`` reads."""
-        needed: dict[str, set[str]] = {}
+    def needs(self, columns: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Helper relations (:data:`HELPERS`) that building ``columns`` reads."""
+        needed: list[str] = []
         for join in self._joins(self.resolve(columns)):
-            for relation, names in self.joins[join].needs.items():
-                needed.setdefault(relation, set()).update(names)
-        return needed
+            needed += [name for name in self.joins[join].needs if name not in needed]
+        return tuple(needed)
 
     def money(self, columns: Iterable[str] | None = None) -> set[tuple[str, str, str]]:
-        """(table, amount column, currency column) that ``columns`` convert."""
-        return {(self.table, *column.money)
-                for column in (self.columns[name] for name in self.resolve(columns))
-                if column.money is not None}
+        """(table, amount column, currency column) that building ``columns`` converts
+        (helpers included)."""
+        found = set(self.money_read)
+        for column in (self.columns[name] for name in self.resolve(columns)):
+            if column.money is not None:
+                found.add((self.table, *column.money))
+        for helper in self.needs(columns):
+            found |= HELPERS[helper].money()
+        return found
 
     def build(self, money: Money, as_of: str, columns: Iterable[str] | None = None) -> str:
         """The relation's SQL with ``columns`` only (every column when None)."""
@@ -141,9 +147,8 @@ class Relation:
             else:
                 sql = column.sql or f"{alias}.{name}"
             selected.append(sql if sql == f"{alias}.{name}" else f"{sql} AS {name}")
-        joins = "".join(f"\n{self.joins[name].sql(money, as_of)}"
-                        for name in self._joins(chosen))
-        return (f"\nSELECT {', '.join(selected)}\nFROM {self.table} {alias}{joins}\n"
+        joins = "".join(f" {self.joins[name].sql}" for name in self._joins(chosen))
+        return (f"SELECT {', '.join(selected)} FROM {self.table} {alias}{joins} "
                 f"WHERE NOT {alias}.is_deleted")
 
 
@@ -151,35 +156,62 @@ def _plain(*names: str) -> dict[str, Column]:
     return {name: Column() for name in names}
 
 
-def _won_by_account_join(alias: str, key: str) -> Join:
-    return Join(lambda money, as_of: (
-        f"LEFT JOIN x_won_by_account w ON w.source = {alias}.source "
-        f"AND w.account_id = {alias}.{key}"),
-        needs={"won_by_account": ("source", "account_id", "first_won_at")})
+def _helper(name: str, query: Callable[[Money, str], str], columns: tuple[str, ...],
+            table: str, money_read: tuple[tuple[str, str, str], ...] = ()) -> Relation:
+    return Relation(name, table, "h", _plain(*columns), (table,), {}, query=query,
+                    money_read=money_read)
 
 
-def _won_by_account() -> Relation:
-    # Keyed by (source, account_id): the first won deal of each account.  Always built whole.
-    return Relation(
-        "won_by_account", "deals", "d", _plain("source", "account_id", "first_won_at"),
-        ("deals",), {},
-        query=lambda money, as_of: (
+HELPERS: dict[str, Relation] = {
+    helper.name: helper
+    for helper in (
+        # Keyed by (source, account_id): when each account first won a deal.
+        _helper("won_by_account", lambda money, as_of: (
             "SELECT source, account_id, MIN(closed_at) AS first_won_at FROM deals "
             "WHERE is_won AND NOT is_deleted AND closed_at IS NOT NULL "
-            "AND account_id IS NOT NULL GROUP BY source, account_id"))
+            "AND account_id IS NOT NULL GROUP BY source, account_id"),
+            ("source", "account_id", "first_won_at"), "deals"),
+        # Keyed by (source, converted_account_id): the origin of the first lead converted
+        # into the account.
+        _helper("account_origin", lambda money, as_of: (
+            "SELECT source, converted_account_id, origin FROM ("
+            "SELECT source, converted_account_id, origin, ROW_NUMBER() OVER ("
+            "PARTITION BY source, converted_account_id "
+            "ORDER BY converted_at NULLS LAST, created_at, id) AS rank_ "
+            "FROM leads WHERE NOT is_deleted AND converted_account_id IS NOT NULL"
+            ") ranked WHERE rank_ = 1"),
+            ("source", "converted_account_id", "origin"), "leads"),
+        # Leads with at least one outbound call, email or meeting about them, at any time.
+        _helper("lead_contacted", lambda money, as_of: (
+            "SELECT DISTINCT source, lead_id FROM activities "
+            "WHERE NOT is_deleted AND lead_id IS NOT NULL AND direction = 'outbound' "
+            "AND kind IN ('call', 'email', 'meeting')"),
+            ("source", "lead_id"), "activities"),
+        # Contracts another contract names in renewal_of_id.
+        _helper("contract_renewals", lambda money, as_of: (
+            "SELECT DISTINCT source, renewal_of_id FROM contracts "
+            "WHERE NOT is_deleted AND renewal_of_id IS NOT NULL"),
+            ("source", "renewal_of_id"), "contracts"),
+        # Revenue attributed to a campaign: its won deals (campaign_id), closed at any time
+        # up to as_of, in the reporting currency.
+        _helper("campaign_revenue", lambda money, as_of: (
+            f"SELECT d.source, d.campaign_id, SUM({money('d.amount', 'd.currency')}) "
+            "AS revenue FROM deals d WHERE NOT d.is_deleted AND d.is_won "
+            f"AND d.campaign_id IS NOT NULL AND d.closed_at <= {as_of} "
+            "GROUP BY d.source, d.campaign_id"),
+            ("source", "campaign_id", "revenue"), "deals", (("deals", "amount", "currency"),)),
+    )
+}
+"""Relations only joins read (CTEs ``x_<name>``), each keyed uniquely by its join key."""
+
+
+def _join(helper: str, alias: str, condition: str) -> Join:
+    return Join(f"LEFT JOIN {HELPERS[helper].cte} {alias} ON {condition}", (helper,))
 
 
 def _accounts() -> Relation:
     # A customer_since on the record stands; otherwise the first won deal's closed_at.  The
     # originating lead is the first lead converted into the account.
-    origin = Join(lambda money, as_of: """LEFT JOIN (
-    SELECT source, converted_account_id, origin FROM (
-        SELECT source, converted_account_id, origin,
-               ROW_NUMBER() OVER (PARTITION BY source, converted_account_id
-                                  ORDER BY converted_at NULLS LAST, created_at, id) AS rank_
-        FROM leads WHERE NOT is_deleted AND converted_account_id IS NOT NULL
-    ) ranked WHERE rank_ = 1
-) o ON o.source = a.source AND o.converted_account_id = a.id""")
     return Relation(
         "accounts", "accounts", "a",
         {**_plain("source", "id"),
@@ -191,13 +223,14 @@ def _accounts() -> Relation:
         ("accounts", "deals", "leads"),
         {"source": "source", "owner": "owner_id", "industry": "industry",
          "segment": "segment", "lead_source": "acquisition_channel"},
-        {"w": _won_by_account_join("a", "id"), "o": origin})
+        {"w": _join("won_by_account", "w", "w.source = a.source AND w.account_id = a.id"),
+         "o": _join("account_origin", "o",
+                    "o.source = a.source AND o.converted_account_id = a.id")})
 
 
 def _deals() -> Relation:
-    account = Join(lambda money, as_of: (
-        "LEFT JOIN accounts a ON a.source = d.source AND a.id = d.account_id "
-        "AND NOT a.is_deleted"))
+    account = Join("LEFT JOIN accounts a ON a.source = d.source AND a.id = d.account_id "
+                   "AND NOT a.is_deleted")
     return Relation(
         "deals", "deals", "d",
         {**_plain("source", "id", "account_id", "owner_id", "pipeline", "deal_type",
@@ -213,16 +246,12 @@ def _deals() -> Relation:
         {"source": "source", "owner": "owner_id", "pipeline": "pipeline",
          "deal_type": "deal_type", "lead_source": "lead_source",
          "campaign": "campaign_id", "industry": "industry", "segment": "segment"},
-        {"a": account, "w": _won_by_account_join("d", "account_id")})
+        {"a": account,
+         "w": _join("won_by_account", "w", "w.source = d.source AND w.account_id = d.account_id")})
 
 
 def _leads() -> Relation:
     # Contacted: at least one outbound call, email or meeting about the lead, at any time.
-    contacted = Join(lambda money, as_of: """LEFT JOIN (
-    SELECT DISTINCT source, lead_id FROM activities
-    WHERE NOT is_deleted AND lead_id IS NOT NULL AND direction = 'outbound'
-      AND kind IN ('call', 'email', 'meeting')
-) c ON c.source = l.source AND c.lead_id = l.id""")
     return Relation(
         "leads", "leads", "l",
         {**_plain("source", "id", "created_at", "converted_at", "lead_source", "owner_id",
@@ -230,33 +259,22 @@ def _leads() -> Relation:
          "contacted": Column("(c.lead_id IS NOT NULL)", ("c",))},
         ("leads", "activities"),
         {"source": "source", "owner": "owner_id", "lead_source": "lead_source"},
-        {"c": contacted})
+        {"c": _join("lead_contacted", "c", "c.source = l.source AND c.lead_id = l.id")})
 
 
 def _campaigns() -> Relation:
-    # Revenue attributed to a campaign: its won deals (campaign_id), closed at any time up
-    # to as_of.
-    revenue = Join(lambda money, as_of: f"""LEFT JOIN (
-    SELECT source, campaign_id, SUM(amount) AS revenue FROM x_deals
-    WHERE is_won AND campaign_id IS NOT NULL AND closed_at <= {as_of}
-    GROUP BY source, campaign_id
-) r ON r.source = c.source AND r.campaign_id = c.id""",
-        needs={"deals": ("source", "campaign_id", "is_won", "closed_at", "amount")})
     return Relation(
         "campaigns", "campaigns", "c",
         {**_plain("source", "id", "started_at"),
          "cost": Column(money=("actual_cost", "currency")),
          "attributed_revenue": Column("COALESCE(r.revenue, 0)", ("r",))},
-        ("campaigns", "deals"), {"source": "source", "campaign": "id"}, {"r": revenue})
+        ("campaigns", "deals"), {"source": "source", "campaign": "id"},
+        {"r": _join("campaign_revenue", "r", "r.source = c.source AND r.campaign_id = c.id")})
 
 
 def _contracts() -> Relation:
     # Renewed: the flag (null counts as false), or another contract names it in renewal_of_id.
     # Term in years: days / 365, at least one year (a missing end date counts as one year).
-    renewals = Join(lambda money, as_of: """LEFT JOIN (
-    SELECT DISTINCT source, renewal_of_id FROM contracts
-    WHERE NOT is_deleted AND renewal_of_id IS NOT NULL
-) r ON r.source = k.source AND r.renewal_of_id = k.id""")
     return Relation(
         "contracts", "contracts", "k",
         {**_plain("source", "id", "start_date", "end_date"),
@@ -267,13 +285,15 @@ def _contracts() -> Relation:
              "CASE WHEN k.end_date IS NULL OR k.start_date IS NULL "
              "OR (k.end_date - k.start_date) < 365 THEN 1.0 "
              "ELSE (k.end_date - k.start_date) / 365.0 END")},
-        ("contracts",), {"source": "source"}, {"r": renewals})
+        ("contracts",), {"source": "source"},
+        {"r": _join("contract_renewals", "r",
+                    "r.source = k.source AND r.renewal_of_id = k.id")})
 
 
 RELATIONS: dict[str, Relation] = {
     relation.name: relation
     for relation in (
-        _won_by_account(),
+        HELPERS["won_by_account"],
         _accounts(),
         _deals(),
         _leads(),
