@@ -4,9 +4,13 @@ How a run works:
 
 1. The requested periods (plus a year of look-back for the comparisons) become a small
    ``periods`` table written as ``VALUES``; every fact is dated by joining it (an equi-join on
-   the period's first day for "in period" facts, a condition for "at period start/end").
-2. Prepared relations (:mod:`crm_connect.metrics.relations`) are shared CTEs: deleted records
-   removed, money converted, ``customer_since`` derived once.
+   the period's first day for "in period" facts).  A snapshot condition ("at period
+   start/end", inequalities only) is tested inside the aggregates over every (period, fact)
+   pair, which with a few dozen periods is far cheaper than a range join.
+2. Prepared relations (:mod:`crm_connect.metrics.relations`): deleted records removed, money
+   converted, ``customer_since`` derived.  Each ``GROUP BY`` reads its relation inlined with
+   only the columns (and so the joins) its measures reference; the costly derivations (first
+   won deal per account, originating lead, ...) are CTEs shared by every reader.
 3. Measures that read the same relation the same way are computed in one ``GROUP BY`` (with
    ``GROUPING SETS`` for the total and the breakdown), so a scan serves many KPIs.
 4. Base KPIs combine their measures; derived KPIs (pipeline velocity, ARPU, CLV, CAC payback)

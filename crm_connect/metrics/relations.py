@@ -1,18 +1,19 @@
 """Prepared relations: the canonical tables as the KPI measures see them.
 
-Each prepared relation is one SQL query over the store's tables that every KPI shares:
-deleted records are gone, money is converted into the reporting currency (``amount``,
-``cost``, ``value`` are DOUBLE in that currency), and the columns several KPIs need are
-derived once (an account's ``customer_since`` from its first won deal, a lead's ``contacted``
-flag, a contract's ``was_renewed`` and ``term_years``, a campaign's attributed revenue).
+Each prepared relation is one SQL query over the store's tables: deleted records are gone,
+money is converted into the reporting currency (``amount``, ``cost``, ``value`` are DOUBLE in
+that currency), and the columns several KPIs need are derived (an account's
+``customer_since`` from its first won deal, a lead's ``contacted`` flag, a contract's
+``was_renewed`` and ``term_years``, a campaign's attributed revenue).
 
-A relation is declared column by column: each :class:`Column` says which joins and which other
-prepared relations it needs.  A query builds each relation with only the columns its measures
-reference (:meth:`Relation.build`), so five KPIs over ``deals`` do not pay for converting every
-amount, joining the account or deriving the account's first won deal when none of them reads
-those columns.  Every join is a LEFT JOIN on a key that is unique on the joined side
-(``(source, id)``, or a ``GROUP BY``/``DISTINCT`` of the key), so leaving one out never changes
-which rows the relation has.
+A relation is declared column by column: each :class:`Column` says which joins it needs, and
+a join may read a helper relation (:data:`HELPERS`: first won deal per account, originating
+lead, contacted leads, renewals, campaign revenue), a CTE computed once per query however many
+readers it has.  The engine builds a relation for each ``GROUP BY`` with only the columns its
+measures reference (:meth:`Relation.build`), so five KPIs over ``deals`` do not pay for
+converting every amount, joining the account or deriving the first won deal when none of them
+reads those columns.  Every join is a LEFT JOIN on a key unique on the joined side (``(source,
+id)``, or a ``GROUP BY``/``DISTINCT`` of the key), so leaving one out never changes the rows.
 
 Keys are ``(source, id)``: every join stays inside one source, and ``account_key`` is the text
 ``source || '|' || id`` so that "distinct accounts" counts ``(source, id)`` pairs.
