@@ -248,6 +248,8 @@ class _Compiler:
         self.all_dims = list(all_dims)
         self.grain = grain
         self.groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.wides: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._group_by_name: dict[str, dict[str, Any]] = {}
         self.money: Any = None
         self.as_of = ""
         self.ctes: list[str] = []
@@ -361,29 +363,44 @@ class _Compiler:
         for measure in definition.measures:
             group, column = self._measure_column(measure, instance.shape)
             used.setdefault(group, []).append((measure.name, column))
+        wide = self.wides.setdefault(instance.shape, {"name": f"w{len(self.wides)}",
+                                                      "groups": []})
+        wide["groups"] += [group for group in used if group not in wide["groups"]]
         key_dims = _dimension_columns(instance.shape)
-        blank_keys = "".join(f", '' AS {c}" for c in key_dims)
-        keys = [f"SELECT period_index{blank_keys} FROM periods"]
-        keys += [f"SELECT period_index{''.join(f', {c}' for c in key_dims)} FROM {group}"
-                 for group in used]
-        joins = []
-        values = []
-        for group, columns in used.items():
-            condition = " AND ".join([f"{group}.period_index = k.period_index",
-                                      *[f"{group}.{c} = k.{c}" for c in key_dims]])
-            joins.append(f"LEFT JOIN {group} ON {condition}")
-            values += [f"COALESCE({group}.{column}, 0) AS {name}" for name, column in columns]
-        body = (f"SELECT k.period_index{''.join(f', k.{c}' for c in key_dims)}, p.months, "
-                f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
-                f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
+        values = [f"COALESCE(w.{group}_{column}, 0) AS {name}"
+                  for group, columns in used.items() for name, column in columns]
+        body = (f"SELECT w.period_index{''.join(f', w.{c}' for c in key_dims)}, w.months, "
+                f"w.as_of, {', '.join(values)} FROM {wide['name']} w")
         if key_dims:
             # A breakdown row exists only where one of the KPI's measures has something:
-            # other facts of the same relation (spend of another category) leave no row.
-            total = " AND ".join(f"k.{c} = ''" for c in key_dims)
-            some = " OR ".join(f"COALESCE({group}.{column}, 0) <> 0"
+            # other facts of the same relation (spend of another category), or the keys of
+            # other KPIs' GROUP BYs in the shared table, leave no row.
+            total = " AND ".join(f"w.{c} = ''" for c in key_dims)
+            some = " OR ".join(f"COALESCE(w.{group}_{column}, 0) <> 0"
                                for group, columns in used.items() for _, column in columns)
             body += f" WHERE ({total}) OR {some}"
         return self._result_select(instance, definition, body)
+
+    def _wide_sql(self, shape: tuple[str, ...], groups: Sequence[str]) -> str:
+        """Every period (and breakdown key) of ``shape`` with the columns of every GROUP BY
+        of that shape side by side: one join per GROUP BY, however many KPIs read it."""
+        key_dims = _dimension_columns(shape)
+        blank_keys = "".join(f", '' AS {c}" for c in key_dims)
+        keys = [f"SELECT period_index{blank_keys} FROM periods"]
+        if key_dims:  # without a breakdown every GROUP BY's keys are periods already
+            keys += [f"SELECT period_index{''.join(f', {c}' for c in key_dims)} FROM {group}"
+                     for group in groups]
+        joins = []
+        values = []
+        for group in groups:
+            condition = " AND ".join([f"{group}.period_index = k.period_index",
+                                      *[f"{group}.{c} = k.{c}" for c in key_dims]])
+            joins.append(f"LEFT JOIN {group} ON {condition}")
+            values += [f"{group}.{column} AS {group}_{column}"
+                       for column in self._group_by_name[group]["columns"].values()]
+        return (f"SELECT k.period_index{''.join(f', k.{c}' for c in key_dims)}, p.months, "
+                f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
+                f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
 
     def _derived_sql(self, instance: _Instance, definition: KpiDefinition,
                      source: str) -> str:
@@ -425,6 +442,9 @@ class _Compiler:
                  for name in helpers]
         ctes += [f"{group['name']} AS ({self._group_sql(group)})"
                  for group in self.groups.values()]
+        self._group_by_name = {group["name"]: group for group in self.groups.values()}
+        ctes += [f"{wide['name']} AS ({self._wide_sql(shape, wide['groups'])})"
+                 for shape, wide in self.wides.items()]
         ctes.append(f"r0 AS ({' UNION ALL '.join(base_selects)})" if base_selects else
                     "r0 AS (SELECT * FROM (SELECT 1) x WHERE FALSE)")
         done = {i.key for i in base}
