@@ -6,15 +6,18 @@
 
 Times, for 12 monthly periods: the whole catalogue (total, and ``--by source``), then five
 representative KPIs (win rate, sales cycle length, churn rate, NPS, first response time)
-three ways: through the engine, as one hand-written DuckDB query, and in pandas.  Prints a
-Markdown table for BENCHMARKS.md, with the process's peak memory after each phase.
+three ways: through the engine, as one hand-written DuckDB query, and in pandas.  Each phase
+runs in a fresh process (reading the generated DuckDB file), so the peak RSS printed for it is
+that phase's own.  Prints a Markdown table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -230,20 +233,63 @@ def pandas_five(con: Any, first: dt.datetime, stop: dt.datetime) -> Any:
 
 
 def peak_mb() -> float:
+    """This process's peak RSS.  VmHWM (Linux) belongs to the running program only;
+    ru_maxrss would also count the parent's RSS at the fork that started this process."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(label: str, function: Callable[[], Any], repeat: int,
-          results: list[tuple[str, float, float]]) -> Any:
+PHASES = {
+    "catalogue": "whole catalogue, 12 months",
+    "catalogue_by_source": "whole catalogue, 12 months, --by source",
+    "five_engine": "5 KPIs, engine",
+    "five_hand": "5 KPIs, hand-written DuckDB SQL",
+    "five_pandas": "5 KPIs, pandas (incl. loading from DuckDB)",
+}
+
+
+def run_phase(phase: str, path: Path, repeat: int, memory_limit: str | None) -> dict[str, Any]:
+    """Run one phase ``repeat`` times in this process; its best time, this process's peak
+    RSS, and the values the engine/hand phases computed (for the agreement check)."""
+    from crm_connect.metrics import compute_kpis
+    from crm_connect.store import DuckDBStore
+
+    store = DuckDBStore.open(f"duckdb:///{path}", base_dir=path.parent, read_only=True,
+                             memory_limit=memory_limit)
+    opened = peak_mb()
+    con = store.con
+    common: dict[str, Any] = dict(grain="month", as_of=AS_OF, end="2026-06-30", periods=12,
+                                  rates={"EUR": 1.08})
+    first = dt.datetime(2025, 7, 1)
+    functions: dict[str, Callable[[], Any]] = {
+        "catalogue": lambda: compute_kpis(store, **common),
+        "catalogue_by_source": lambda: compute_kpis(store, by=["source"], **common),
+        "five_engine": lambda: compute_kpis(store, metrics=FIVE, **common),
+        "five_hand": lambda: con.execute(HAND_SQL.format(first=first, stop=AS_OF)).fetchall(),
+        "five_pandas": lambda: pandas_five(con, first, AS_OF),
+    }
     best = float("inf")
     value = None
     for _ in range(repeat):
+        value = None  # free the previous run's result before the next one
         started = time.perf_counter()
-        value = function()
+        value = functions[phase]()
         best = min(best, time.perf_counter() - started)
-    results.append((label, best, peak_mb()))
-    print(f"{label}: {best:.3f} s (peak RSS {peak_mb():.0f} MB)", file=sys.stderr, flush=True)
-    return value
+    result: dict[str, Any] = {"seconds": best, "peak_mb": peak_mb(), "opened_mb": opened}
+    if phase.startswith("catalogue"):
+        result["rows"] = len(value)
+    elif phase == "five_engine":
+        result["values"] = [[r.metric, r.period_start.isoformat(), r.value]
+                            for r in value if not r.dimensions]
+    elif phase == "five_hand":
+        result["values"] = [[month.date().isoformat(), *values] for month, *values in value]
+    store.close()
+    return result
 
 
 def main() -> int:
@@ -252,55 +298,60 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", help="DuckDB file to (re)use (default: a temporary one)")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit for the store, e.g. 512MB "
+                        "(what [store] memory_limit sets; default: DuckDB's own)")
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from crm_connect.metrics import compute_kpis
+    if args.phase:  # a child process: one phase, the result as JSON on stdout
+        print(json.dumps(run_phase(args.phase, Path(args.db), args.repeat, args.memory_limit)))
+        return 0
+
     from crm_connect.store import DuckDBStore
 
     counts = {k: max(3, int(v * args.scale)) for k, v in FULL.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(args.db) if args.db else Path(tmp) / "bench.duckdb"
-        fresh = not path.exists()
-        store = DuckDBStore.open(f"duckdb:///{path.resolve()}", base_dir=Path(tmp))
-        results: list[tuple[str, float, float]] = []
-        if fresh:
+        path = (Path(args.db) if args.db else Path(tmp) / "bench.duckdb").resolve()
+        if not path.exists():
+            store = DuckDBStore.open(f"duckdb:///{path}", base_dir=Path(tmp))
             started = time.perf_counter()
             generate(store.con, counts)
             store.con.execute("CHECKPOINT")
+            store.close()
             print(f"generated {sum(counts.values()):,} rows in "
-                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
-        store.close()
-        store = DuckDBStore.open(f"duckdb:///{path.resolve()}", base_dir=Path(tmp),
-                                 read_only=True)
-        con = store.con
-        rates = {"EUR": 1.08}
-        common: dict[str, Any] = dict(grain="month", as_of=AS_OF, end="2026-06-30", periods=12,
-                                      rates=rates)
-        timed("whole catalogue, 12 months", lambda: compute_kpis(store, **common),
-              args.repeat, results)
-        rows = timed("whole catalogue, 12 months, --by source",
-                     lambda: compute_kpis(store, by=["source"], **common), args.repeat, results)
-        engine = timed("5 KPIs, engine", lambda: compute_kpis(store, metrics=FIVE, **common),
-                       args.repeat, results)
-        first = dt.datetime(2025, 7, 1)
-        sql = HAND_SQL.format(first=first, stop=AS_OF)
-        hand = timed("5 KPIs, hand-written DuckDB SQL", lambda: con.execute(sql).fetchall(),
-                     args.repeat, results)
-        if not args.skip_pandas:
-            frame = timed("5 KPIs, pandas (incl. loading from DuckDB)",
-                          lambda: pandas_five(con, first, AS_OF), args.repeat, results)
-            check = {(r.metric, r.period_start): r.value for r in engine if not r.dimensions}
-            for (month, *values) in hand:
-                for key, value in zip(FIVE, values, strict=True):
-                    mine = check[(key, month.date())]
-                    assert value is None or abs((mine or 0) - value) < 1e-6, (key, month)
-            assert frame is not None
-        store.close()
-    print(f"\n{sum(counts.values()):,} rows, {len(rows):,} KPI rows with --by source\n")
-    print(f"| run | seconds (best of {args.repeat}) | peak RSS so far (MB) |")
+                  f"{time.perf_counter() - started:.1f} s (peak RSS {peak_mb():.0f} MB)",
+                  file=sys.stderr)
+        # Each phase runs in a fresh process, so its peak RSS is its own: the engine's is
+        # not inflated by the generator or by pandas, and vice versa.
+        results: dict[str, dict[str, Any]] = {}
+        for phase, label in PHASES.items():
+            if phase == "five_pandas" and args.skip_pandas:
+                continue
+            command = [sys.executable, __file__, "--phase", phase, "--db", str(path),
+                       "--repeat", str(args.repeat)]
+            if args.memory_limit:
+                command += ["--memory-limit", args.memory_limit]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(done.stderr, file=sys.stderr)
+                return 1
+            results[phase] = json.loads(done.stdout)
+            print(f"{label}: {results[phase]['seconds']:.3f} s (peak RSS "
+                  f"{results[phase]['peak_mb']:.0f} MB)", file=sys.stderr, flush=True)
+    engine = {(metric, day): value for metric, day, value in results["five_engine"]["values"]}
+    for day, *values in results["five_hand"]["values"]:
+        for key, value in zip(FIVE, values, strict=True):
+            mine = engine[(key, day)]
+            assert value is None or abs((mine or 0) - value) < 1e-6, (key, day, mine, value)
+    ratio = results["five_engine"]["seconds"] / results["five_hand"]["seconds"]
+    print(f"\n{sum(counts.values()):,} rows, {results['catalogue_by_source']['rows']:,} KPI "
+          f"rows with --by source; engine and hand-written SQL agree on every value; "
+          f"engine / hand-written SQL = {ratio:.2f}x"
+          + (f"; DuckDB memory_limit {args.memory_limit}" if args.memory_limit else "") + "\n")
+    print(f"| run | seconds (best of {args.repeat}) | peak RSS of the phase's process (MB) |")
     print("|---|---:|---:|")
-    for label, seconds, memory in results:
-        print(f"| {label} | {seconds:.3f} | {memory:.0f} |")
+    for phase, result in results.items():
+        print(f"| {PHASES[phase]} | {result['seconds']:.3f} | {result['peak_mb']:.0f} |")
     return 0
 
 

@@ -4,9 +4,13 @@ How a run works:
 
 1. The requested periods (plus a year of look-back for the comparisons) become a small
    ``periods`` table written as ``VALUES``; every fact is dated by joining it (an equi-join on
-   the period's first day for "in period" facts, a condition for "at period start/end").
-2. Prepared relations (:mod:`crm_connect.metrics.relations`) are shared CTEs: deleted records
-   removed, money converted, ``customer_since`` derived once.
+   the period's first day for "in period" facts).  A snapshot condition ("at period
+   start/end", inequalities only) is tested inside the aggregates over every (period, fact)
+   pair, which with a few dozen periods is far cheaper than a range join.
+2. Prepared relations (:mod:`crm_connect.metrics.relations`): deleted records removed, money
+   converted, ``customer_since`` derived.  Each ``GROUP BY`` reads its relation inlined with
+   only the columns (and so the joins) its measures reference; the costly derivations (first
+   won deal per account, originating lead, ...) are CTEs shared by every reader.
 3. Measures that read the same relation the same way are computed in one ``GROUP BY`` (with
    ``GROUPING SETS`` for the total and the breakdown), so a scan serves many KPIs.
 4. Base KPIs combine their measures; derived KPIs (pipeline velocity, ARPU, CLV, CAC payback)
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +34,13 @@ from typing import Any, Literal
 
 from crm_connect.errors import ConfigError, MetricError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
-from crm_connect.metrics.relations import RELATIONS, Relation, dimension_sql
+from crm_connect.metrics.relations import (
+    HELPERS,
+    RELATIONS,
+    Relation,
+    columns_referenced,
+    dimension_sql,
+)
 
 __all__ = [
     "GRAINS",
@@ -193,19 +204,36 @@ def _periods_cte(periods: Sequence[Period], grain: str, as_of: dt.datetime) -> s
             "period_end, start_day, end_day, prev_start_day, opening, moment, months, as_of)")
 
 
-def _relation_order(names: Iterable[str]) -> list[Relation]:
-    ordered: list[Relation] = []
+def _measure_sql(measure: Measure, relation: Relation, shape: Sequence[str]) -> list[str]:
+    """Every SQL text of ``measure`` that reads the relation ``f`` for the breakdown ``shape``."""
+    mapping = {**relation.dimensions, **measure.dimensions}
+    return [measure.expr, measure.where, measure.event or "", measure.at or "",
+            *(mapping[dim] for dim in shape)]
 
-    def add(name: str) -> None:
-        relation = RELATIONS[name]
-        for need in relation.needs:
-            add(need)
-        if relation not in ordered:
-            ordered.append(relation)
 
-    for name in names:
-        add(name)
-    return ordered
+def measure_columns(measure: Measure, shape: Sequence[str]) -> set[str]:
+    """Columns of its relation ``measure`` reads when broken down by ``shape``."""
+    relation = RELATIONS[measure.relation]
+    names: set[str] = set()
+    for sql in _measure_sql(measure, relation, shape):
+        names |= columns_referenced(sql)
+    return set(relation.resolve(names))
+
+
+def plan_relations(definitions: Mapping[str, KpiDefinition],
+                   instances: Iterable[_Instance]) -> dict[str, set[str]]:
+    """The prepared relations the base KPIs of ``instances`` read, each with the columns
+    their measures reference."""
+    wanted: dict[str, set[str]] = {}
+    for instance in instances:
+        for measure in definitions[instance.key].measures:
+            wanted.setdefault(measure.relation, set()).update(
+                measure_columns(measure, instance.shape))
+    return wanted
+
+
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_EQUALITY = re.compile(r"(?<![<>!=])=(?!=)")
 
 
 def _dimension_columns(dims: Sequence[str]) -> list[str]:
@@ -220,6 +248,10 @@ class _Compiler:
         self.all_dims = list(all_dims)
         self.grain = grain
         self.groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.wides: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._group_by_name: dict[str, dict[str, Any]] = {}
+        self.money: Any = None
+        self.as_of = ""
         self.ctes: list[str] = []
 
     # measures sharing a relation, a period condition and a breakdown share one GROUP BY
@@ -227,14 +259,28 @@ class _Compiler:
         relation = RELATIONS[measure.relation]
         mapping = {**relation.dimensions, **measure.dimensions}
         dims = tuple((dim, mapping[dim]) for dim in shape)
-        join = ("event", measure.event, measure.previous) if measure.event else ("at", measure.at)
+        where = measure.where
+        join: tuple[Any, ...]
+        if measure.event:
+            join = ("event", measure.event, measure.previous)
+        elif measure.at and not _EQUALITY.search(_STRINGS.sub("''", measure.at)):
+            # A snapshot condition (inequalities such as "a customer at the period's start")
+            # would be a range join producing every matching (period, fact) pair.  With a
+            # handful of periods it is much cheaper to pair every fact with every period and
+            # test the condition inside the aggregates; all such measures of a relation then
+            # share one pass.
+            join = ("every",)
+            where = f"({measure.at})" if where == "TRUE" else f"({measure.at}) AND ({where})"
+        else:
+            join = ("at", measure.at)
         group_key = (measure.relation, join, dims)
         group = self.groups.get(group_key)
         if group is None:
             group = {"name": f"g{len(self.groups)}", "relation": relation, "join": join,
-                     "dims": dims, "columns": {}}
+                     "dims": dims, "columns": {}, "reads": set()}
             self.groups[group_key] = group
-        aggregate_key = (measure.aggregate, measure.expr, measure.where)
+        group["reads"] |= measure_columns(measure, shape)
+        aggregate_key = (measure.aggregate, measure.expr, where)
         columns: dict[tuple[str, str, str], str] = group["columns"]
         if aggregate_key not in columns:
             columns[aggregate_key] = f"m{len(columns)}"
@@ -248,6 +294,8 @@ class _Compiler:
             day = "p.prev_start_day" if previous else "p.start_day"
             condition = (f"CAST(date_trunc('{self.grain}', {event}) AS DATE) = {day} "
                          f"AND {event} <= p.as_of")
+        elif join[0] == "every":
+            condition = ""
         else:
             condition = join[1]
         aggregates = []
@@ -270,8 +318,11 @@ class _Compiler:
         else:
             grouping = "p.period_index"
         selected = ", ".join(["p.period_index AS period_index", *select_dims, *aggregates])
-        inner = (f"SELECT {selected} "
-                 f"FROM periods p JOIN {relation.cte} f ON {condition} GROUP BY {grouping}")
+        # The relation is inlined with only the columns (and so the joins) this GROUP BY reads.
+        facts = relation.build(self.money, self.as_of, group["reads"])
+        pairs = (f"JOIN ({facts}) f ON {condition}" if condition
+                 else f"CROSS JOIN ({facts}) f")
+        inner = f"SELECT {selected} FROM periods p {pairs} GROUP BY {grouping}"
         outer_dims = [f"COALESCE(d_{dim}, '') AS d_{dim}" for dim, _ in dims]
         columns = ", ".join(["period_index", *outer_dims, *group["columns"].values()])
         return f"SELECT {columns} FROM ({inner}) t"
@@ -312,29 +363,44 @@ class _Compiler:
         for measure in definition.measures:
             group, column = self._measure_column(measure, instance.shape)
             used.setdefault(group, []).append((measure.name, column))
+        wide = self.wides.setdefault(instance.shape, {"name": f"w{len(self.wides)}",
+                                                      "groups": []})
+        wide["groups"] += [group for group in used if group not in wide["groups"]]
         key_dims = _dimension_columns(instance.shape)
-        blank_keys = "".join(f", '' AS {c}" for c in key_dims)
-        keys = [f"SELECT period_index{blank_keys} FROM periods"]
-        keys += [f"SELECT period_index{''.join(f', {c}' for c in key_dims)} FROM {group}"
-                 for group in used]
-        joins = []
-        values = []
-        for group, columns in used.items():
-            condition = " AND ".join([f"{group}.period_index = k.period_index",
-                                      *[f"{group}.{c} = k.{c}" for c in key_dims]])
-            joins.append(f"LEFT JOIN {group} ON {condition}")
-            values += [f"COALESCE({group}.{column}, 0) AS {name}" for name, column in columns]
-        body = (f"SELECT k.period_index{''.join(f', k.{c}' for c in key_dims)}, p.months, "
-                f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
-                f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
+        values = [f"COALESCE(w.{group}_{column}, 0) AS {name}"
+                  for group, columns in used.items() for name, column in columns]
+        body = (f"SELECT w.period_index{''.join(f', w.{c}' for c in key_dims)}, w.months, "
+                f"w.as_of, {', '.join(values)} FROM {wide['name']} w")
         if key_dims:
             # A breakdown row exists only where one of the KPI's measures has something:
-            # other facts of the same relation (spend of another category) leave no row.
-            total = " AND ".join(f"k.{c} = ''" for c in key_dims)
-            some = " OR ".join(f"COALESCE({group}.{column}, 0) <> 0"
+            # other facts of the same relation (spend of another category), or the keys of
+            # other KPIs' GROUP BYs in the shared table, leave no row.
+            total = " AND ".join(f"w.{c} = ''" for c in key_dims)
+            some = " OR ".join(f"COALESCE(w.{group}_{column}, 0) <> 0"
                                for group, columns in used.items() for _, column in columns)
             body += f" WHERE ({total}) OR {some}"
         return self._result_select(instance, definition, body)
+
+    def _wide_sql(self, shape: tuple[str, ...], groups: Sequence[str]) -> str:
+        """Every period (and breakdown key) of ``shape`` with the columns of every GROUP BY
+        of that shape side by side: one join per GROUP BY, however many KPIs read it."""
+        key_dims = _dimension_columns(shape)
+        blank_keys = "".join(f", '' AS {c}" for c in key_dims)
+        keys = [f"SELECT period_index{blank_keys} FROM periods"]
+        if key_dims:  # without a breakdown every GROUP BY's keys are periods already
+            keys += [f"SELECT period_index{''.join(f', {c}' for c in key_dims)} FROM {group}"
+                     for group in groups]
+        joins = []
+        values = []
+        for group in groups:
+            condition = " AND ".join([f"{group}.period_index = k.period_index",
+                                      *[f"{group}.{c} = k.{c}" for c in key_dims]])
+            joins.append(f"LEFT JOIN {group} ON {condition}")
+            values += [f"{group}.{column} AS {group}_{column}"
+                       for column in self._group_by_name[group]["columns"].values()]
+        return (f"SELECT k.period_index{''.join(f', k.{c}' for c in key_dims)}, p.months, "
+                f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
+                f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
 
     def _derived_sql(self, instance: _Instance, definition: KpiDefinition,
                      source: str) -> str:
@@ -360,15 +426,25 @@ class _Compiler:
         return self._result_select(instance, definition, body, checks)
 
     def compile(self, periods_sql: str, money: Any, as_of: dt.datetime) -> str:
+        self.money = money
+        self.as_of = _ts(as_of)
         base = [i for i in self.instances if not self.definitions[i.key].derived]
         derived = [i for i in self.instances if self.definitions[i.key].derived]
         base_selects = [self._base_sql(i, self.definitions[i.key]) for i in base]
-        relations = _relation_order(
-            sorted({m.relation for i in base for m in self.definitions[i.key].measures}))
+        helpers: list[str] = []
+        for group in self.groups.values():
+            helpers += [name for name in group["relation"].needs(group["reads"])
+                        if name not in helpers]
         ctes = [f"periods AS ({periods_sql})"]
-        ctes += [f"{r.cte} AS MATERIALIZED ({r.build(money, _ts(as_of))})" for r in relations]
+        # Helpers (first won deal per account, ...) are CTEs: computed once when several
+        # GROUP BYs join them.
+        ctes += [f"{HELPERS[name].cte} AS ({HELPERS[name].build(self.money, self.as_of)})"
+                 for name in helpers]
         ctes += [f"{group['name']} AS ({self._group_sql(group)})"
                  for group in self.groups.values()]
+        self._group_by_name = {group["name"]: group for group in self.groups.values()}
+        ctes += [f"{wide['name']} AS ({self._wide_sql(shape, wide['groups'])})"
+                 for shape, wide in self.wides.items()]
         ctes.append(f"r0 AS ({' UNION ALL '.join(base_selects)})" if base_selects else
                     "r0 AS (SELECT * FROM (SELECT 1) x WHERE FALSE)")
         done = {i.key for i in base}
@@ -438,12 +514,6 @@ def transpile(sql: str, dialect: str) -> str:
 # -- running ----------------------------------------------------------------------------------
 
 
-def required_relations(definitions: Mapping[str, KpiDefinition],
-                       instances: Iterable[_Instance]) -> list[Relation]:
-    names = {m.relation for i in instances for m in definitions[i.key].measures}
-    return _relation_order(sorted(names))
-
-
 def effective_entities(definitions: Mapping[str, KpiDefinition], key: str) -> set[str]:
     definition = definitions[key]
     entities = set(definition.entities)
@@ -459,7 +529,7 @@ def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition], keys: S
     """Run the query; rows as dictionaries keyed by the SQL's column names, with the entity
     checks applied.  ``execute(sql) -> list[tuple]`` runs SQL on the store."""
     outputs, needed = plan_instances(definitions, keys, by)
-    relations = required_relations(definitions, needed)
+    relations = plan_relations(definitions, needed)
     tables = sorted({e for i in needed for e in effective_entities(definitions, i.key)})
     counts = _entity_counts(execute, tables)
     _check_currencies(execute, relations, currency, rates)
@@ -491,10 +561,12 @@ def _entity_counts(execute: Any, tables: Sequence[str]) -> dict[str, int]:
     return {str(entity): int(n) for entity, n in execute(sql)}
 
 
-def _check_currencies(execute: Any, relations: Sequence[Relation], currency: str,
+def _check_currencies(execute: Any, relations: Mapping[str, Iterable[str]], currency: str,
                       rates: Mapping[str, Decimal | float]) -> None:
+    """Every amount the query converts has a rate (amounts it does not read need none)."""
     known = {currency, *rates}
-    columns = sorted({money for relation in relations for money in relation.money})
+    columns = sorted({money for name, names in relations.items()
+                      for money in RELATIONS[name].money(names)})
     if not columns:
         return
     accepted = ", ".join(f"'{code}'" for code in sorted(known))

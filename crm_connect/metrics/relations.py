@@ -1,10 +1,19 @@
 """Prepared relations: the canonical tables as the KPI measures see them.
 
-Each prepared relation is one SQL query over the store's tables that every KPI shares:
-deleted records are gone, money is converted into the reporting currency (``amount``,
-``cost``, ``value`` are DOUBLE in that currency), and the columns several KPIs need are
-derived once (an account's ``customer_since`` from its first won deal, a lead's ``contacted``
-flag, a contract's ``was_renewed`` and ``term_years``, a campaign's attributed revenue).
+Each prepared relation is one SQL query over the store's tables: deleted records are gone,
+money is converted into the reporting currency (``amount``, ``cost``, ``value`` are DOUBLE in
+that currency), and the columns several KPIs need are derived (an account's
+``customer_since`` from its first won deal, a lead's ``contacted`` flag, a contract's
+``was_renewed`` and ``term_years``, a campaign's attributed revenue).
+
+A relation is declared column by column: each :class:`Column` says which joins it needs, and
+a join may read a helper relation (:data:`HELPERS`: first won deal per account, originating
+lead, contacted leads, renewals, campaign revenue), a CTE computed once per query however many
+readers it has.  The engine builds a relation for each ``GROUP BY`` with only the columns its
+measures reference (:meth:`Relation.build`), so five KPIs over ``deals`` do not pay for
+converting every amount, joining the account or deriving the first won deal when none of them
+reads those columns.  Every join is a LEFT JOIN on a key unique on the joined side (``(source,
+id)``, or a ``GROUP BY``/``DISTINCT`` of the key), so leaving one out never changes the rows.
 
 Keys are ``(source, id)``: every join stays inside one source, and ``account_key`` is the text
 ``source || '|' || id`` so that "distinct accounts" counts ``(source, id)`` pairs.
@@ -16,10 +25,12 @@ or a warehouse.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["RELATIONS", "Relation", "dimension_sql", "seconds_between"]
+__all__ = ["HELPERS", "RELATIONS", "Column", "Join", "Relation", "columns_referenced",
+           "dimension_sql", "seconds_between"]
 
 Money = Callable[[str, str], str]
 """``money(amount_sql, currency_sql)``: the amount in the reporting currency, as DOUBLE."""
@@ -35,174 +46,281 @@ def dimension_sql(expression: str) -> str:
     return f"COALESCE(NULLIF(CAST({expression} AS VARCHAR), ''), '(none)')"
 
 
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_NAME = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*\.\s*)?([A-Za-z_]\w*)")
+
+
+def columns_referenced(sql: str, alias: str = "f") -> set[str]:
+    """Names ``sql`` may read from the relation aliased ``alias``: every ``alias.name`` and
+    every unqualified name (string literals skipped).  Names that are not columns of the
+    relation are harmless: :meth:`Relation.build` keeps only its own columns."""
+    names = set()
+    for qualifier, name in _NAME.findall(_STRING.sub("''", sql)):
+        if not qualifier or qualifier == alias:
+            names.add(name)
+    return names
+
+
+@dataclass(frozen=True)
+class Join:
+    """A LEFT JOIN some columns need; ``needs``: the helper relations (:data:`HELPERS`, CTEs
+    ``x_<name>``) its SQL reads."""
+
+    sql: str
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a prepared relation: its SQL over the table (alias of the relation) and
+    the joins it needs; ``money`` marks an amount converted into the reporting currency
+    (``(amount column, currency column)`` of the table)."""
+
+    sql: str = ""
+    joins: tuple[str, ...] = ()
+    money: tuple[str, str] | None = None
+
+
 @dataclass(frozen=True)
 class Relation:
-    """A prepared relation: its SQL (given the money converter and ``as_of``), the tables and
-    money columns it reads, the relations it builds on, and its dimension columns."""
+    """A prepared relation: the table it reads (``alias`` in its SQL), its columns and joins,
+    the tables it reads, and its dimension columns.  A helper relation has a fixed ``query``
+    instead (always built whole)."""
 
     name: str
-    build: Callable[[Money, str], str]
+    table: str
+    alias: str
+    columns: Mapping[str, Column]
     tables: tuple[str, ...]
     dimensions: dict[str, str]
-    needs: tuple[str, ...] = ()
-    money: tuple[tuple[str, str, str], ...] = field(default=())
-    """(table, amount column, currency column) converted into the reporting currency."""
+    joins: Mapping[str, Join] = field(default_factory=dict)
+    query: Callable[[Money, str], str] | None = None
+    money_read: tuple[tuple[str, str, str], ...] = ()
+    """(table, amount, currency) a fixed ``query`` converts."""
 
     @property
     def cte(self) -> str:
         return f"x_{self.name}"
 
+    def resolve(self, wanted: Iterable[str] | None = None) -> tuple[str, ...]:
+        """The relation's columns among ``wanted`` (every column when None), in its order;
+        at least one, so the SELECT is never empty."""
+        if wanted is None or self.query is not None:
+            return tuple(self.columns)
+        names = set(wanted)
+        chosen = tuple(name for name in self.columns if name in names)
+        return chosen or (next(iter(self.columns)),)
 
-def _won_by_account(money: Money, as_of: str) -> str:
-    return (
-        "SELECT source, account_id, MIN(closed_at) AS first_won_at FROM deals "
-        "WHERE is_won AND NOT is_deleted AND closed_at IS NOT NULL AND account_id IS NOT NULL "
-        "GROUP BY source, account_id"
+    def _joins(self, columns: Iterable[str]) -> list[str]:
+        used = {join for name in columns for join in self.columns[name].joins}
+        return [name for name in self.joins if name in used]
+
+    def needs(self, columns: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Helper relations (:data:`HELPERS`) that building ``columns`` reads."""
+        needed: list[str] = []
+        for join in self._joins(self.resolve(columns)):
+            needed += [name for name in self.joins[join].needs if name not in needed]
+        return tuple(needed)
+
+    def money(self, columns: Iterable[str] | None = None) -> set[tuple[str, str, str]]:
+        """(table, amount column, currency column) that building ``columns`` converts
+        (helpers included)."""
+        found = set(self.money_read)
+        for column in (self.columns[name] for name in self.resolve(columns)):
+            if column.money is not None:
+                found.add((self.table, *column.money))
+        for helper in self.needs(columns):
+            found |= HELPERS[helper].money()
+        return found
+
+    def build(self, money: Money, as_of: str, columns: Iterable[str] | None = None) -> str:
+        """The relation's SQL with ``columns`` only (every column when None)."""
+        if self.query is not None:
+            return self.query(money, as_of)
+        chosen = self.resolve(columns)
+        alias = self.alias
+        selected = []
+        for name in chosen:
+            column = self.columns[name]
+            if column.money is not None:
+                amount, currency = column.money
+                sql = money(f"{alias}.{amount}", f"{alias}.{currency}")
+            else:
+                sql = column.sql or f"{alias}.{name}"
+            selected.append(sql if sql == f"{alias}.{name}" else f"{sql} AS {name}")
+        joins = "".join(f" {self.joins[name].sql}" for name in self._joins(chosen))
+        return (f"SELECT {', '.join(selected)} FROM {self.table} {alias}{joins} "
+                f"WHERE NOT {alias}.is_deleted")
+
+
+def _plain(*names: str) -> dict[str, Column]:
+    return {name: Column() for name in names}
+
+
+def _helper(name: str, query: Callable[[Money, str], str], columns: tuple[str, ...],
+            table: str, money_read: tuple[tuple[str, str, str], ...] = ()) -> Relation:
+    return Relation(name, table, "h", _plain(*columns), (table,), {}, query=query,
+                    money_read=money_read)
+
+
+HELPERS: dict[str, Relation] = {
+    helper.name: helper
+    for helper in (
+        # Keyed by (source, account_id): when each account first won a deal.
+        _helper("won_by_account", lambda money, as_of: (
+            "SELECT source, account_id, MIN(closed_at) AS first_won_at FROM deals "
+            "WHERE is_won AND NOT is_deleted AND closed_at IS NOT NULL "
+            "AND account_id IS NOT NULL GROUP BY source, account_id"),
+            ("source", "account_id", "first_won_at"), "deals"),
+        # Keyed by (source, converted_account_id): the origin of the first lead converted
+        # into the account.
+        _helper("account_origin", lambda money, as_of: (
+            "SELECT source, converted_account_id, origin FROM ("
+            "SELECT source, converted_account_id, origin, ROW_NUMBER() OVER ("
+            "PARTITION BY source, converted_account_id "
+            "ORDER BY converted_at NULLS LAST, created_at, id) AS rank_ "
+            "FROM leads WHERE NOT is_deleted AND converted_account_id IS NOT NULL"
+            ") ranked WHERE rank_ = 1"),
+            ("source", "converted_account_id", "origin"), "leads"),
+        # Leads with at least one outbound call, email or meeting about them, at any time.
+        _helper("lead_contacted", lambda money, as_of: (
+            "SELECT DISTINCT source, lead_id FROM activities "
+            "WHERE NOT is_deleted AND lead_id IS NOT NULL AND direction = 'outbound' "
+            "AND kind IN ('call', 'email', 'meeting')"),
+            ("source", "lead_id"), "activities"),
+        # Contracts another contract names in renewal_of_id.
+        _helper("contract_renewals", lambda money, as_of: (
+            "SELECT DISTINCT source, renewal_of_id FROM contracts "
+            "WHERE NOT is_deleted AND renewal_of_id IS NOT NULL"),
+            ("source", "renewal_of_id"), "contracts"),
+        # Revenue attributed to a campaign: its won deals (campaign_id), closed at any time
+        # up to as_of, in the reporting currency.
+        _helper("campaign_revenue", lambda money, as_of: (
+            f"SELECT d.source, d.campaign_id, SUM({money('d.amount', 'd.currency')}) "
+            "AS revenue FROM deals d WHERE NOT d.is_deleted AND d.is_won "
+            f"AND d.campaign_id IS NOT NULL AND d.closed_at <= {as_of} "
+            "GROUP BY d.source, d.campaign_id"),
+            ("source", "campaign_id", "revenue"), "deals", (("deals", "amount", "currency"),)),
     )
+}
+"""Relations only joins read (CTEs ``x_<name>``), each keyed uniquely by its join key."""
 
 
-def _accounts(money: Money, as_of: str) -> str:
+def _join(helper: str, alias: str, condition: str) -> Join:
+    return Join(f"LEFT JOIN {HELPERS[helper].cte} {alias} ON {condition}", (helper,))
+
+
+def _accounts() -> Relation:
     # A customer_since on the record stands; otherwise the first won deal's closed_at.  The
     # originating lead is the first lead converted into the account.
-    return """
-SELECT a.source, a.id, a.source || '|' || a.id AS account_key, a.created_at, a.owner_id,
-       a.created_by_id, a.industry, a.segment, a.acquisition_channel, a.churned_at,
-       COALESCE(a.customer_since, w.first_won_at) AS customer_since, o.origin
-FROM accounts a
-LEFT JOIN x_won_by_account w ON w.source = a.source AND w.account_id = a.id
-LEFT JOIN (
-    SELECT source, converted_account_id, origin FROM (
-        SELECT source, converted_account_id, origin,
-               ROW_NUMBER() OVER (PARTITION BY source, converted_account_id
-                                  ORDER BY converted_at NULLS LAST, created_at, id) AS rank_
-        FROM leads WHERE NOT is_deleted AND converted_account_id IS NOT NULL
-    ) ranked WHERE rank_ = 1
-) o ON o.source = a.source AND o.converted_account_id = a.id
-WHERE NOT a.is_deleted"""
+    return Relation(
+        "accounts", "accounts", "a",
+        {**_plain("source", "id"),
+         "account_key": Column("a.source || '|' || a.id"),
+         **_plain("created_at", "owner_id", "created_by_id", "industry", "segment",
+                  "acquisition_channel", "churned_at"),
+         "customer_since": Column("COALESCE(a.customer_since, w.first_won_at)", ("w",)),
+         "origin": Column("o.origin", ("o",))},
+        ("accounts", "deals", "leads"),
+        {"source": "source", "owner": "owner_id", "industry": "industry",
+         "segment": "segment", "lead_source": "acquisition_channel"},
+        {"w": _join("won_by_account", "w", "w.source = a.source AND w.account_id = a.id"),
+         "o": _join("account_origin", "o",
+                    "o.source = a.source AND o.converted_account_id = a.id")})
 
 
-def _deals(money: Money, as_of: str) -> str:
-    return f"""
-SELECT d.source, d.id, d.account_id, d.owner_id, d.pipeline, d.deal_type, d.lead_source,
-       d.campaign_id, d.created_at, d.closed_at, d.is_won,
-       (d.is_won OR d.is_closed) AS is_closed,
-       {money('d.amount', 'd.currency')} AS amount,
-       CASE WHEN d.account_id IS NOT NULL THEN d.source || '|' || d.account_id END
-           AS account_key,
-       a.industry, a.segment, w.first_won_at AS account_first_won_at
-FROM deals d
-LEFT JOIN accounts a ON a.source = d.source AND a.id = d.account_id AND NOT a.is_deleted
-LEFT JOIN x_won_by_account w ON w.source = d.source AND w.account_id = d.account_id
-WHERE NOT d.is_deleted"""
+def _deals() -> Relation:
+    account = Join("LEFT JOIN accounts a ON a.source = d.source AND a.id = d.account_id "
+                   "AND NOT a.is_deleted")
+    return Relation(
+        "deals", "deals", "d",
+        {**_plain("source", "id", "account_id", "owner_id", "pipeline", "deal_type",
+                  "lead_source", "campaign_id", "created_at", "closed_at", "is_won"),
+         "is_closed": Column("(d.is_won OR d.is_closed)"),
+         "amount": Column(money=("amount", "currency")),
+         "account_key": Column(
+             "CASE WHEN d.account_id IS NOT NULL THEN d.source || '|' || d.account_id END"),
+         "industry": Column("a.industry", ("a",)),
+         "segment": Column("a.segment", ("a",)),
+         "account_first_won_at": Column("w.first_won_at", ("w",))},
+        ("deals", "accounts"),
+        {"source": "source", "owner": "owner_id", "pipeline": "pipeline",
+         "deal_type": "deal_type", "lead_source": "lead_source",
+         "campaign": "campaign_id", "industry": "industry", "segment": "segment"},
+        {"a": account,
+         "w": _join("won_by_account", "w", "w.source = d.source AND w.account_id = d.account_id")})
 
 
-def _leads(money: Money, as_of: str) -> str:
+def _leads() -> Relation:
     # Contacted: at least one outbound call, email or meeting about the lead, at any time.
-    return """
-SELECT l.source, l.id, l.created_at, l.converted_at, l.lead_source, l.owner_id, l.origin,
-       (c.lead_id IS NOT NULL) AS contacted
-FROM leads l
-LEFT JOIN (
-    SELECT DISTINCT source, lead_id FROM activities
-    WHERE NOT is_deleted AND lead_id IS NOT NULL AND direction = 'outbound'
-      AND kind IN ('call', 'email', 'meeting')
-) c ON c.source = l.source AND c.lead_id = l.id
-WHERE NOT l.is_deleted"""
+    return Relation(
+        "leads", "leads", "l",
+        {**_plain("source", "id", "created_at", "converted_at", "lead_source", "owner_id",
+                  "origin"),
+         "contacted": Column("(c.lead_id IS NOT NULL)", ("c",))},
+        ("leads", "activities"),
+        {"source": "source", "owner": "owner_id", "lead_source": "lead_source"},
+        {"c": _join("lead_contacted", "c", "c.source = l.source AND c.lead_id = l.id")})
 
 
-def _activities(money: Money, as_of: str) -> str:
-    return """
-SELECT source, id, kind, direction, owner_id, occurred_at, completed, completed_at,
-       opened, clicked
-FROM activities WHERE NOT is_deleted"""
+def _campaigns() -> Relation:
+    return Relation(
+        "campaigns", "campaigns", "c",
+        {**_plain("source", "id", "started_at"),
+         "cost": Column(money=("actual_cost", "currency")),
+         "attributed_revenue": Column("COALESCE(r.revenue, 0)", ("r",))},
+        ("campaigns", "deals"), {"source": "source", "campaign": "id"},
+        {"r": _join("campaign_revenue", "r", "r.source = c.source AND r.campaign_id = c.id")})
 
 
-def _tickets(money: Money, as_of: str) -> str:
-    return """
-SELECT source, id, owner_id, channel, created_at, first_response_at, resolved_at,
-       interactions_count, handle_time_seconds
-FROM tickets WHERE NOT is_deleted"""
-
-
-def _campaigns(money: Money, as_of: str) -> str:
-    # Revenue attributed to a campaign: its won deals (campaign_id), closed at any time up
-    # to as_of.
-    return f"""
-SELECT c.source, c.id, c.started_at, {money('c.actual_cost', 'c.currency')} AS cost,
-       COALESCE(r.revenue, 0) AS attributed_revenue
-FROM campaigns c
-LEFT JOIN (
-    SELECT source, campaign_id, SUM(amount) AS revenue FROM x_deals
-    WHERE is_won AND campaign_id IS NOT NULL AND closed_at <= {as_of}
-    GROUP BY source, campaign_id
-) r ON r.source = c.source AND r.campaign_id = c.id
-WHERE NOT c.is_deleted"""
-
-
-def _survey_responses(money: Money, as_of: str) -> str:
-    return """
-SELECT source, id, survey_type, score, scale_min, scale_max, responded_at
-FROM survey_responses WHERE NOT is_deleted"""
-
-
-def _users(money: Money, as_of: str) -> str:
-    return "SELECT source, id, is_active, last_login_at FROM users WHERE NOT is_deleted"
-
-
-def _contracts(money: Money, as_of: str) -> str:
+def _contracts() -> Relation:
     # Renewed: the flag (null counts as false), or another contract names it in renewal_of_id.
     # Term in years: days / 365, at least one year (a missing end date counts as one year).
-    return f"""
-SELECT k.source, k.id, k.start_date, k.end_date, {money('k.total_value', 'k.currency')} AS value,
-       (COALESCE(k.renewed, FALSE) OR r.renewal_of_id IS NOT NULL) AS was_renewed,
-       CASE WHEN k.end_date IS NULL OR k.start_date IS NULL
-                 OR (k.end_date - k.start_date) < 365 THEN 1.0
-            ELSE (k.end_date - k.start_date) / 365.0 END AS term_years
-FROM contracts k
-LEFT JOIN (
-    SELECT DISTINCT source, renewal_of_id FROM contracts
-    WHERE NOT is_deleted AND renewal_of_id IS NOT NULL
-) r ON r.source = k.source AND r.renewal_of_id = k.id
-WHERE NOT k.is_deleted"""
-
-
-def _spend(money: Money, as_of: str) -> str:
-    return f"""
-SELECT source, id, date, category, channel, campaign_id,
-       {money('amount', 'currency')} AS amount
-FROM spend WHERE NOT is_deleted"""
+    return Relation(
+        "contracts", "contracts", "k",
+        {**_plain("source", "id", "start_date", "end_date"),
+         "value": Column(money=("total_value", "currency")),
+         "was_renewed": Column("(COALESCE(k.renewed, FALSE) OR r.renewal_of_id IS NOT NULL)",
+                               ("r",)),
+         "term_years": Column(
+             "CASE WHEN k.end_date IS NULL OR k.start_date IS NULL "
+             "OR (k.end_date - k.start_date) < 365 THEN 1.0 "
+             "ELSE (k.end_date - k.start_date) / 365.0 END")},
+        ("contracts",), {"source": "source"},
+        {"r": _join("contract_renewals", "r",
+                    "r.source = k.source AND r.renewal_of_id = k.id")})
 
 
 RELATIONS: dict[str, Relation] = {
     relation.name: relation
     for relation in (
-        Relation("won_by_account", _won_by_account, ("deals",), {}),
-        Relation("accounts", _accounts, ("accounts", "deals", "leads"),
-                 {"source": "source", "owner": "owner_id", "industry": "industry",
-                  "segment": "segment", "lead_source": "acquisition_channel"},
-                 needs=("won_by_account",)),
-        Relation("deals", _deals, ("deals", "accounts"),
-                 {"source": "source", "owner": "owner_id", "pipeline": "pipeline",
-                  "deal_type": "deal_type", "lead_source": "lead_source",
-                  "campaign": "campaign_id", "industry": "industry", "segment": "segment"},
-                 needs=("won_by_account",), money=(("deals", "amount", "currency"),)),
-        Relation("leads", _leads, ("leads", "activities"),
-                 {"source": "source", "owner": "owner_id", "lead_source": "lead_source"}),
-        Relation("activities", _activities, ("activities",),
-                 {"source": "source", "owner": "owner_id"}),
-        Relation("tickets", _tickets, ("tickets",),
+        HELPERS["won_by_account"],
+        _accounts(),
+        _deals(),
+        _leads(),
+        Relation("activities", "activities", "t",
+                 _plain("source", "id", "kind", "direction", "owner_id", "occurred_at",
+                        "completed", "completed_at", "opened", "clicked"),
+                 ("activities",), {"source": "source", "owner": "owner_id"}),
+        Relation("tickets", "tickets", "t",
+                 _plain("source", "id", "owner_id", "channel", "created_at",
+                        "first_response_at", "resolved_at", "interactions_count",
+                        "handle_time_seconds"),
+                 ("tickets",),
                  {"source": "source", "owner": "owner_id", "ticket_channel": "channel"}),
-        Relation("campaigns", _campaigns, ("campaigns", "deals"),
-                 {"source": "source", "campaign": "id"}, needs=("deals",),
-                 money=(("campaigns", "actual_cost", "currency"),)),
-        Relation("survey_responses", _survey_responses, ("survey_responses",),
-                 {"source": "source", "survey_type": "survey_type"}),
-        Relation("users", _users, ("users",), {"source": "source"}),
-        Relation("contracts", _contracts, ("contracts",), {"source": "source"},
-                 money=(("contracts", "total_value", "currency"),)),
-        Relation("spend", _spend, ("spend",),
-                 {"source": "source", "lead_source": "channel", "campaign": "campaign_id"},
-                 money=(("spend", "amount", "currency"),)),
+        _campaigns(),
+        Relation("survey_responses", "survey_responses", "s",
+                 _plain("source", "id", "survey_type", "score", "scale_min", "scale_max",
+                        "responded_at"),
+                 ("survey_responses",), {"source": "source", "survey_type": "survey_type"}),
+        Relation("users", "users", "u", _plain("source", "id", "is_active", "last_login_at"),
+                 ("users",), {"source": "source"}),
+        _contracts(),
+        Relation("spend", "spend", "s",
+                 {**_plain("source", "id", "date", "category", "channel", "campaign_id"),
+                  "amount": Column(money=("amount", "currency"))},
+                 ("spend",),
+                 {"source": "source", "lead_source": "channel", "campaign": "campaign_id"}),
     )
 }
 """Prepared relation name (what :attr:`Measure.relation` names) to its definition."""
