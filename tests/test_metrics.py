@@ -323,3 +323,13 @@ def test_every_dimension_a_kpi_declares_works(store: DuckDBStore) -> None:
         keys = [k for k, d in definitions.items() if dimension in d.dimensions]
         rows = compute_kpis(store, metrics=keys, by=[dimension], **MARCH)  # type: ignore[arg-type]
         assert {r.metric for r in rows} == set(keys)
+
+
+def test_a_last_bit_difference_between_periods_is_not_a_change() -> None:
+    from crm_connect.metrics.compute import _verdict
+    from crm_connect.metrics.registry import get_kpis
+
+    churn = get_kpis()["customer_churn_rate"]
+    assert _verdict(churn, 0.1 + 0.2, 0.3) == "same"
+    assert _verdict(churn, 3.0, 4.0) == "better"
+    assert _verdict(churn, 4.0, 3.0) == "worse"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -169,7 +170,8 @@ def compute_kpis(
 def _verdict(definition: KpiDefinition, value: float | None, other: float | None) -> str | None:
     if value is None or other is None:
         return None
-    if value == other:
+    # Floating-point sums may differ in the last bit between runs: that is not a change.
+    if math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12):
         return "same"
     return "better" if (value > other) == (definition.better == "up") else "worse"
 
