@@ -58,8 +58,9 @@ state = _State()
 
 ConfigOption = Annotated[
     str | None,
-    typer.Option("--config", "-c", help="Configuration file (default: ./crm-connect.toml, "
-                 "or $CRM_CONNECT_CONFIG).", show_default=False),
+    typer.Option("--config", "-c", metavar="PATH", show_default=False,
+                 help="Configuration file (default: ./crm-connect.toml, or "
+                 "$CRM_CONNECT_CONFIG)."),
 ]
 
 
@@ -77,7 +78,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_callback(
     config: ConfigOption = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
                                          help="More log output (-vv for debug).")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
@@ -183,8 +184,9 @@ def auth_set(
     connection: Annotated[str, typer.Argument(help="The connection the secret belongs to.")],
     field: Annotated[str, typer.Argument(help="The secret's field, e.g. password, token.")],
     value: Annotated[str | None, typer.Option(
-        "--value", help="The secret (prompted for, hidden, when absent; '-' reads standard "
-        "input).", show_default=False)] = None,
+        "--value", metavar="SECRET", show_default=False,
+        help="The secret (prompted for, hidden, when absent; '-' reads standard input).")
+    ] = None,
 ) -> None:
     """Store a connection's secret in the system keyring (service 'crm-connect')."""
     from crm_connect.secrets import set_secret
@@ -280,7 +282,8 @@ def sync_command(
         "--full-refresh", help="Re-read everything instead of continuing from the saved "
         "state.")] = False,
     wait: Annotated[float, typer.Option(
-        "--wait", help="Seconds to wait for another sync holding the store.")] = 0.0,
+        "--wait", metavar="SECONDS",
+        help="Seconds to wait for another sync holding the store.")] = 0.0,
 ) -> None:
     """Sync connections into the store: incremental, resumable and idempotent."""
     from crm_connect.sync import run_sync

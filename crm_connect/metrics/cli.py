@@ -141,26 +141,32 @@ def register_commands(app: typer.Typer) -> None:
     @app.command("kpis")
     def kpis_command(
         metric: Annotated[list[str] | None, typer.Option(
-            "--metric", "-m", help="A KPI key (repeatable; default: the whole catalogue).",
+            "--metric", "-m", metavar="KEY",
+            help="A KPI key (repeatable; default: the whole catalogue).",
             show_default=False)] = None,
         grain: Annotated[str, typer.Option(
-            "--grain", "-g", help=f"Period length: {', '.join(GRAINS)}.")] = "month",
+            "--grain", "-g", metavar="GRAIN",
+            help=f"Period length: {', '.join(GRAINS)}.")] = "month",
         start: Annotated[str | None, typer.Option(
-            "--from", help="A date in the first period (default: --periods periods up to "
-            "--to).", show_default=False)] = None,
+            "--from", metavar="DATE", show_default=False,
+            help="A date in the first period (default: --periods periods up to --to).")
+        ] = None,
         end: Annotated[str | None, typer.Option(
-            "--to", help="A date in the last period (default: --as-of).",
+            "--to", metavar="DATE", help="A date in the last period (default: --as-of).",
             show_default=False)] = None,
         as_of: Annotated[str | None, typer.Option(
-            "--as-of", help="The moment the figures are true for, UTC (default: now).",
+            "--as-of", metavar="DATETIME",
+            help="The moment the figures are true for, UTC (default: now).",
             show_default=False)] = None,
         by: Annotated[list[str] | None, typer.Option(
-            "--by", "-b", help="Break down by a dimension (repeatable): source, owner, ...",
+            "--by", "-b", metavar="DIMENSION",
+            help="Break down by a dimension (repeatable): source, owner, ...",
             show_default=False)] = None,
         output: Annotated[str, typer.Option(
-            "--format", "-f", help="table, json or csv.")] = "table",
+            "--format", "-f", metavar="FORMAT", help="table, json or csv.")] = "table",
         periods: Annotated[int, typer.Option(
-            "--periods", min=1, max=520, help="How many periods when --from is absent.")] = 12,
+            "--periods", min=1, max=520, metavar="N",
+            help="How many periods when --from is absent.")] = 12,
         save: Annotated[bool, typer.Option(
             "--save", help="Also store the rows in the kpi_snapshots history table.")] = False,
         from_history: Annotated[bool, typer.Option(
@@ -169,7 +175,8 @@ def register_commands(app: typer.Typer) -> None:
         list_only: Annotated[bool, typer.Option(
             "--list", help="List the KPIs and their dimensions, then exit.")] = False,
         wait: Annotated[float, typer.Option(
-            "--wait", help="Seconds to wait for a sync holding the store.")] = 0.0,
+            "--wait", metavar="SECONDS",
+            help="Seconds to wait for a sync holding the store.")] = 0.0,
     ) -> None:
         """Compute the KPIs from the store, by period, across every connection."""
         from crm_connect import cli as core
