@@ -180,6 +180,23 @@ def _system(
     return lead, tail
 
 
+
+def _activity_fields() -> list[FieldDef]:
+    """The fields Task and Event share (both are activities in Salesforce)."""
+    return [
+        ref("WhoId", ("Contact", "Lead"), "Who", label="Name ID"),
+        ref(
+            "WhatId",
+            ("Account", "Opportunity", "Case", "Campaign", "Contract"),
+            "What",
+            label="Related To ID",
+        ),
+        ref("AccountId", ("Account",), "Account", label="Account ID", createable=False,
+            updateable=False),
+        text("Subject", 255),
+        typed("ActivityDate", "date", label="Due Date Only"),
+    ]
+
 def _object(
     name: str,
     prefix: str,
@@ -578,23 +595,7 @@ def build_objects(multi_currency: bool = True, custom_fields: bool = True) -> di
             "Task",
             "Tasks",
             [
-                ref("WhoId", ("Contact", "Lead"), "Who", label="Name ID"),
-                ref(
-                    "WhatId",
-                    ("Account", "Opportunity", "Case", "Campaign", "Contract"),
-                    "What",
-                    label="Related To ID",
-                ),
-                ref(
-                    "AccountId",
-                    ("Account",),
-                    "Account",
-                    label="Account ID",
-                    createable=False,
-                    updateable=False,
-                ),
-                text("Subject", 255),
-                typed("ActivityDate", "date", label="Due Date Only"),
+                *_activity_fields(),
                 pick(
                     "Status",
                     (
@@ -638,23 +639,7 @@ def build_objects(multi_currency: bool = True, custom_fields: bool = True) -> di
             "Event",
             "Events",
             [
-                ref("WhoId", ("Contact", "Lead"), "Who", label="Name ID"),
-                ref(
-                    "WhatId",
-                    ("Account", "Opportunity", "Case", "Campaign", "Contract"),
-                    "What",
-                    label="Related To ID",
-                ),
-                ref(
-                    "AccountId",
-                    ("Account",),
-                    "Account",
-                    label="Account ID",
-                    createable=False,
-                    updateable=False,
-                ),
-                text("Subject", 255),
-                typed("ActivityDate", "date", label="Due Date Only"),
+                *_activity_fields(),
                 typed("ActivityDateTime", "datetime", label="Due Date Time"),
                 typed("StartDateTime", "datetime", label="Start Date Time"),
                 typed("EndDateTime", "datetime", label="End Date Time"),
