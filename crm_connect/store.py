@@ -212,10 +212,11 @@ class DuckDBStore(Store):
              wait_seconds: float = 0.0, memory_limit: str | None = None) -> DuckDBStore:
         path = _parse_duckdb_url(url, base_dir)
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
             if read_only and not Path(path).exists():
-                # Nothing synced yet: an empty store answers every question with no data.
-                read_only = False
+                # Nothing synced yet: an empty store (in memory, no file left behind) answers
+                # every question with no data.
+                return cls(duckdb.connect(":memory:"), path, read_only=False)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {}
         if memory_limit:
             config["memory_limit"] = memory_limit
@@ -442,6 +443,13 @@ class DuckDBStore(Store):
 
     def arrow(self, sql: str, parameters: Sequence[Any] | None = None) -> pa.Table:
         return self.con.execute(sql, parameters or []).to_arrow_table()
+
+    def total_records(self) -> int:
+        """Records of every entity, all sources together (0 before the first sync)."""
+        counts = " + ".join(f'(SELECT count(*) FROM "{entity}")' for entity in ENTITIES
+                            if self._has_table(entity))
+        row = self.con.execute(f"SELECT {counts or 0}").fetchone()
+        return int(row[0]) if row else 0
 
     def count(self, entity: str, source: str | None = None) -> int:
         if not self._has_table(entity):

@@ -93,3 +93,14 @@ def test_the_benchmark_runs_at_a_tiny_scale() -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "whole catalogue, 12 months" in result.stdout
+
+
+def test_kpis_before_any_sync_says_so_and_leaves_no_file(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "crm-connect.toml").write_text(
+        '[connections.f]\nconnector = "files"\npath = "x"\n')
+    result = cli("kpis", "--metric", "win_rate", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "holds no records yet: run `crm-connect sync` first" in result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and all(row["value"] is None and row["note"] for row in rows)
+    assert not (tmp_path / "crm.duckdb").exists()

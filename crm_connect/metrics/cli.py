@@ -183,7 +183,7 @@ def register_commands(app: typer.Typer) -> None:
         from crm_connect.errors import ConfigError
         from crm_connect.metrics.compute import compute_kpis, parse_moment
         from crm_connect.metrics.registry import get_kpis, kpi_plugin
-        from crm_connect.store import open_store
+        from crm_connect.store import DuckDBStore, open_store
 
         if output not in ("table", "json", "csv"):
             core._fail(ConfigError(f"unknown --format {output!r}; choose table, json or csv"))
@@ -196,6 +196,10 @@ def register_commands(app: typer.Typer) -> None:
                                read_only=not save, wait_seconds=wait,
                                memory_limit=config.store.memory_limit)
             try:
+                if not from_history and isinstance(store, DuckDBStore) and \
+                        store.total_records() == 0:
+                    core.err.print(f"The store {store.path} holds no records yet: run "
+                                   "`crm-connect sync` first.", highlight=False)
                 moment = parse_moment(as_of, "--as-of")
                 if moment is None:
                     import datetime as dt
