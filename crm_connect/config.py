@@ -69,7 +69,6 @@ class Config:
     reporting: ReportingSettings = field(default_factory=ReportingSettings)
     connections: dict[str, ConnectionSettings] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
 
     def where(self, line: int | None = None) -> str:
         name = str(self.path) if self.path else CONFIG_FILENAME
@@ -162,7 +161,7 @@ def parse_config(text: str, path: Path | None, base_dir: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: invalid TOML: {exc}") from None
 
-    config = Config(path=path, base_dir=base_dir, raw=data)
+    config = Config(path=path, base_dir=base_dir)
     known = {"store", "reporting", "connections", "targets"}
     for key in data:
         if key not in known:

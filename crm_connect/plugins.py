@@ -139,9 +139,6 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return load_plugins()
 
 
-def plugin_name(module: object) -> str:
-    return pm.get_name(module) or repr(module)
-
 
 def call_registry_hook(hook_name: str, make_register: Callable[[str], Callable[..., None]],
                        **kwargs: Any) -> None:

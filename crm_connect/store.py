@@ -22,7 +22,7 @@ import re
 import time
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -80,8 +80,6 @@ class Store(abc.ABC):
 
         Returns how many stored rows a finished id sweep marked ``is_deleted`` (else 0)."""
 
-    @abc.abstractmethod
-    def clear_state(self, source: str, stream: str | None = None) -> None: ...
 
     @abc.abstractmethod
     def begin_run(self, connections: Sequence[str]) -> int: ...
@@ -301,13 +299,6 @@ class DuckDBStore(Store):
         state = json.loads(row[0])
         return state if isinstance(state, dict) else None
 
-    def clear_state(self, source: str, stream: str | None = None) -> None:
-        if stream is None:
-            self.con.execute("DELETE FROM sync_state WHERE source = ?", [source])
-        else:
-            self.con.execute(
-                "DELETE FROM sync_state WHERE source = ? AND stream = ?", [source, stream]
-            )
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -432,17 +423,12 @@ class DuckDBStore(Store):
             [status, _utcnow(), json.dumps(counts, default=str), error, run_id],
         )
 
-    def update_run_counts(self, run_id: int, counts: dict[str, Any]) -> None:
-        self.con.execute("UPDATE sync_runs SET counts = ? WHERE run_id = ?",
-                         [json.dumps(counts, default=str), run_id])
 
     # -- reading ------------------------------------------------------------------------------
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, parameters or []).fetchall()
 
-    def arrow(self, sql: str, parameters: Sequence[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, parameters or []).to_arrow_table()
 
     def total_records(self) -> int:
         """Records of every entity, all sources together (0 before the first sync)."""
@@ -451,12 +437,6 @@ class DuckDBStore(Store):
         row = self.con.execute(f"SELECT {counts or 0}").fetchone()
         return int(row[0]) if row else 0
 
-    def count(self, entity: str, source: str | None = None) -> int:
-        if not self._has_table(entity):
-            return 0
-        where, params = ("WHERE source = ?", [source]) if source else ("", [])
-        row = self.con.execute(f'SELECT count(*) FROM "{entity}" {where}', params).fetchone()
-        return int(row[0]) if row else 0
 
     def _has_table(self, name: str) -> bool:
         row = self.con.execute(
@@ -498,9 +478,6 @@ def open_store(url: str, *, base_dir: Path, read_only: bool = False, wait_second
                                        wait_seconds=wait_seconds, memory_limit=memory_limit)
     return store
 
-
-def iter_entities() -> Iterable[str]:
-    return ENTITIES.keys()
 
 
 @hookimpl

@@ -24,6 +24,18 @@ def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | Non
                           input=input, timeout=timeout)
 
 
+def register_entry_point(site: Path, distribution: str, version: str, plugin: str,
+                         module: str) -> Path:
+    """Make ``site`` hold the metadata of an installed distribution with one ``crm_connect``
+    entry point, as pip would leave it; put ``site`` on PYTHONPATH to "install" it."""
+    dist = site / f"{distribution.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(f"[crm_connect]\n{plugin} = {module}\n")
+    return site
+
+
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli

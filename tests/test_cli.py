@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import register_entry_point
+
 COMMANDS = [[], ["plugins"], ["plugins", "list"], ["connections"], ["connections", "list"],
             ["connections", "test"], ["auth"], ["auth", "set"], ["schema"], ["sync"]]
 
@@ -104,12 +106,8 @@ def test_missing_secret_on_sync_exits_2_naming_both_fixes(cli, tmp_path: Path) -
     env = {"PYTHONPATH": str(plugin), "CRM_CONNECT_LOAD_PLUGINS": "example"}
     # The fixture folder is importable but not installed: register it through a tiny
     # dist-info so the entry point exists.
-    site = tmp_path / "site"
-    dist = site / "crm_connect_example-1.2.3.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: crm-connect-example\n"
-                                   "Version: 1.2.3\n")
-    (dist / "entry_points.txt").write_text("[crm_connect]\nexample = crm_connect_example\n")
+    site = register_entry_point(tmp_path / "site", "crm-connect-example", "1.2.3", "example",
+                                "crm_connect_example")
     env["PYTHONPATH"] = f"{site}:{plugin}"
     result = cli("sync", cwd=tmp_path, env=env)
     assert result.returncode == 2, (result.stdout, result.stderr)

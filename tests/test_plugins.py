@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from conftest import register_entry_point
 from crm_connect import Connector, ConnectorConfig, hookimpl
 from crm_connect.errors import PluginError
 from crm_connect.plugins import get_connectors, list_plugins, load_plugins
@@ -69,12 +70,8 @@ def test_allow_list_and_deny_list(installed_example: Path, cli) -> None:  # type
 
 
 def test_a_plugin_that_fails_to_import_is_named(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    site = tmp_path / "site"
-    dist = site / "crm_connect_broken-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: crm-connect-broken\n"
-                                   "Version: 0.1\n")
-    (dist / "entry_points.txt").write_text("[crm_connect]\nbroken = crm_connect_broken\n")
+    site = register_entry_point(tmp_path / "site", "crm-connect-broken", "0.1", "broken",
+                                "crm_connect_broken")
     (site / "crm_connect_broken.py").write_text("raise RuntimeError('boom at import')\n")
     result = cli("plugins", "list", env={"PYTHONPATH": str(site),
                                          "CRM_CONNECT_LOAD_PLUGINS": "broken"})

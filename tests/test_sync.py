@@ -168,7 +168,9 @@ def test_lifecycle_hooks_are_called(project: Path, crm_plugin) -> None:  # type:
     assert events[-1] == ("finished", ("succeeded", 11))
 
 
-def _big_export(folder: Path, rows: int) -> None:
+def _big_project(root: Path, rows: int, page_size: int) -> None:
+    """A files export of ``rows`` contacts and a configuration that stores them in small pages."""
+    folder = root / "exports"
     folder.mkdir()
     with (folder / "contacts.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -176,26 +178,31 @@ def _big_export(folder: Path, rows: int) -> None:
         for n in range(rows):
             stamp = f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T10:00:00Z"
             writer.writerow([f"C{n}", f"c{n}@example.com", f"Name{n}", stamp, stamp])
+    (root / "crm-connect.toml").write_text(
+        '[connections.big]\nconnector = "files"\npath = "exports/"\n'
+        f"page_size = {page_size}\n")
+
+
+def _start_sync(root: Path, pages: int, stdout: int = subprocess.DEVNULL
+                ) -> subprocess.Popen[str]:
+    """Start ``crm-connect -v sync`` and return once it reports ``pages`` stored pages."""
+    process = subprocess.Popen([CLI, "-v", "sync"], cwd=root, stdout=stdout,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    stored = 0
+    deadline = time.monotonic() + 60
+    while stored < pages and time.monotonic() < deadline:
+        if "stored " in process.stderr.readline():
+            stored += 1
+    assert stored == pages, "the sync never reported progress"
+    return process
 
 
 @pytest.mark.slow
 def test_sync_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     rows = 120_000
-    _big_export(tmp_path / "exports", rows)
-    (tmp_path / "crm-connect.toml").write_text(
-        '[connections.big]\nconnector = "files"\npath = "exports/"\npage_size = 2000\n')
-    process = subprocess.Popen([CLI, "-v", "sync"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    stored = 0
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if "stored 2000 records" in line:
-            stored += 1
-            if stored == 5:  # well into the stream, mid-file
-                break
-    assert stored == 5, "the sync never reported progress"
+    _big_project(tmp_path, rows, page_size=2000)
+    process = _start_sync(tmp_path, pages=5)  # well into the stream, mid-file
     import psutil
 
     workers = psutil.Process(process.pid).children(recursive=True)
@@ -229,14 +236,9 @@ def test_sync_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path: P
 
 @pytest.mark.slow
 def test_a_second_sync_on_the_same_store_says_so_or_waits(tmp_path: Path) -> None:
-    _big_export(tmp_path / "exports", 60_000)
-    (tmp_path / "crm-connect.toml").write_text(
-        '[connections.big]\nconnector = "files"\npath = "exports/"\npage_size = 500\n')
-    first = subprocess.Popen([CLI, "-v", "sync"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+    _big_project(tmp_path, 60_000, page_size=500)
+    first = _start_sync(tmp_path, pages=1)
     assert first.stderr is not None
-    while "stored" not in first.stderr.readline():
-        pass
     second = subprocess.run([CLI, "sync"], cwd=tmp_path, capture_output=True, text=True)
     assert second.returncode == 1
     assert "in use by another crm-connect process" in second.stderr
@@ -254,14 +256,8 @@ def test_a_second_sync_on_the_same_store_says_so_or_waits(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_progress_kept(tmp_path: Path) -> None:
-    _big_export(tmp_path / "exports", 120_000)
-    (tmp_path / "crm-connect.toml").write_text(
-        '[connections.big]\nconnector = "files"\npath = "exports/"\npage_size = 1000\n')
-    process = subprocess.Popen([CLI, "-v", "sync"], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    while "stored 1000 records" not in process.stderr.readline():
-        pass
+    _big_project(tmp_path, 120_000, page_size=1000)
+    process = _start_sync(tmp_path, pages=1, stdout=subprocess.PIPE)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130

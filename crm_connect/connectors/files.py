@@ -37,15 +37,9 @@ class FilesConfig(ConnectorConfig):
 
 
 def _as_utc(value: Any) -> dt.datetime | None:
-    if value.__class__ is str:
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
-            parsed: Any = _parse_datetime(value)
-        else:
-            return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-    else:
-        parsed = _parse_datetime(value)
+    """The row's ``updated_at`` as an aware UTC datetime, or ``None`` when it has none or it
+    does not parse (validation then quarantines the row)."""
+    parsed = _parse_datetime(value)
     return parsed if isinstance(parsed, dt.datetime) else None
 
 

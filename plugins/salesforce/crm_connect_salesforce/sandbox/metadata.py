@@ -181,6 +181,16 @@ def _system(
 
 
 
+
+def _person_name_fields() -> list[FieldDef]:
+    """User, Contact and Lead name a person the same way: the parts and a computed full name."""
+    return [
+        text("LastName", 80, label="Last Name", nillable=False),
+        text("FirstName", 40, label="First Name"),
+        text("Name", 121, label="Full Name", name_field=True, nillable=False,
+             createable=False, updateable=False),
+    ]
+
 def _activity_fields() -> list[FieldDef]:
     """The fields Task and Event share (both are activities in Salesforce)."""
     return [
@@ -337,17 +347,7 @@ def build_objects(multi_currency: bool = True, custom_fields: bool = True) -> di
             "Users",
             [
                 text("Username", 80, nillable=False),
-                text("LastName", 80, label="Last Name", nillable=False),
-                text("FirstName", 40, label="First Name"),
-                text(
-                    "Name",
-                    121,
-                    label="Full Name",
-                    name_field=True,
-                    nillable=False,
-                    createable=False,
-                    updateable=False,
-                ),
+                *_person_name_fields(),
                 typed("Email", "email", length=128, nillable=False),
                 text("Alias", 8, nillable=False),
                 typed("IsActive", "boolean", label="Active", nillable=False),
@@ -426,17 +426,7 @@ def build_objects(multi_currency: bool = True, custom_fields: bool = True) -> di
             "Contacts",
             [
                 ref("AccountId", ("Account",), "Account", label="Account ID"),
-                text("LastName", 80, label="Last Name", nillable=False),
-                text("FirstName", 40, label="First Name"),
-                text(
-                    "Name",
-                    121,
-                    label="Full Name",
-                    name_field=True,
-                    nillable=False,
-                    createable=False,
-                    updateable=False,
-                ),
+                *_person_name_fields(),
                 typed("Email", "email", length=80),
                 typed("Phone", "phone", label="Business Phone", length=40),
                 text("Title", 128),
@@ -457,17 +447,7 @@ def build_objects(multi_currency: bool = True, custom_fields: bool = True) -> di
             "Lead",
             "Leads",
             [
-                text("LastName", 80, label="Last Name", nillable=False),
-                text("FirstName", 40, label="First Name"),
-                text(
-                    "Name",
-                    121,
-                    label="Full Name",
-                    name_field=True,
-                    nillable=False,
-                    createable=False,
-                    updateable=False,
-                ),
+                *_person_name_fields(),
                 text("Title", 128),
                 text("Company", 255, nillable=False),
                 typed("Email", "email", length=80),
