@@ -45,20 +45,29 @@ def run(*command: str | Path, cwd: Path = ROOT, check: bool = True) -> int:
     return code
 
 
-def setup() -> None:
+def setup(*, with_test_tools: bool = True) -> None:
+    """Install crm-connect and its plugins into the virtual environment (editable), with the
+    test and benchmark tools unless only the quickstart needs running."""
     stamp = VENV / ".crm-connect-installed"
-    if stamp.exists() and stamp.read_text() == _fingerprint():
+    wanted = _fingerprint() + (":full" if with_test_tools else ":run")
+    if stamp.exists() and stamp.read_text() in {wanted, _fingerprint() + ":full"}:
         return
     if not (BIN / "python").exists():
         print(f"creating a virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    what = "crm-connect, its plugins" + (" and the test tools" if with_test_tools else "")
+    print(f"installing {what} into {VENV} (a minute or two the first time)", flush=True)
+    pip = [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check",
+           "--progress-bar", "on"]
     editable = []
     for project in _projects():
-        extras = "[test,bench]" if project == ROOT else "[test]" if _has_test_extra(project) else ""
+        extras = ""
+        if with_test_tools:
+            extras = "[test,bench]" if project == ROOT else (
+                "[test]" if _has_test_extra(project) else "")
         editable += ["-e", f"{project}{extras}"]
     run(*pip, *editable)
-    stamp.write_text(_fingerprint())
+    stamp.write_text(wanted)
 
 
 def _has_test_extra(project: Path) -> bool:
@@ -69,7 +78,7 @@ def _has_test_extra(project: Path) -> bool:
 
 
 def quickstart() -> int:
-    setup()
+    setup(with_test_tools=False)
     cli = BIN / "crm-connect"
     for leftover in QUICKSTART.glob("crm.duckdb*"):
         leftover.unlink()

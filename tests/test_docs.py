@@ -46,3 +46,44 @@ def test_readme_configuration_examples_are_valid(tmp_path: Path) -> None:
     combined = parse_config("\n".join(blocks), None, tmp_path)
     assert combined.targets["customer_churn_rate"].value == 3.0
     assert combined.connections["finance"].connector == "files"
+
+
+def test_kpi_reference_is_generated_from_the_registry() -> None:
+    from crm_connect.metrics.reference import BEGIN, END, render_reference
+    from crm_connect.metrics.registry import get_kpis
+
+    document = (DOCS / "kpis.md").read_text(encoding="utf-8")
+    published = document[document.index(BEGIN):document.index(END) + len(END)] + "\n"
+    assert published == render_reference(get_kpis()), (
+        "docs/kpis.md is stale: run `python -m crm_connect.metrics.reference --write "
+        "docs/kpis.md`")
+    for key in get_kpis():
+        assert f"### `{key}`:" in published
+
+
+def _markdown_files() -> list[Path]:
+    root = DOCS.parent
+    files = [root / "README.md", root / "BENCHMARKS.md", *DOCS.glob("*.md")]
+    files += (root / "plugins").glob("*/README.md")
+    return files
+
+
+def test_relative_links_in_the_docs_point_at_files_in_the_repository() -> None:
+    broken = []
+    for path in _markdown_files():
+        text = path.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            resolved = (path.parent / target.split("#", 1)[0]).resolve()
+            if not resolved.exists():
+                broken.append(f"{path.name}: {target}")
+    assert not broken, broken
+
+
+def test_readme_names_only_distributions_that_exist() -> None:
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"crm-connect-([a-z]+)", readme))
+    shipped = {p.name for p in (DOCS.parent / "plugins").iterdir()
+               if (p / "pyproject.toml").exists()}
+    assert named <= shipped, named - shipped

@@ -10,6 +10,26 @@ import threading
 from .server import DEFAULT_API_VERSION, SalesforceSandbox
 
 
+def connection_recipe(name: str, instance_url: str, cert_path: str, username: str,
+                      password: str, security_token: str, as_of: str) -> str:
+    """What a user pastes to point crm-connect at this sandbox (its throwaway credentials)."""
+    prefix = f"CRM_CONNECT_{name.upper()}_"
+    return "\n".join([
+        "# crm-connect.toml",
+        f"[connections.{name}]",
+        'connector = "salesforce"',
+        f"username = {json.dumps(username)}",
+        f"login_url = {json.dumps(instance_url)}",
+        f"ca_bundle = {json.dumps(cert_path)}",
+        "",
+        "# the sandbox's throwaway secrets, in the environment",
+        f"export {prefix}PASSWORD='{password}'",
+        f"export {prefix}SECURITY_TOKEN='{security_token}'",
+        "",
+        f"# its data ends at {as_of}: crm-connect kpis --as-of {as_of}",
+    ])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m crm_connect_salesforce.sandbox",
@@ -31,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", action="store_true", help="print the connection details as one JSON line"
     )
+    parser.add_argument(
+        "--connection", default="sandbox",
+        help="connection name used in the printed configuration (default: sandbox)",
+    )
     args = parser.parse_args(argv)
 
     sandbox = SalesforceSandbox(
@@ -42,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sandbox.start()
     creds = sandbox.credentials
+    as_of = sandbox.org.now.strftime("%Y-%m-%dT%H:%M:%SZ")
     details = {
         "instance_url": sandbox.instance_url,
         "token_url": sandbox.token_url,
@@ -56,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "refresh_token": creds.refresh_token,
         "jwt_private_key_path": creds.jwt_private_key_path,
         "records": sum(sandbox.counts(include_deleted=True).values()),
+        "data_as_of": as_of,
     }
     if args.json:
         print(json.dumps(details), flush=True)
@@ -66,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {key.ljust(width)}  {value}")
         print(
             f"  trust the certificate with: export REQUESTS_CA_BUNDLE={sandbox.cert_path}",
-            flush=True,
         )
+        print()
+        print(connection_recipe(args.connection, sandbox.instance_url, str(sandbox.cert_path),
+                                creds.username, creds.password, creds.security_token,
+                                as_of), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
