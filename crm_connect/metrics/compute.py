@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from crm_connect.errors import ConfigError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
-from crm_connect.metrics.engine import (
-    _MONTHS,
-    _YEAR_LAG,
+from crm_connect.metrics.engine import KpiRow, compute_rows, dimensions_key
+from crm_connect.metrics.periods import (
     GRAINS,
-    KpiRow,
+    MONTHS,
+    YEAR_LAG,
     Period,
-    compute_rows,
-    dimensions_key,
     make_periods,
     period_containing,
     shift_period,
@@ -142,7 +140,7 @@ def compute_kpis(
     if first > last:
         raise ConfigError(f"--from ({first.date()}) is after --to ({last.date()})")
     shown = make_periods(grain, first, last)
-    lag = _YEAR_LAG[grain]
+    lag = YEAR_LAG[grain]
     computed = make_periods(grain, shift_period(shown[0].start, grain, -lag), shown[-1].start)
 
     owned = None
@@ -268,5 +266,5 @@ def _clean(value: Any) -> float | None:
     return number
 
 
-MONTHS_IN_PERIOD = _MONTHS
+MONTHS_IN_PERIOD = MONTHS
 """Months in one period of each grain (``cac_payback_months``)."""

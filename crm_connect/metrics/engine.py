@@ -30,10 +30,18 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from crm_connect.errors import ConfigError, MetricError
+from crm_connect.errors import MetricError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
+from crm_connect.metrics.periods import (
+    GRAINS,
+    MONTHS,
+    Period,
+    make_periods,
+    period_containing,
+    shift_period,
+)
 from crm_connect.metrics.relations import (
     HELPERS,
     RELATIONS,
@@ -52,59 +60,6 @@ __all__ = [
     "period_containing",
     "transpile",
 ]
-
-Grain = Literal["week", "month", "quarter", "year"]
-GRAINS: tuple[str, ...] = ("week", "month", "quarter", "year")
-_YEAR_LAG = {"week": 52, "month": 12, "quarter": 4, "year": 1}
-_MONTHS = {"week": 7 * 12 / 365, "month": 1.0, "quarter": 3.0, "year": 12.0}
-
-
-# -- periods ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    index: int
-    start: dt.datetime  # naive UTC
-    end: dt.datetime
-
-
-def period_containing(moment: dt.datetime, grain: str) -> dt.datetime:
-    """The start of the ``grain`` period holding ``moment`` (naive UTC)."""
-    day = moment.date()
-    if grain == "week":
-        day = day - dt.timedelta(days=day.weekday())
-    elif grain == "month":
-        day = day.replace(day=1)
-    elif grain == "quarter":
-        day = day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
-    elif grain == "year":
-        day = day.replace(month=1, day=1)
-    else:
-        raise ConfigError(f"unknown grain {grain!r}; choose one of: {', '.join(GRAINS)}")
-    return dt.datetime(day.year, day.month, day.day)
-
-
-def shift_period(start: dt.datetime, grain: str, steps: int) -> dt.datetime:
-    """The start of the period ``steps`` periods after (or before) the one starting at start."""
-    if grain == "week":
-        return start + dt.timedelta(weeks=steps)
-    months = {"month": 1, "quarter": 3, "year": 12}[grain] * steps
-    total = start.year * 12 + start.month - 1 + months
-    return dt.datetime(total // 12, total % 12 + 1, 1)
-
-
-def make_periods(grain: str, first: dt.datetime, last: dt.datetime) -> list[Period]:
-    """Every period from the one holding ``first`` to the one holding ``last``."""
-    start = period_containing(first, grain)
-    stop = period_containing(last, grain)
-    periods: list[Period] = []
-    while start <= stop:
-        end = shift_period(start, grain, 1)
-        periods.append(Period(len(periods), start, end))
-        start = end
-    return periods
-
 
 # -- results ----------------------------------------------------------------------------------
 
@@ -198,7 +153,7 @@ def _periods_cte(periods: Sequence[Period], grain: str, as_of: dt.datetime) -> s
         rows.append(
             f"({period.index}, {_ts(period.start)}, {_ts(period.end)}, {_day(period.start)}, "
             f"{_day(period.end)}, {_day(previous)}, {_ts(min(period.start, as_of))}, "
-            f"{_ts(min(period.end, as_of))}, {_number(_MONTHS[grain])}, {_ts(as_of)})"
+            f"{_ts(min(period.end, as_of))}, {_number(MONTHS[grain])}, {_ts(as_of)})"
         )
     return ("SELECT * FROM (VALUES " + ", ".join(rows) + ") AS v(period_index, period_start, "
             "period_end, start_day, end_day, prev_start_day, opening, moment, months, as_of)")
