@@ -99,14 +99,6 @@ def test_money_in_several_currencies_is_converted(store: DuckDBStore) -> None:
     assert rows["revenue"].value == pytest.approx(1000 + 400 + 500)
 
 
-def test_a_currency_without_a_rate_is_an_error_naming_it(store: DuckDBStore) -> None:
-    with pytest.raises(MetricError, match=r"EUR.*deals"):
-        compute_kpis(store, metrics=["revenue"], **{**MARCH, "rates": {}})  # type: ignore[arg-type]
-    # KPIs that use no money do not care.
-    rows = compute_kpis(store, metrics=["leads_created"], **{**MARCH, "rates": {}})  # type: ignore[arg-type]
-    assert totals(rows)["leads_created"].value == 3
-
-
 def test_no_data_gives_null_with_a_note_never_zero(tmp_path: Path) -> None:
     with open_memory_store(tmp_path) as empty:
         rows = compute_kpis(empty, **MARCH)  # type: ignore[arg-type]

@@ -11,6 +11,12 @@ from typing import TYPE_CHECKING, Any
 from crm_connect.errors import ConfigError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
 from crm_connect.metrics.engine import KpiRow, compute_rows, dimensions_key
+from crm_connect.metrics.money import (
+    check_currency,
+    check_rates,
+    named_currencies,
+    rate_example,
+)
 from crm_connect.metrics.periods import (
     GRAINS,
     MONTHS,
@@ -26,7 +32,7 @@ if TYPE_CHECKING:
     from crm_connect.config import Config, Target
     from crm_connect.store import Store
 
-__all__ = ["compute_kpis", "parse_moment", "resolve_request"]
+__all__ = ["compute_kpis", "missing_rate_summary", "parse_moment", "resolve_request"]
 
 Moment = dt.datetime | dt.date | str | None
 
@@ -76,10 +82,13 @@ def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[
 
 
 def _executor(store: Any) -> Any:
-    if hasattr(store, "execute") and hasattr(store, "close") and hasattr(store, "con"):
-        return lambda sql: store.con.execute(sql).fetchall()
-    if hasattr(store, "execute") and hasattr(store, "fetchall"):  # a duckdb connection
-        return lambda sql: store.execute(sql).fetchall()
+    """``execute(sql, parameters) -> rows`` over a store, a DuckDB connection or any object
+    with an ``execute(sql, parameters)`` method."""
+    connection = getattr(store, "con", None) if hasattr(store, "close") else None
+    if connection is None and hasattr(store, "execute") and hasattr(store, "fetchall"):
+        connection = store  # a duckdb connection
+    if connection is not None:
+        return lambda sql, parameters: connection.execute(sql, list(parameters)).fetchall()
     return store.execute
 
 
@@ -113,8 +122,10 @@ def compute_kpis(
     :param from_history: read the rows saved by earlier ``--save`` runs instead of computing.
     :returns: one :class:`KpiRow` per KPI, period and breakdown (totals first), each with
         ``comparisons`` (previous period, year earlier, benchmark, target).
-    :raises ConfigError: an unknown metric, dimension or grain (exit code 2).
-    :raises MetricError: a currency with no rate, or another reason a KPI cannot be computed.
+    :raises ConfigError: an unknown metric, dimension or grain, or a currency that is not an
+        ISO 4217 code (exit code 2).
+    :raises MetricError: a reason the KPIs cannot be computed at all.  A currency without a
+        rate is not one: the KPIs that need it are null with a note naming it.
     """
     if grain not in GRAINS:
         raise ConfigError(f"unknown grain {grain!r}; choose one of: {', '.join(GRAINS)}")
@@ -124,8 +135,8 @@ def compute_kpis(
         currency = currency or config.reporting.currency
         rates = config.reporting.rates if rates is None else rates
         targets = config.targets if targets is None else targets
-    currency = currency or "USD"
-    rates = dict(rates or {})
+    currency = check_currency(currency or "USD", "the reporting currency")
+    rates = check_rates(rates or {}, "rates" if config is None else "[reporting] rates")
     targets = dict(targets or {})
     unknown_targets = [key for key in targets if key not in definitions]
     if unknown_targets:
@@ -243,6 +254,7 @@ def shape_rows(raw: Sequence[dict[str, Any]], definitions: Mapping[str, KpiDefin
             value=_clean(item["value"]), unit=definition.unit,
             numerator=_clean(item["numerator"]), denominator=_clean(item["denominator"]),
             count=None if item["count"] is None else int(item["count"]), note=note,
+            missing_rates=tuple(item.get("missing_rates") or ()),
         )
         rows[(row.metric, dimensions_key(dimensions), period.index)] = row
     order = {key: position for position, key in enumerate(keys)}
@@ -255,6 +267,19 @@ def shape_rows(raw: Sequence[dict[str, Any]], definitions: Mapping[str, KpiDefin
                       dimensions_key(row.dimensions), period_index, row))
     shown.sort(key=lambda item: item[:4])
     return [item[4] for item in shown]
+
+
+def missing_rate_summary(rows: Sequence[KpiRow], currency: str) -> str | None:
+    """What to tell a person when some KPIs are null for want of an exchange rate."""
+    codes = {code for row in rows for code in row.missing_rates}
+    metrics = list(dict.fromkeys(row.metric for row in rows if row.missing_rates))
+    if not metrics:
+        return None
+    several = len(metrics) > 1
+    return (f"{len(metrics)} KPI{'s' if several else ''} ({', '.join(metrics)}) "
+            f"{'have' if several else 'has'} no value: no exchange rate into {currency} for "
+            f"{named_currencies(codes)}. To compute {'them' if several else 'it'}, "
+            f"{rate_example(codes, currency)}.")
 
 
 def _clean(value: Any) -> float | None:

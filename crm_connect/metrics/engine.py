@@ -34,6 +34,12 @@ from typing import Any
 
 from crm_connect.errors import MetricError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
+from crm_connect.metrics.money import (
+    MoneySql,
+    missing_rate_note,
+    missing_rates,
+    query_parameters,
+)
 from crm_connect.metrics.periods import (
     GRAINS,
     MONTHS,
@@ -80,6 +86,8 @@ class KpiRow:
     count: int | None
     note: str | None
     comparisons: dict[str, Any] = field(default_factory=dict)
+    missing_rates: tuple[str, ...] = ()
+    """Currencies of amounts this KPI reads that have no rate (then ``value`` is null)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,28 +106,9 @@ class KpiRow:
         }
 
 
-# -- money ------------------------------------------------------------------------------------
-
-
 def _number(value: Decimal | float) -> str:
     text = format(Decimal(str(value)), "f")
     return text if "." in text else text + ".0"
-
-
-def money_sql(currency: str, rates: Mapping[str, Decimal | float]) -> Any:
-    """``money(amount, currency)`` SQL: the amount in ``currency``; a record without a
-    currency is taken to be in the reporting currency already."""
-    factors = {code: rate for code, rate in rates.items() if code != currency}
-    cases = " ".join(f"WHEN '{code}' THEN {_number(rate)}"
-                     for code, rate in sorted(factors.items()))
-
-    def money(amount: str, currency_column: str) -> str:
-        if not cases:
-            return f"CAST({amount} AS DOUBLE)"
-        return (f"CAST({amount} AS DOUBLE) * CASE COALESCE({currency_column}, '{currency}') "
-                f"WHEN '{currency}' THEN 1.0 {cases} END")
-
-    return money
 
 
 # -- compiling --------------------------------------------------------------------------------
@@ -380,7 +369,7 @@ class _Compiler:
                 f"GROUP BY {group_by}")
         return self._result_select(instance, definition, body, checks)
 
-    def compile(self, periods_sql: str, money: Any, as_of: dt.datetime) -> str:
+    def compile(self, periods_sql: str, money: MoneySql, as_of: dt.datetime) -> str:
         self.money = money
         self.as_of = _ts(as_of)
         base = [i for i in self.instances if not self.definitions[i.key].derived]
@@ -447,11 +436,19 @@ def build_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
                 by: Sequence[str], periods: Sequence[Period], grain: str,
                 as_of: dt.datetime, currency: str,
                 rates: Mapping[str, Decimal | float]) -> str:
-    """The one SQL query computing ``keys`` for every period and the ``by`` breakdown."""
+    """The one SQL query computing ``keys`` for every period and the ``by`` breakdown.
+
+    Currency codes and rates are not in the text: it reads them from the numbered parameters
+    ``$1``, ``$2``, ... whose values :func:`~crm_connect.metrics.money.query_parameters`
+    gives."""
+    return _build(definitions, keys, by, periods, grain, as_of, MoneySql(currency, rates))
+
+
+def _build(definitions: Mapping[str, KpiDefinition], keys: Sequence[str], by: Sequence[str],
+           periods: Sequence[Period], grain: str, as_of: dt.datetime, money: MoneySql) -> str:
     _, needed = plan_instances(definitions, keys, by)
     compiler = _Compiler(definitions, needed, [d for d in DIMENSIONS if d in by], grain)
-    return compiler.compile(_periods_cte(periods, grain, as_of), money_sql(currency, rates),
-                            as_of)
+    return compiler.compile(_periods_cte(periods, grain, as_of), money, as_of)
 
 
 def transpile(sql: str, dialect: str) -> str:
@@ -477,32 +474,66 @@ def effective_entities(definitions: Mapping[str, KpiDefinition], key: str) -> se
     return entities
 
 
+def kpi_money(definitions: Mapping[str, KpiDefinition],
+              instance: _Instance) -> set[tuple[str, str, str]]:
+    """(table, amount, currency) columns whose amounts the KPI converts, its inputs' too."""
+    definition = definitions[instance.key]
+    found: set[tuple[str, str, str]] = set()
+    for measure in definition.measures:
+        found |= RELATIONS[measure.relation].money(measure_columns(measure, instance.shape))
+    for name in definition.inputs:
+        found |= kpi_money(definitions, _Instance(name, instance.shape))
+    return found
+
+
+def _unconvertible(execute: Any, definitions: Mapping[str, KpiDefinition],
+                   outputs: Sequence[_Instance],
+                   money: MoneySql) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """(KPI, breakdown shape) to the note saying which currencies it cannot convert, and
+    those currencies."""
+    reads = {instance: kpi_money(definitions, instance) for instance in outputs}
+    missing = missing_rates(execute, set().union(*reads.values()), money)
+    notes = {}
+    for instance, columns in reads.items():
+        hit = [column for column in columns if column in missing]
+        if hit:
+            codes = {code for column in hit for code in missing[column]}
+            notes[(instance.key, instance.label)] = (missing_rate_note(
+                codes, (table for table, _, _ in hit), money.currency), sorted(codes))
+    return notes
+
+
 def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
                  by: Sequence[str], periods: Sequence[Period], grain: str,
                  as_of: dt.datetime, currency: str, rates: Mapping[str, Decimal | float],
                  ) -> list[dict[str, Any]]:
     """Run the query; rows as dictionaries keyed by the SQL's column names, with the entity
-    checks applied.  ``execute(sql) -> list[tuple]`` runs SQL on the store."""
+    and currency checks applied.  ``execute(sql, parameters) -> list[tuple]`` runs SQL on
+    the store."""
     outputs, needed = plan_instances(definitions, keys, by)
-    relations = plan_relations(definitions, needed)
+    money = MoneySql(currency, rates)
     tables = sorted({e for i in needed for e in effective_entities(definitions, i.key)})
     counts = _entity_counts(execute, tables)
-    _check_currencies(execute, relations, currency, rates)
-    sql = build_query(definitions, keys, by, periods, grain, as_of, currency, rates)
+    unconvertible = _unconvertible(execute, definitions, outputs, money)
+    sql = _build(definitions, keys, by, periods, grain, as_of, money)
     dims = [d for d in DIMENSIONS if d in by]
     names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",
              "numerator", "denominator", "count", "note"]
     wanted = {(i.key, i.label) for i in outputs}
     rows = []
-    for raw in execute(sql):
+    for raw in execute(sql, query_parameters(sql, money)):
         row = dict(zip(names, raw, strict=True))
         if (row["metric"], row["shape"]) not in wanted:
             continue
         empty = sorted(e for e in effective_entities(definitions, row["metric"])
                        if counts.get(e, 0) == 0)
+        unconverted = unconvertible.get((row["metric"], row["shape"]))
         if empty:
             row.update(value=None, numerator=None, denominator=None, count=0,
                        note=f"no {', '.join(empty)} records in the store")
+        elif unconverted:
+            row.update(value=None, numerator=None, denominator=None, note=unconverted[0],
+                       missing_rates=unconverted[1])
         rows.append(row)
     return rows
 
@@ -513,33 +544,7 @@ def _entity_counts(execute: Any, tables: Sequence[str]) -> dict[str, int]:
     sql = " UNION ALL ".join(
         f"SELECT '{table}' AS entity, COUNT(*) AS n FROM (SELECT 1 FROM {table} "
         "WHERE NOT is_deleted LIMIT 1) t" for table in tables)
-    return {str(entity): int(n) for entity, n in execute(sql)}
-
-
-def _check_currencies(execute: Any, relations: Mapping[str, Iterable[str]], currency: str,
-                      rates: Mapping[str, Decimal | float]) -> None:
-    """Every amount the query converts has a rate (amounts it does not read need none)."""
-    known = {currency, *rates}
-    columns = sorted({money for name, names in relations.items()
-                      for money in RELATIONS[name].money(names)})
-    if not columns:
-        return
-    accepted = ", ".join(f"'{code}'" for code in sorted(known))
-    sql = " UNION ".join(
-        f"SELECT DISTINCT '{table}' AS entity, {column} AS currency FROM {table} "
-        f"WHERE NOT is_deleted AND {amount} IS NOT NULL AND {column} IS NOT NULL "
-        f"AND {column} NOT IN ({accepted})" for table, amount, column in columns)
-    missing: dict[str, set[str]] = {}
-    for entity, code in execute(sql):
-        missing.setdefault(str(code), set()).add(str(entity))
-    if missing:
-        detail = "; ".join(f"{code} (in {', '.join(sorted(entities))})"
-                           for code, entities in sorted(missing.items()))
-        example = ", ".join(f"{code} = 1.0" for code in sorted(missing))
-        raise MetricError(
-            f"no exchange rate into {currency} for {detail}. Add it to the configuration, "
-            f"e.g. [reporting] rates = {{ {example} }} (one unit of that currency in {currency})."
-        )
+    return {str(entity): int(n) for entity, n in execute(sql, [])}
 
 
 def dimensions_key(dimensions: Mapping[str, str]) -> str:
