@@ -138,7 +138,7 @@ def test_a_crafted_currency_written_around_the_schema_stays_data(store: DuckDBSt
 def test_kpis_without_a_rate_print_the_rest_and_exit_1(project: Path) -> None:
     assert run_cli("sync", cwd=project).returncode == 0
     result = run_cli("kpis", "--metric", "revenue", "--metric", "leads_created", "--format",
-                     "json", "--as-of", "2026-07-15T00:00:00Z", cwd=project)
+                     "json", "--as-of", "2026-07-15T00:00:00Z", "--periods", "3", cwd=project)
     assert result.returncode == 1, result.stderr
     rows = json.loads(result.stdout)
     revenue = [r for r in rows if r["metric"] == "revenue"]

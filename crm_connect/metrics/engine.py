@@ -34,12 +34,7 @@ from typing import Any
 
 from crm_connect.errors import MetricError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
-from crm_connect.metrics.money import (
-    MoneySql,
-    missing_rate_note,
-    missing_rates,
-    query_parameters,
-)
+from crm_connect.metrics.money import MoneySql
 from crm_connect.metrics.periods import (
     GRAINS,
     MONTHS,
@@ -58,10 +53,11 @@ from crm_connect.metrics.relations import (
 
 __all__ = [
     "GRAINS",
+    "Instance",
     "KpiRow",
     "Period",
     "build_query",
-    "compute_rows",
+    "compile_query",
     "make_periods",
     "period_containing",
     "transpile",
@@ -85,6 +81,8 @@ class KpiRow:
     denominator: float | None
     count: int | None
     note: str | None
+    partial: bool = False
+    """The period had not ended at ``as_of``: its figures are incomplete, not compared."""
     comparisons: dict[str, Any] = field(default_factory=dict)
     missing_rates: tuple[str, ...] = ()
     """Currencies of amounts this KPI reads that have no rate (then ``value`` is null)."""
@@ -102,6 +100,7 @@ class KpiRow:
             "denominator": self.denominator,
             "count": self.count,
             "note": self.note,
+            "partial": self.partial,
             "comparisons": self.comparisons,
         }
 
@@ -115,7 +114,7 @@ def _number(value: Decimal | float) -> str:
 
 
 @dataclass(frozen=True)
-class _Instance:
+class Instance:
     """A KPI computed with one breakdown shape (the dimensions grouped by)."""
 
     key: str
@@ -165,7 +164,7 @@ def measure_columns(measure: Measure, shape: Sequence[str]) -> set[str]:
 
 
 def plan_relations(definitions: Mapping[str, KpiDefinition],
-                   instances: Iterable[_Instance]) -> dict[str, set[str]]:
+                   instances: Iterable[Instance]) -> dict[str, set[str]]:
     """The prepared relations the base KPIs of ``instances`` read, each with the columns
     their measures reference."""
     wanted: dict[str, set[str]] = {}
@@ -185,7 +184,7 @@ def _dimension_columns(dims: Sequence[str]) -> list[str]:
 
 
 class _Compiler:
-    def __init__(self, definitions: Mapping[str, KpiDefinition], instances: Sequence[_Instance],
+    def __init__(self, definitions: Mapping[str, KpiDefinition], instances: Sequence[Instance],
                  all_dims: Sequence[str], grain: str) -> None:
         self.definitions = definitions
         self.instances = instances
@@ -275,12 +274,17 @@ class _Compiler:
         return [f"NULLIF({source}.d_{dim}, '')" if dim in shape else "CAST(NULL AS VARCHAR)"
                 for dim in self.all_dims]
 
-    def _result_select(self, instance: _Instance, definition: KpiDefinition, body: str,
-                       extra_notes: Sequence[tuple[str, str]] = ()) -> str:
-        null = f"({definition.null_when})"
-        checks = [*extra_notes, (null, definition.null_note)]
+    def _result_select(self, instance: Instance, definition: KpiDefinition, body: str,
+                       missing: Sequence[tuple[str, str]] = ()) -> str:
+        """The result rows of one KPI over ``body``.  ``missing``: (condition, note SQL) of
+        inputs that do not exist, which null the numerator and denominator too; the
+        definition's own :class:`Missing` cases join them, then ``null_when``."""
+        absent = [*missing, *((f"({case.when})", _literal(case.note))
+                              for case in definition.missing)]
+        checks = [*absent, (f"({definition.null_when})", _literal(definition.null_note))]
         is_null = " OR ".join(f"({condition})" for condition, _ in checks)
-        notes = " ".join(f"WHEN {condition} THEN '{_quote(note)}'" for condition, note in checks)
+        notes = " ".join(f"WHEN {condition} THEN {note}" for condition, note in checks)
+        unknown = " OR ".join(f"({condition})" for condition, _ in absent) or "FALSE"
 
         def number(expr: str | None) -> str:
             return f"CAST({expr} AS DOUBLE)" if expr else "CAST(NULL AS DOUBLE)"
@@ -292,17 +296,16 @@ class _Compiler:
             *[f"{expr} AS d_{dim}" for expr, dim in zip(dims, self.all_dims, strict=True)],
             f"CASE WHEN {is_null} THEN CAST(NULL AS DOUBLE) ELSE {number(definition.value)} "
             "END AS value",
-            f"CASE WHEN {' OR '.join(f'({c})' for c, _ in extra_notes) or 'FALSE'} "
-            f"THEN CAST(NULL AS DOUBLE) ELSE {number(definition.numerator)} END AS numerator",
-            f"CASE WHEN {' OR '.join(f'({c})' for c, _ in extra_notes) or 'FALSE'} "
-            f"THEN CAST(NULL AS DOUBLE) ELSE {number(definition.denominator)} END "
-            "AS denominator",
+            f"CASE WHEN {unknown} THEN CAST(NULL AS DOUBLE) "
+            f"ELSE {number(definition.numerator)} END AS numerator",
+            f"CASE WHEN {unknown} THEN CAST(NULL AS DOUBLE) "
+            f"ELSE {number(definition.denominator)} END AS denominator",
             f"CAST({definition.count} AS BIGINT) AS count",
             f"CASE {notes} END AS note",
         ]
         return f"SELECT {', '.join(columns)} FROM ({body}) v"
 
-    def _base_sql(self, instance: _Instance, definition: KpiDefinition) -> str:
+    def _base_sql(self, instance: Instance, definition: KpiDefinition) -> str:
         used: dict[str, list[tuple[str, str]]] = {}
         for measure in definition.measures:
             group, column = self._measure_column(measure, instance.shape)
@@ -346,17 +349,19 @@ class _Compiler:
                 f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
                 f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
 
-    def _derived_sql(self, instance: _Instance, definition: KpiDefinition,
+    def _derived_sql(self, instance: Instance, definition: KpiDefinition,
                      source: str) -> str:
         references = definition.references()
         pivots = []
         checks: list[tuple[str, str]] = []
         for name in definition.inputs:
-            for part in ("value", "numerator", "denominator", "count"):
+            # A null input makes the KPI null, with the input's own reason.
+            note = f"{_literal(f'needs {name}: ')} || COALESCE({name}__note, 'it has no value')"
+            for part in ("value", "numerator", "denominator", "count", "note"):
                 column = f"{name}__{part}"
                 pivots.append(f"MAX(CASE WHEN r.metric = '{name}' THEN r.{part} END) AS {column}")
-                if column in references:
-                    checks.append((f"{column} IS NULL", f"needs {name}, which has no value"))
+                if column in references and part != "note":
+                    checks.append((f"{column} IS NULL", note))
         dims = [f"r.d_{dim}" for dim in instance.shape]
         inputs = ", ".join(f"'{name}'" for name in definition.inputs)
         group_by = ", ".join(["r.period_index", *dims, "p.months", "p.as_of"])
@@ -409,22 +414,23 @@ class _Compiler:
         return f"WITH {', '.join(ctes)} SELECT * FROM r{layer}"
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def plan_instances(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
-                   by: Sequence[str]) -> tuple[list[_Instance], list[_Instance]]:
+                   by: Sequence[str]) -> tuple[list[Instance], list[Instance]]:
     """The (KPI, breakdown) pairs to output and every pair that must be computed for them."""
-    outputs = [_Instance(key, tuple(d for d in by if d in definitions[key].dimensions))
+    outputs = [Instance(key, tuple(d for d in by if d in definitions[key].dimensions))
                for key in keys]
-    needed: list[_Instance] = []
+    needed: list[Instance] = []
 
-    def add(instance: _Instance) -> None:
+    def add(instance: Instance) -> None:
         if instance in needed:
             return
         for name in definitions[instance.key].inputs:
-            add(_Instance(name, instance.shape))
+            add(Instance(name, instance.shape))
         needed.append(instance)
 
     for instance in outputs:
@@ -441,11 +447,14 @@ def build_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
     Currency codes and rates are not in the text: it reads them from the numbered parameters
     ``$1``, ``$2``, ... whose values :func:`~crm_connect.metrics.money.query_parameters`
     gives."""
-    return _build(definitions, keys, by, periods, grain, as_of, MoneySql(currency, rates))
+    return compile_query(definitions, keys, by, periods, grain, as_of,
+                         MoneySql(currency, rates))
 
 
-def _build(definitions: Mapping[str, KpiDefinition], keys: Sequence[str], by: Sequence[str],
-           periods: Sequence[Period], grain: str, as_of: dt.datetime, money: MoneySql) -> str:
+def compile_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+                  by: Sequence[str], periods: Sequence[Period], grain: str,
+                  as_of: dt.datetime, money: MoneySql) -> str:
+    """:func:`build_query` with the reporting currency and rates of ``money``."""
     _, needed = plan_instances(definitions, keys, by)
     compiler = _Compiler(definitions, needed, [d for d in DIMENSIONS if d in by], grain)
     return compiler.compile(_periods_cte(periods, grain, as_of), money, as_of)
@@ -461,90 +470,6 @@ def transpile(sql: str, dialect: str) -> str:
         raise MetricError("running KPIs on another engine needs sqlglot: "
                           "pip install 'crm-connect[warehouse]'") from exc
     return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
-
-
-# -- running ----------------------------------------------------------------------------------
-
-
-def effective_entities(definitions: Mapping[str, KpiDefinition], key: str) -> set[str]:
-    definition = definitions[key]
-    entities = set(definition.entities)
-    for name in definition.inputs:
-        entities |= effective_entities(definitions, name)
-    return entities
-
-
-def kpi_money(definitions: Mapping[str, KpiDefinition],
-              instance: _Instance) -> set[tuple[str, str, str]]:
-    """(table, amount, currency) columns whose amounts the KPI converts, its inputs' too."""
-    definition = definitions[instance.key]
-    found: set[tuple[str, str, str]] = set()
-    for measure in definition.measures:
-        found |= RELATIONS[measure.relation].money(measure_columns(measure, instance.shape))
-    for name in definition.inputs:
-        found |= kpi_money(definitions, _Instance(name, instance.shape))
-    return found
-
-
-def _unconvertible(execute: Any, definitions: Mapping[str, KpiDefinition],
-                   outputs: Sequence[_Instance],
-                   money: MoneySql) -> dict[tuple[str, str], tuple[str, list[str]]]:
-    """(KPI, breakdown shape) to the note saying which currencies it cannot convert, and
-    those currencies."""
-    reads = {instance: kpi_money(definitions, instance) for instance in outputs}
-    missing = missing_rates(execute, set().union(*reads.values()), money)
-    notes = {}
-    for instance, columns in reads.items():
-        hit = [column for column in columns if column in missing]
-        if hit:
-            codes = {code for column in hit for code in missing[column]}
-            notes[(instance.key, instance.label)] = (missing_rate_note(
-                codes, (table for table, _, _ in hit), money.currency), sorted(codes))
-    return notes
-
-
-def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
-                 by: Sequence[str], periods: Sequence[Period], grain: str,
-                 as_of: dt.datetime, currency: str, rates: Mapping[str, Decimal | float],
-                 ) -> list[dict[str, Any]]:
-    """Run the query; rows as dictionaries keyed by the SQL's column names, with the entity
-    and currency checks applied.  ``execute(sql, parameters) -> list[tuple]`` runs SQL on
-    the store."""
-    outputs, needed = plan_instances(definitions, keys, by)
-    money = MoneySql(currency, rates)
-    tables = sorted({e for i in needed for e in effective_entities(definitions, i.key)})
-    counts = _entity_counts(execute, tables)
-    unconvertible = _unconvertible(execute, definitions, outputs, money)
-    sql = _build(definitions, keys, by, periods, grain, as_of, money)
-    dims = [d for d in DIMENSIONS if d in by]
-    names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",
-             "numerator", "denominator", "count", "note"]
-    wanted = {(i.key, i.label) for i in outputs}
-    rows = []
-    for raw in execute(sql, query_parameters(sql, money)):
-        row = dict(zip(names, raw, strict=True))
-        if (row["metric"], row["shape"]) not in wanted:
-            continue
-        empty = sorted(e for e in effective_entities(definitions, row["metric"])
-                       if counts.get(e, 0) == 0)
-        unconverted = unconvertible.get((row["metric"], row["shape"]))
-        if empty:
-            row.update(value=None, numerator=None, denominator=None, count=0,
-                       note=f"no {', '.join(empty)} records in the store")
-        elif unconverted:
-            row.update(value=None, numerator=None, denominator=None, note=unconverted[0],
-                       missing_rates=unconverted[1])
-        rows.append(row)
-    return rows
-
-
-def _entity_counts(execute: Any, tables: Sequence[str]) -> dict[str, int]:
-    if not tables:
-        return {}
-    sql = " UNION ALL ".join(
-        f"SELECT '{table}' AS entity, COUNT(*) AS n FROM (SELECT 1 FROM {table} "
-        "WHERE NOT is_deleted LIMIT 1) t" for table in tables)
-    return {str(entity): int(n) for entity, n in execute(sql, [])}
 
 
 def dimensions_key(dimensions: Mapping[str, str]) -> str:
