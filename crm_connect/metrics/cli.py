@@ -153,8 +153,9 @@ def register_commands(app: typer.Typer) -> None:
             help="A date in the first period (default: --periods periods up to --to).")
         ] = None,
         end: Annotated[str | None, typer.Option(
-            "--to", metavar="DATE", help="A date in the last period (default: --as-of).",
-            show_default=False)] = None,
+            "--to", metavar="DATE", show_default=False,
+            help="A date in the last period (default: the last complete one with data).")
+        ] = None,
         as_of: Annotated[str | None, typer.Option(
             "--as-of", metavar="DATETIME",
             help="The moment the figures are true for, UTC (default: now).",
