@@ -65,7 +65,7 @@ ConfigOption = Annotated[
 
 
 def _fail(exc: CrmConnectError) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, markup=True)
     raise typer.Exit(exc.exit_code)
 
 

@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from crm_connect.connector import ConnectionContext, Connector, ConnectorConfig
 from crm_connect.errors import ConfigError, UnknownConnectorError
@@ -38,10 +39,34 @@ class StoreSettings(BaseModel):
 
 
 class ReportingSettings(BaseModel):
+    """``[reporting]``: the currency KPIs are reported in and the rates into it.  Codes are
+    ISO 4217 (three upper-case letters); a rate is how much of ``currency`` one unit is."""
+
     model_config = ConfigDict(extra="forbid")
 
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(default="USD")
     rates: dict[str, Decimal] = Field(default_factory=dict)
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        from crm_connect.metrics.money import check_currency
+
+        try:
+            return check_currency(value, "value")
+        except ConfigError as exc:
+            raise PydanticCustomError("currency_code", str(exc)) from None
+
+    @field_validator("rates")
+    @classmethod
+    def _iso_rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from crm_connect.metrics.money import check_rates
+
+        try:
+            check_rates(value)
+        except ConfigError as exc:
+            raise PydanticCustomError("currency_rate", str(exc)) from None
+        return value
 
 
 class Target(BaseModel):

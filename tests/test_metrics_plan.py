@@ -35,14 +35,14 @@ def sql_for(keys: list[str], by: list[str]) -> str:
 def test_five_kpis_read_no_account_join_no_money_and_no_lead_ranking() -> None:
     sql = sql_for(FIVE, [])
     assert "LEFT JOIN accounts" not in sql  # win rate, sales cycle: deal columns only
-    assert "1.08" not in sql  # no amount is converted
+    assert "$1" not in sql  # no amount is converted: no currency parameter
     assert "ROW_NUMBER" not in sql  # the originating lead is not derived
     assert "x_won_by_account" in sql  # churn's customer_since needs the first won deal
 
 
 def test_a_breakdown_or_an_amount_brings_its_join_and_conversion_back() -> None:
     sql = sql_for(["revenue"], ["industry"])
-    assert "LEFT JOIN accounts" in sql and "1.08" in sql
+    assert "LEFT JOIN accounts" in sql and "CASE COALESCE(d.currency, $1)" in sql
 
 
 def test_columns_referenced_skips_literals_and_other_aliases() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crm_connect.hookspecs import hookimpl
-from crm_connect.metrics.definitions import Benchmark, KpiDefinition, Measure
+from crm_connect.metrics.definitions import Benchmark, KpiDefinition, Measure, Missing
 from crm_connect.metrics.relations import seconds_between
 
 __all__ = ["CATALOGUE", "register_kpis"]
@@ -30,6 +30,23 @@ _DEAL_DIMS = ("source", "owner", "pipeline", "deal_type", "lead_source", "campai
 _ACCOUNT_DIMS = ("source", "owner", "industry", "segment", "lead_source")
 _LEAD_DIMS = ("source", "lead_source", "owner")
 _ACCOUNT_FACTS = ("source", "industry", "segment")  # shared by deals and accounts
+
+
+def _spend(category: str) -> tuple[Measure, Measure]:
+    """The spend of ``category`` dated in the period, and how many spend records make it."""
+    where = f"f.category = '{category}'"
+    return (Measure(name="spend", relation="spend", aggregate="sum", expr="f.amount",
+                    where=where, event="f.date"),
+            Measure(name="spend_records", relation="spend", where=where, event="f.date"))
+
+
+def _no_spend(category: str) -> Missing:
+    """No spend of ``category`` recorded for the period: unknown, not 0."""
+    return Missing(
+        when="spend_records = 0",
+        note=f"no {category} spend recorded for the period (record 0 if none was spent): "
+        f"add spend of category {category}, e.g. costs a connector maps to spend, or "
+        "spend.csv in a files connection")
 
 
 def _s() -> Measure:
@@ -201,19 +218,18 @@ def _customers() -> list[KpiDefinition]:
             formula="spend of category acquisition dated in period / N; by lead_source: that "
             "channel's spend / new customers whose acquisition_channel is that channel",
             entities=("spend", "accounts"), dimensions=("source", "lead_source"),
-            measures=(Measure(name="spend", relation="spend", aggregate="sum", expr="f.amount",
-                              where="f.category = 'acquisition'", event="f.date"), _n()),
+            measures=(*_spend("acquisition"), _n()),
             value="spend / n", numerator="spend", denominator="n", count="n",
+            missing=(_no_spend("acquisition"),),
             null_when="n = 0", null_note="no new customers in the period"),
         KpiDefinition(
             key="customer_retention_cost", name="Customer retention cost", unit="currency",
             better="down", category="customers",
             formula="spend of category retention dated in period / S",
             entities=("spend", "accounts"), dimensions=("source",),
-            measures=(Measure(name="spend", relation="spend", aggregate="sum", expr="f.amount",
-                              where="f.category = 'retention'", event="f.date"), _s()),
+            measures=(*_spend("retention"), _s()),
             value="spend / s", numerator="spend", denominator="s", count="s",
-            null_when="s = 0", null_note=no_s),
+            missing=(_no_spend("retention"),), null_when="s = 0", null_note=no_s),
         KpiDefinition(
             key="arpu", name="Average revenue per user", unit="currency", better="up",
             category="customers", formula="revenue / ((S + E) / 2)",
@@ -408,13 +424,12 @@ def _support() -> list[KpiDefinition]:
             formula="spend of category support dated in period / sum of interactions_count "
             "of tickets created in period", entities=("spend", "tickets"),
             dimensions=("source",),
-            measures=(Measure(name="spend", relation="spend", aggregate="sum", expr="f.amount",
-                              where="f.category = 'support'", event="f.date"),
+            measures=(*_spend("support"),
                       Measure(name="interactions", relation="tickets", aggregate="sum",
                               expr="COALESCE(f.interactions_count, 0)", event="f.created_at"),
                       Measure(name="tickets", relation="tickets", event="f.created_at")),
             value="spend / interactions", numerator="spend", denominator="interactions",
-            count="tickets", null_when="interactions = 0",
+            count="tickets", missing=(_no_spend("support"),), null_when="interactions = 0",
             null_note="no interactions on tickets created in the period"),
     ]
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -152,8 +153,9 @@ def register_commands(app: typer.Typer) -> None:
             help="A date in the first period (default: --periods periods up to --to).")
         ] = None,
         end: Annotated[str | None, typer.Option(
-            "--to", metavar="DATE", help="A date in the last period (default: --as-of).",
-            show_default=False)] = None,
+            "--to", metavar="DATE", show_default=False,
+            help="A date in the last period (default: the last complete one with data).")
+        ] = None,
         as_of: Annotated[str | None, typer.Option(
             "--as-of", metavar="DATETIME",
             help="The moment the figures are true for, UTC (default: now).",
@@ -181,7 +183,11 @@ def register_commands(app: typer.Typer) -> None:
         """Compute the KPIs from the store, by period, across every connection."""
         from crm_connect import cli as core
         from crm_connect.errors import ConfigError
-        from crm_connect.metrics.compute import compute_kpis, parse_moment
+        from crm_connect.metrics.compute import (
+            compute_kpis,
+            missing_rate_summary,
+            parse_moment,
+        )
         from crm_connect.metrics.registry import get_kpis, kpi_plugin
         from crm_connect.store import DuckDBStore, open_store
 
@@ -224,6 +230,10 @@ def register_commands(app: typer.Typer) -> None:
             print(render_csv(rows), end="")
         else:
             core.out.print(render_table(rows, config.reporting.currency))
+        unconverted = missing_rate_summary(rows, config.reporting.currency)
+        if unconverted:  # the rows are printed: exit 1 says some could not be computed
+            core.err.print(escape(unconverted), highlight=False)
+            raise typer.Exit(1)
 
 
 def _print_catalogue(console: Any, definitions: dict[str, Any], plugin_of: Any,

@@ -9,26 +9,32 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from crm_connect.errors import ConfigError
+from crm_connect.metrics.coverage import default_last_period, read_coverage
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
-from crm_connect.metrics.engine import (
-    _MONTHS,
-    _YEAR_LAG,
+from crm_connect.metrics.engine import KpiRow, dimensions_key
+from crm_connect.metrics.money import (
+    check_currency,
+    check_rates,
+    named_currencies,
+    rate_example,
+)
+from crm_connect.metrics.periods import (
     GRAINS,
-    KpiRow,
+    MONTHS,
+    YEAR_LAG,
     Period,
-    compute_rows,
-    dimensions_key,
     make_periods,
     period_containing,
     shift_period,
 )
 from crm_connect.metrics.registry import get_kpis
+from crm_connect.metrics.running import compute_rows, effective_entities
 
 if TYPE_CHECKING:
     from crm_connect.config import Config, Target
     from crm_connect.store import Store
 
-__all__ = ["compute_kpis", "parse_moment", "resolve_request"]
+__all__ = ["compute_kpis", "missing_rate_summary", "parse_moment", "resolve_request"]
 
 Moment = dt.datetime | dt.date | str | None
 
@@ -78,10 +84,13 @@ def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[
 
 
 def _executor(store: Any) -> Any:
-    if hasattr(store, "execute") and hasattr(store, "close") and hasattr(store, "con"):
-        return lambda sql: store.con.execute(sql).fetchall()
-    if hasattr(store, "execute") and hasattr(store, "fetchall"):  # a duckdb connection
-        return lambda sql: store.execute(sql).fetchall()
+    """``execute(sql, parameters) -> rows`` over a store, a DuckDB connection or any object
+    with an ``execute(sql, parameters)`` method."""
+    connection = getattr(store, "con", None) if hasattr(store, "close") else None
+    if connection is None and hasattr(store, "execute") and hasattr(store, "fetchall"):
+        connection = store  # a duckdb connection
+    if connection is not None:
+        return lambda sql, parameters: connection.execute(sql, list(parameters)).fetchall()
     return store.execute
 
 
@@ -108,63 +117,77 @@ def compute_kpis(
     :param metrics: KPI keys (default: every registered KPI).
     :param grain: ``week``, ``month``, ``quarter`` or ``year``.
     :param start: a date in the first period (default: ``periods`` periods up to ``end``).
-    :param end: a date in the last period (default: ``as_of``).
+    :param end: a date in the last period (default: the last complete period with data;
+        with ``from_history``, ``as_of``).
     :param as_of: the moment the figures are true for (default: now, UTC).
     :param by: dimensions to break the KPIs down by (``source``, ``owner``, ...).
     :param config: supplies the store, ``[reporting]`` currency and rates and ``[targets]``.
     :param from_history: read the rows saved by earlier ``--save`` runs instead of computing.
     :returns: one :class:`KpiRow` per KPI, period and breakdown (totals first), each with
         ``comparisons`` (previous period, year earlier, benchmark, target).
-    :raises ConfigError: an unknown metric, dimension or grain (exit code 2).
-    :raises MetricError: a currency with no rate, or another reason a KPI cannot be computed.
+    :raises ConfigError: an unknown metric, dimension or grain, or a currency that is not an
+        ISO 4217 code (exit code 2).
+    :raises MetricError: a reason the KPIs cannot be computed at all.  A currency without a
+        rate is not one: the KPIs that need it are null with a note naming it.
     """
     if grain not in GRAINS:
         raise ConfigError(f"unknown grain {grain!r}; choose one of: {', '.join(GRAINS)}")
     definitions = get_kpis()
     keys = resolve_request(definitions, metrics, by)
-    if config is not None:
-        currency = currency or config.reporting.currency
-        rates = config.reporting.rates if rates is None else rates
-        targets = config.targets if targets is None else targets
-    currency = currency or "USD"
-    rates = dict(rates or {})
-    targets = dict(targets or {})
-    unknown_targets = [key for key in targets if key not in definitions]
-    if unknown_targets:
-        raise ConfigError(f"[targets] names unknown metric {', '.join(unknown_targets)}; "
-                          f"valid metrics: {', '.join(definitions)}")
-
-    moment = parse_moment(as_of, "--as-of") or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    last = parse_moment(end, "--to") or moment
-    first = parse_moment(start, "--from")
-    if first is None:
-        first = shift_period(period_containing(last, grain), grain, -(max(periods, 1) - 1))
-    if first > last:
-        raise ConfigError(f"--from ({first.date()}) is after --to ({last.date()})")
-    shown = make_periods(grain, first, last)
-    lag = _YEAR_LAG[grain]
-    computed = make_periods(grain, shift_period(shown[0].start, grain, -lag), shown[-1].start)
-
     owned = None
     if store is None:
         from crm_connect.config import load_config
         from crm_connect.store import open_store
 
         config = config or load_config(required=False)
+    if config is not None:
+        currency = currency or config.reporting.currency
+        rates = config.reporting.rates if rates is None else rates
+        targets = config.targets if targets is None else targets
+    currency = check_currency(currency or "USD", "the reporting currency")
+    rates = check_rates(rates or {}, "rates" if config is None else "[reporting] rates")
+    targets = dict(targets or {})
+    unknown_targets = [key for key in targets if key not in definitions]
+    if unknown_targets:
+        raise ConfigError(f"[targets] names unknown metric {', '.join(unknown_targets)}; "
+                          f"valid metrics: {', '.join(definitions)}")
+    moment = parse_moment(as_of, "--as-of") or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    last = parse_moment(end, "--to")
+    first = parse_moment(start, "--from")
+
+    if store is None:
+        assert config is not None
         owned = open_store(config.store.url, base_dir=config.base_dir, read_only=True)
         store = owned
     try:
+        execute = _executor(store)
+        coverage = None
+        if not from_history:
+            coverage = read_coverage(execute, {
+                entity for key in keys for entity in effective_entities(definitions, key)})
+        if last is None:
+            # By default the range ends at the last complete period with data (history:
+            # at as_of, the rows saved then are all there is).
+            last = moment if coverage is None else default_last_period(coverage, grain, moment)
+        if first is None:
+            first = shift_period(period_containing(last, grain), grain, -(max(periods, 1) - 1))
+        if first > last:
+            raise ConfigError(f"--from ({first.date()}) is after --to ({last.date()})")
+        shown = make_periods(grain, first, last)
+        lag = YEAR_LAG[grain]
+        computed = make_periods(grain, shift_period(shown[0].start, grain, -lag),
+                                shown[-1].start)
         if from_history:
             from crm_connect.metrics.history import read_history
 
             return read_history(store, definitions, keys, by, computed, lag, grain, moment,
                                 targets)
-        raw = compute_rows(_executor(store), definitions, keys, by, computed, grain, moment,
-                           currency, rates)
+        raw = compute_rows(execute, definitions, keys, by, computed, grain, moment,
+                           currency, rates, coverage)
     finally:
         if owned is not None:
             owned.close()
-    return shape_rows(raw, definitions, keys, by, computed, lag, grain, targets)
+    return shape_rows(raw, definitions, keys, by, computed, lag, grain, targets, as_of=moment)
 
 
 def _verdict(definition: KpiDefinition, value: float | None, other: float | None) -> str | None:
@@ -221,13 +244,21 @@ def attach_comparisons(rows: dict[tuple[str, str, int], KpiRow],
         comparisons["target"] = {"value": target.value,
                                  "by": target.by.isoformat() if target.by else None,
                                  "verdict": verdict}
+    if index.partial and not definition.snapshot:
+        # An incomplete period is not judged against complete ones, a benchmark or a target.
+        for comparison in comparisons.values():
+            comparison["verdict"] = None
+            if "change" in comparison:
+                comparison["change"] = None
     index.comparisons = comparisons
 
 
 def shape_rows(raw: Sequence[dict[str, Any]], definitions: Mapping[str, KpiDefinition],
                keys: Sequence[str], by: Sequence[str], computed: Sequence[Period], lag: int,
-               grain: str, targets: Mapping[str, Target]) -> list[KpiRow]:
-    """SQL result rows to :class:`KpiRow` for the shown periods, with their comparisons."""
+               grain: str, targets: Mapping[str, Target],
+               as_of: dt.datetime | None = None) -> list[KpiRow]:
+    """SQL result rows to :class:`KpiRow` for the shown periods, with their comparisons; a
+    period that had not ended at ``as_of`` is partial."""
     dims = [d for d in DIMENSIONS if d in by]
     by_index = {period.index: period for period in computed}
     rows: dict[tuple[str, str, int], KpiRow] = {}
@@ -245,6 +276,8 @@ def shape_rows(raw: Sequence[dict[str, Any]], definitions: Mapping[str, KpiDefin
             value=_clean(item["value"]), unit=definition.unit,
             numerator=_clean(item["numerator"]), denominator=_clean(item["denominator"]),
             count=None if item["count"] is None else int(item["count"]), note=note,
+            missing_rates=tuple(item.get("missing_rates") or ()),
+            partial=as_of is not None and period.is_partial(as_of),
         )
         rows[(row.metric, dimensions_key(dimensions), period.index)] = row
     order = {key: position for position, key in enumerate(keys)}
@@ -259,6 +292,19 @@ def shape_rows(raw: Sequence[dict[str, Any]], definitions: Mapping[str, KpiDefin
     return [item[4] for item in shown]
 
 
+def missing_rate_summary(rows: Sequence[KpiRow], currency: str) -> str | None:
+    """What to tell a person when some KPIs are null for want of an exchange rate."""
+    codes = {code for row in rows for code in row.missing_rates}
+    metrics = list(dict.fromkeys(row.metric for row in rows if row.missing_rates))
+    if not metrics:
+        return None
+    several = len(metrics) > 1
+    return (f"{len(metrics)} KPI{'s' if several else ''} ({', '.join(metrics)}) "
+            f"{'have' if several else 'has'} no value: no exchange rate into {currency} for "
+            f"{named_currencies(codes)}. To compute {'them' if several else 'it'}, "
+            f"{rate_example(codes, currency)}.")
+
+
 def _clean(value: Any) -> float | None:
     if value is None:
         return None
@@ -268,5 +314,5 @@ def _clean(value: Any) -> float | None:
     return number
 
 
-MONTHS_IN_PERIOD = _MONTHS
+MONTHS_IN_PERIOD = MONTHS
 """Months in one period of each grain (``cac_payback_months``)."""

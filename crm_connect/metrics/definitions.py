@@ -16,8 +16,11 @@ dimensions it uses, its formula in words) and says how to compute it:
 
 ``value``, ``numerator``, ``denominator`` and ``count`` are SQL expressions over the measure
 names (base) or the input columns (derived); when ``null_when`` holds the value is null and
-``null_note`` says why.  Everything is portable SQL: the engine joins a generated periods
-table, so one query computes every period and breakdown.
+``null_note`` says why.  An input that does not exist for the period (no spend recorded, say)
+is a :class:`Missing` case: value, numerator and denominator are null, and its note names the
+input and what could feed it.  Never a 0 standing for "unknown".  Everything is portable
+SQL: the engine joins a generated periods table, so one query computes every period and
+breakdown.
 
 Columns of the periods table ``p`` a condition may use: ``p.period_start`` and ``p.period_end``
 (timestamps, half-open), ``p.start_day`` / ``p.end_day`` (dates), ``p.moment`` (the period's
@@ -36,6 +39,7 @@ __all__ = [
     "Benchmark",
     "KpiDefinition",
     "Measure",
+    "Missing",
 ]
 
 DIMENSIONS: tuple[str, ...] = (
@@ -96,6 +100,17 @@ class Benchmark(BaseModel):
         default=None, description="The grain the range is quoted for (None: any grain).")
 
 
+class Missing(BaseModel):
+    """An input of the KPI that does not exist for a period (``when``, SQL over the measure
+    names or input columns): the KPI is null, and ``note`` names the missing input and what
+    could feed it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    when: str
+    note: str
+
+
 class KpiDefinition(BaseModel):
     """A KPI: what it is, and how to compute it set-based over the canonical tables."""
 
@@ -118,6 +133,8 @@ class KpiDefinition(BaseModel):
     count: str = "0"
     null_when: str = "FALSE"
     null_note: str = "no data for the period"
+    missing: tuple[Missing, ...] = Field(
+        default=(), description="Inputs that may not exist for a period; checked first.")
     snapshot: bool = Field(
         default=False, description="A value at as_of that every period row carries.")
     benchmark: Benchmark | None = None
@@ -140,7 +157,8 @@ class KpiDefinition(BaseModel):
         names = [m.name for m in self.measures]
         if len(set(names)) != len(names):
             raise ValueError(f"KPI {self.key!r}: measure names repeat: {names}")
-        for text in (self.value, self.numerator, self.denominator, self.count, self.null_when):
+        for text in (self.value, self.numerator, self.denominator, self.count, self.null_when,
+                     *(case.when for case in self.missing)):
             if text and ";" in text:
                 raise ValueError(f"KPI {self.key!r}: an expression may not contain ';'")
         return self
@@ -148,5 +166,6 @@ class KpiDefinition(BaseModel):
     def references(self) -> set[str]:
         """Identifiers its expressions use (for validation)."""
         text = " ".join(filter(None, (self.value, self.numerator, self.denominator,
-                                      self.count, self.null_when)))
+                                      self.count, self.null_when,
+                                      *(case.when for case in self.missing))))
         return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))

@@ -30,10 +30,19 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from crm_connect.errors import ConfigError, MetricError
+from crm_connect.errors import MetricError
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition, Measure
+from crm_connect.metrics.money import MoneySql
+from crm_connect.metrics.periods import (
+    GRAINS,
+    MONTHS,
+    Period,
+    make_periods,
+    period_containing,
+    shift_period,
+)
 from crm_connect.metrics.relations import (
     HELPERS,
     RELATIONS,
@@ -44,67 +53,15 @@ from crm_connect.metrics.relations import (
 
 __all__ = [
     "GRAINS",
+    "Instance",
     "KpiRow",
     "Period",
     "build_query",
-    "compute_rows",
+    "compile_query",
     "make_periods",
     "period_containing",
     "transpile",
 ]
-
-Grain = Literal["week", "month", "quarter", "year"]
-GRAINS: tuple[str, ...] = ("week", "month", "quarter", "year")
-_YEAR_LAG = {"week": 52, "month": 12, "quarter": 4, "year": 1}
-_MONTHS = {"week": 7 * 12 / 365, "month": 1.0, "quarter": 3.0, "year": 12.0}
-
-
-# -- periods ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    index: int
-    start: dt.datetime  # naive UTC
-    end: dt.datetime
-
-
-def period_containing(moment: dt.datetime, grain: str) -> dt.datetime:
-    """The start of the ``grain`` period holding ``moment`` (naive UTC)."""
-    day = moment.date()
-    if grain == "week":
-        day = day - dt.timedelta(days=day.weekday())
-    elif grain == "month":
-        day = day.replace(day=1)
-    elif grain == "quarter":
-        day = day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
-    elif grain == "year":
-        day = day.replace(month=1, day=1)
-    else:
-        raise ConfigError(f"unknown grain {grain!r}; choose one of: {', '.join(GRAINS)}")
-    return dt.datetime(day.year, day.month, day.day)
-
-
-def shift_period(start: dt.datetime, grain: str, steps: int) -> dt.datetime:
-    """The start of the period ``steps`` periods after (or before) the one starting at start."""
-    if grain == "week":
-        return start + dt.timedelta(weeks=steps)
-    months = {"month": 1, "quarter": 3, "year": 12}[grain] * steps
-    total = start.year * 12 + start.month - 1 + months
-    return dt.datetime(total // 12, total % 12 + 1, 1)
-
-
-def make_periods(grain: str, first: dt.datetime, last: dt.datetime) -> list[Period]:
-    """Every period from the one holding ``first`` to the one holding ``last``."""
-    start = period_containing(first, grain)
-    stop = period_containing(last, grain)
-    periods: list[Period] = []
-    while start <= stop:
-        end = shift_period(start, grain, 1)
-        periods.append(Period(len(periods), start, end))
-        start = end
-    return periods
-
 
 # -- results ----------------------------------------------------------------------------------
 
@@ -124,7 +81,11 @@ class KpiRow:
     denominator: float | None
     count: int | None
     note: str | None
+    partial: bool = False
+    """The period had not ended at ``as_of``: its figures are incomplete, not compared."""
     comparisons: dict[str, Any] = field(default_factory=dict)
+    missing_rates: tuple[str, ...] = ()
+    """Currencies of amounts this KPI reads that have no rate (then ``value`` is null)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,11 +100,9 @@ class KpiRow:
             "denominator": self.denominator,
             "count": self.count,
             "note": self.note,
+            "partial": self.partial,
             "comparisons": self.comparisons,
         }
-
-
-# -- money ------------------------------------------------------------------------------------
 
 
 def _number(value: Decimal | float) -> str:
@@ -151,27 +110,11 @@ def _number(value: Decimal | float) -> str:
     return text if "." in text else text + ".0"
 
 
-def money_sql(currency: str, rates: Mapping[str, Decimal | float]) -> Any:
-    """``money(amount, currency)`` SQL: the amount in ``currency``; a record without a
-    currency is taken to be in the reporting currency already."""
-    factors = {code: rate for code, rate in rates.items() if code != currency}
-    cases = " ".join(f"WHEN '{code}' THEN {_number(rate)}"
-                     for code, rate in sorted(factors.items()))
-
-    def money(amount: str, currency_column: str) -> str:
-        if not cases:
-            return f"CAST({amount} AS DOUBLE)"
-        return (f"CAST({amount} AS DOUBLE) * CASE COALESCE({currency_column}, '{currency}') "
-                f"WHEN '{currency}' THEN 1.0 {cases} END")
-
-    return money
-
-
 # -- compiling --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Instance:
+class Instance:
     """A KPI computed with one breakdown shape (the dimensions grouped by)."""
 
     key: str
@@ -198,7 +141,7 @@ def _periods_cte(periods: Sequence[Period], grain: str, as_of: dt.datetime) -> s
         rows.append(
             f"({period.index}, {_ts(period.start)}, {_ts(period.end)}, {_day(period.start)}, "
             f"{_day(period.end)}, {_day(previous)}, {_ts(min(period.start, as_of))}, "
-            f"{_ts(min(period.end, as_of))}, {_number(_MONTHS[grain])}, {_ts(as_of)})"
+            f"{_ts(min(period.end, as_of))}, {_number(MONTHS[grain])}, {_ts(as_of)})"
         )
     return ("SELECT * FROM (VALUES " + ", ".join(rows) + ") AS v(period_index, period_start, "
             "period_end, start_day, end_day, prev_start_day, opening, moment, months, as_of)")
@@ -221,7 +164,7 @@ def measure_columns(measure: Measure, shape: Sequence[str]) -> set[str]:
 
 
 def plan_relations(definitions: Mapping[str, KpiDefinition],
-                   instances: Iterable[_Instance]) -> dict[str, set[str]]:
+                   instances: Iterable[Instance]) -> dict[str, set[str]]:
     """The prepared relations the base KPIs of ``instances`` read, each with the columns
     their measures reference."""
     wanted: dict[str, set[str]] = {}
@@ -241,7 +184,7 @@ def _dimension_columns(dims: Sequence[str]) -> list[str]:
 
 
 class _Compiler:
-    def __init__(self, definitions: Mapping[str, KpiDefinition], instances: Sequence[_Instance],
+    def __init__(self, definitions: Mapping[str, KpiDefinition], instances: Sequence[Instance],
                  all_dims: Sequence[str], grain: str) -> None:
         self.definitions = definitions
         self.instances = instances
@@ -331,12 +274,17 @@ class _Compiler:
         return [f"NULLIF({source}.d_{dim}, '')" if dim in shape else "CAST(NULL AS VARCHAR)"
                 for dim in self.all_dims]
 
-    def _result_select(self, instance: _Instance, definition: KpiDefinition, body: str,
-                       extra_notes: Sequence[tuple[str, str]] = ()) -> str:
-        null = f"({definition.null_when})"
-        checks = [*extra_notes, (null, definition.null_note)]
+    def _result_select(self, instance: Instance, definition: KpiDefinition, body: str,
+                       missing: Sequence[tuple[str, str]] = ()) -> str:
+        """The result rows of one KPI over ``body``.  ``missing``: (condition, note SQL) of
+        inputs that do not exist, which null the numerator and denominator too; the
+        definition's own :class:`Missing` cases join them, then ``null_when``."""
+        absent = [*missing, *((f"({case.when})", _literal(case.note))
+                              for case in definition.missing)]
+        checks = [*absent, (f"({definition.null_when})", _literal(definition.null_note))]
         is_null = " OR ".join(f"({condition})" for condition, _ in checks)
-        notes = " ".join(f"WHEN {condition} THEN '{_quote(note)}'" for condition, note in checks)
+        notes = " ".join(f"WHEN {condition} THEN {note}" for condition, note in checks)
+        unknown = " OR ".join(f"({condition})" for condition, _ in absent) or "FALSE"
 
         def number(expr: str | None) -> str:
             return f"CAST({expr} AS DOUBLE)" if expr else "CAST(NULL AS DOUBLE)"
@@ -348,17 +296,16 @@ class _Compiler:
             *[f"{expr} AS d_{dim}" for expr, dim in zip(dims, self.all_dims, strict=True)],
             f"CASE WHEN {is_null} THEN CAST(NULL AS DOUBLE) ELSE {number(definition.value)} "
             "END AS value",
-            f"CASE WHEN {' OR '.join(f'({c})' for c, _ in extra_notes) or 'FALSE'} "
-            f"THEN CAST(NULL AS DOUBLE) ELSE {number(definition.numerator)} END AS numerator",
-            f"CASE WHEN {' OR '.join(f'({c})' for c, _ in extra_notes) or 'FALSE'} "
-            f"THEN CAST(NULL AS DOUBLE) ELSE {number(definition.denominator)} END "
-            "AS denominator",
+            f"CASE WHEN {unknown} THEN CAST(NULL AS DOUBLE) "
+            f"ELSE {number(definition.numerator)} END AS numerator",
+            f"CASE WHEN {unknown} THEN CAST(NULL AS DOUBLE) "
+            f"ELSE {number(definition.denominator)} END AS denominator",
             f"CAST({definition.count} AS BIGINT) AS count",
             f"CASE {notes} END AS note",
         ]
         return f"SELECT {', '.join(columns)} FROM ({body}) v"
 
-    def _base_sql(self, instance: _Instance, definition: KpiDefinition) -> str:
+    def _base_sql(self, instance: Instance, definition: KpiDefinition) -> str:
         used: dict[str, list[tuple[str, str]]] = {}
         for measure in definition.measures:
             group, column = self._measure_column(measure, instance.shape)
@@ -402,17 +349,19 @@ class _Compiler:
                 f"p.as_of, {', '.join(values)} FROM ({' UNION '.join(keys)}) k "
                 f"JOIN periods p ON p.period_index = k.period_index {' '.join(joins)}")
 
-    def _derived_sql(self, instance: _Instance, definition: KpiDefinition,
+    def _derived_sql(self, instance: Instance, definition: KpiDefinition,
                      source: str) -> str:
         references = definition.references()
         pivots = []
         checks: list[tuple[str, str]] = []
         for name in definition.inputs:
-            for part in ("value", "numerator", "denominator", "count"):
+            # A null input makes the KPI null, with the input's own reason.
+            note = f"{_literal(f'needs {name}: ')} || COALESCE({name}__note, 'it has no value')"
+            for part in ("value", "numerator", "denominator", "count", "note"):
                 column = f"{name}__{part}"
                 pivots.append(f"MAX(CASE WHEN r.metric = '{name}' THEN r.{part} END) AS {column}")
-                if column in references:
-                    checks.append((f"{column} IS NULL", f"needs {name}, which has no value"))
+                if column in references and part != "note":
+                    checks.append((f"{column} IS NULL", note))
         dims = [f"r.d_{dim}" for dim in instance.shape]
         inputs = ", ".join(f"'{name}'" for name in definition.inputs)
         group_by = ", ".join(["r.period_index", *dims, "p.months", "p.as_of"])
@@ -425,7 +374,7 @@ class _Compiler:
                 f"GROUP BY {group_by}")
         return self._result_select(instance, definition, body, checks)
 
-    def compile(self, periods_sql: str, money: Any, as_of: dt.datetime) -> str:
+    def compile(self, periods_sql: str, money: MoneySql, as_of: dt.datetime) -> str:
         self.money = money
         self.as_of = _ts(as_of)
         base = [i for i in self.instances if not self.definitions[i.key].derived]
@@ -465,22 +414,23 @@ class _Compiler:
         return f"WITH {', '.join(ctes)} SELECT * FROM r{layer}"
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def plan_instances(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
-                   by: Sequence[str]) -> tuple[list[_Instance], list[_Instance]]:
+                   by: Sequence[str]) -> tuple[list[Instance], list[Instance]]:
     """The (KPI, breakdown) pairs to output and every pair that must be computed for them."""
-    outputs = [_Instance(key, tuple(d for d in by if d in definitions[key].dimensions))
+    outputs = [Instance(key, tuple(d for d in by if d in definitions[key].dimensions))
                for key in keys]
-    needed: list[_Instance] = []
+    needed: list[Instance] = []
 
-    def add(instance: _Instance) -> None:
+    def add(instance: Instance) -> None:
         if instance in needed:
             return
         for name in definitions[instance.key].inputs:
-            add(_Instance(name, instance.shape))
+            add(Instance(name, instance.shape))
         needed.append(instance)
 
     for instance in outputs:
@@ -492,11 +442,22 @@ def build_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
                 by: Sequence[str], periods: Sequence[Period], grain: str,
                 as_of: dt.datetime, currency: str,
                 rates: Mapping[str, Decimal | float]) -> str:
-    """The one SQL query computing ``keys`` for every period and the ``by`` breakdown."""
+    """The one SQL query computing ``keys`` for every period and the ``by`` breakdown.
+
+    Currency codes and rates are not in the text: it reads them from the numbered parameters
+    ``$1``, ``$2``, ... whose values :func:`~crm_connect.metrics.money.query_parameters`
+    gives."""
+    return compile_query(definitions, keys, by, periods, grain, as_of,
+                         MoneySql(currency, rates))
+
+
+def compile_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+                  by: Sequence[str], periods: Sequence[Period], grain: str,
+                  as_of: dt.datetime, money: MoneySql) -> str:
+    """:func:`build_query` with the reporting currency and rates of ``money``."""
     _, needed = plan_instances(definitions, keys, by)
     compiler = _Compiler(definitions, needed, [d for d in DIMENSIONS if d in by], grain)
-    return compiler.compile(_periods_cte(periods, grain, as_of), money_sql(currency, rates),
-                            as_of)
+    return compiler.compile(_periods_cte(periods, grain, as_of), money, as_of)
 
 
 def transpile(sql: str, dialect: str) -> str:
@@ -509,82 +470,6 @@ def transpile(sql: str, dialect: str) -> str:
         raise MetricError("running KPIs on another engine needs sqlglot: "
                           "pip install 'crm-connect[warehouse]'") from exc
     return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
-
-
-# -- running ----------------------------------------------------------------------------------
-
-
-def effective_entities(definitions: Mapping[str, KpiDefinition], key: str) -> set[str]:
-    definition = definitions[key]
-    entities = set(definition.entities)
-    for name in definition.inputs:
-        entities |= effective_entities(definitions, name)
-    return entities
-
-
-def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
-                 by: Sequence[str], periods: Sequence[Period], grain: str,
-                 as_of: dt.datetime, currency: str, rates: Mapping[str, Decimal | float],
-                 ) -> list[dict[str, Any]]:
-    """Run the query; rows as dictionaries keyed by the SQL's column names, with the entity
-    checks applied.  ``execute(sql) -> list[tuple]`` runs SQL on the store."""
-    outputs, needed = plan_instances(definitions, keys, by)
-    relations = plan_relations(definitions, needed)
-    tables = sorted({e for i in needed for e in effective_entities(definitions, i.key)})
-    counts = _entity_counts(execute, tables)
-    _check_currencies(execute, relations, currency, rates)
-    sql = build_query(definitions, keys, by, periods, grain, as_of, currency, rates)
-    dims = [d for d in DIMENSIONS if d in by]
-    names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",
-             "numerator", "denominator", "count", "note"]
-    wanted = {(i.key, i.label) for i in outputs}
-    rows = []
-    for raw in execute(sql):
-        row = dict(zip(names, raw, strict=True))
-        if (row["metric"], row["shape"]) not in wanted:
-            continue
-        empty = sorted(e for e in effective_entities(definitions, row["metric"])
-                       if counts.get(e, 0) == 0)
-        if empty:
-            row.update(value=None, numerator=None, denominator=None, count=0,
-                       note=f"no {', '.join(empty)} records in the store")
-        rows.append(row)
-    return rows
-
-
-def _entity_counts(execute: Any, tables: Sequence[str]) -> dict[str, int]:
-    if not tables:
-        return {}
-    sql = " UNION ALL ".join(
-        f"SELECT '{table}' AS entity, COUNT(*) AS n FROM (SELECT 1 FROM {table} "
-        "WHERE NOT is_deleted LIMIT 1) t" for table in tables)
-    return {str(entity): int(n) for entity, n in execute(sql)}
-
-
-def _check_currencies(execute: Any, relations: Mapping[str, Iterable[str]], currency: str,
-                      rates: Mapping[str, Decimal | float]) -> None:
-    """Every amount the query converts has a rate (amounts it does not read need none)."""
-    known = {currency, *rates}
-    columns = sorted({money for name, names in relations.items()
-                      for money in RELATIONS[name].money(names)})
-    if not columns:
-        return
-    accepted = ", ".join(f"'{code}'" for code in sorted(known))
-    sql = " UNION ".join(
-        f"SELECT DISTINCT '{table}' AS entity, {column} AS currency FROM {table} "
-        f"WHERE NOT is_deleted AND {amount} IS NOT NULL AND {column} IS NOT NULL "
-        f"AND {column} NOT IN ({accepted})" for table, amount, column in columns)
-    missing: dict[str, set[str]] = {}
-    for entity, code in execute(sql):
-        missing.setdefault(str(code), set()).add(str(entity))
-    if missing:
-        detail = "; ".join(f"{code} (in {', '.join(sorted(entities))})"
-                           for code, entities in sorted(missing.items()))
-        example = ", ".join(f"{code} = 1.0" for code in sorted(missing))
-        raise MetricError(
-            f"no exchange rate into {currency} for {detail}. Add it to the configuration, "
-            f"e.g. [reporting] rates = {{ {example} }} (one unit of that currency in {currency})."
-        )
 
 
 def dimensions_key(dimensions: Mapping[str, str]) -> str:

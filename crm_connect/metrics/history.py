@@ -117,4 +117,4 @@ FROM snapshot WHERE rank_ = 1"""
         raw.append({"metric": metric, "period_index": period_index, "value": value,
                     "numerator": numerator, "denominator": denominator, "count": count,
                     "note": note, **{f"d_{d}": v for d, v in dimensions.items()}})
-    return shape_rows(raw, definitions, keys, by, periods, lag, grain, targets)
+    return shape_rows(raw, definitions, keys, by, periods, lag, grain, targets, as_of=as_of)
