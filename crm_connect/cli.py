@@ -167,7 +167,7 @@ def connections_test(name: Annotated[str, typer.Argument(help="The connection to
     except CrmConnectError as exc:
         _fail(exc)
     mark = "[green]ok[/]" if result.ok else "[red]failed[/]"
-    out.print(f"{name}: {mark} {result.message}", highlight=False)
+    out.print(f"{name}: {mark} {escape(result.message)}", highlight=False)
     for problem in result.problems:
         out.print(f"  - {escape(problem)}", highlight=False)
     for warning in result.warnings:
@@ -323,7 +323,7 @@ def sync_command(
                   "for the reason and raw payload of each.", highlight=False)
     for result in report.results:
         if result.error:
-            err.print(f"[bold red]{result.connection}/{result.stream}:[/] {result.error}",
+            err.print(f"[bold red]{result.connection}/{result.stream}:[/] {escape(result.error)}",
                       highlight=False)
     if report.exit_code:
         raise typer.Exit(report.exit_code)

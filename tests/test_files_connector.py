@@ -58,8 +58,8 @@ def test_check_reports_missing_id_column_and_extra_columns(tmp_path: Path) -> No
     _, files = connector(folder)
     result = files.check()
     assert not result.ok
-    assert "deals.csv: no 'id' column in the header row" in result.problems
-    assert "deals.csv: columns kept in extra: colour" in result.problems
+    assert result.problems == ["deals.csv: no 'id' column in the header row"]
+    assert "deals.csv: columns kept in extra: colour" in result.warnings
 
 
 def test_resume_mid_file_and_restart_when_the_file_changed(tmp_path: Path) -> None:

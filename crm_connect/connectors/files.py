@@ -4,28 +4,44 @@ Column (or key) names are the canonical field names; columns with no canonical h
 ``extra``.  Incremental by ``updated_at``: a run reads the rows whose ``updated_at`` is at or
 after the largest one the previous run stored (rows without one are always read; re-reading a
 row changes nothing).  While a file is read, the state also records the last line stored, so a
-sync killed halfway resumes at that line as long as the file has not changed.
+sync killed halfway resumes at that line as long as the file has not changed.  Changing the
+connection's ``encoding`` or ``delimiter`` reads every file again from the top.
+
+Which files are read and why the others are not: :mod:`crm_connect.connectors.files_folder`;
+how a file is decoded line by line: :mod:`crm_connect.connectors.files_rows`.
 """
 
 from __future__ import annotations
 
-import csv
+import codecs
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from crm_connect.connector import CheckResult, Connector, ConnectorConfig, Page, Rejected, Stream
-from crm_connect.errors import ConfigError
+from crm_connect.connectors.files_folder import FolderScan, expected_names, scan_folder
+from crm_connect.connectors.files_rows import (
+    Row,
+    check_encoding,
+    csv_header,
+    csv_rows,
+    jsonl_rows,
+    undecodable_lines,
+)
+from crm_connect.errors import ConfigError, ConnectorError, CrmConnectError
 from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, _parse_datetime
 
 __all__ = ["FilesConfig", "FilesConnector"]
 
-SUFFIXES = (".csv", ".jsonl")
+log = logging.getLogger(__name__)
+
+_DEFAULT_READ_AS = {"encoding": "utf-8", "delimiter": ","}
 
 
 class FilesConfig(ConnectorConfig):
@@ -33,7 +49,14 @@ class FilesConfig(ConnectorConfig):
     page_size: int = Field(default=5000, ge=1, le=1_000_000,
                            description="Records validated and stored per transaction.")
     delimiter: str = Field(default=",", min_length=1, max_length=1)
-    encoding: str = "utf-8"
+    encoding: str = Field(default="utf-8",
+                          description="Text encoding of the files (a Python codec name, e.g. "
+                          "cp1252); a line it cannot decode is quarantined.")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
 
 
 def _as_utc(value: Any) -> dt.datetime | None:
@@ -60,60 +83,100 @@ class FilesConnector(Connector[FilesConfig]):
         folder = Path(self.config.path).expanduser()
         return folder if folder.is_absolute() else self.context.base_dir / folder
 
-    def _files(self) -> dict[str, Path]:
-        folder = self.folder
-        if not folder.is_dir():
-            raise ConfigError(
-                f"connection {self.connection!r}: the folder {folder} does not exist "
-                "(check `path` in its [connections] table; a relative path is read from the "
-                "configuration file's folder)"
-            )
-        found: dict[str, Path] = {}
-        for entity in ENTITIES:
-            candidates = [folder / f"{entity}{suffix}" for suffix in SUFFIXES]
-            present = [path for path in candidates if path.is_file()]
-            if len(present) > 1:
-                raise ConfigError(
-                    f"connection {self.connection!r}: both {present[0].name} and "
-                    f"{present[1].name} exist in {folder}; keep one file per entity"
-                )
-            if present:
-                found[entity] = present[0]
-        return found
+    def _scan(self) -> FolderScan:
+        return scan_folder(self.folder, self.connection)
+
+    def _no_file_message(self, scan: FolderScan) -> str:
+        expected = (f"name exports <entity>.csv or <entity>.jsonl, with <entity> one of "
+                    f"{expected_names()}")
+        if not scan.ignored:
+            return (f"connection {self.connection!r}: no export file in {scan.folder} "
+                    f"(it is empty); {expected}")
+        ignored = "; ".join(str(item) for item in scan.ignored)
+        return (f"connection {self.connection!r}: no file in {scan.folder} can be read "
+                f"({ignored}); {expected}")
 
     def streams(self) -> Sequence[Stream]:
-        return [
-            Stream(entity, entity, "updated_at", f"{path.name}")
-            for entity, path in self._files().items()
-        ]
+        """One stream per export file; every other file is named in a warning.
+
+        :raises ConfigError: the folder is missing, or holds no file to read.
+        """
+        scan = self._scan()
+        if not scan.files:
+            raise ConfigError(self._no_file_message(scan))
+        for item in scan.ignored:
+            log.warning("%s: %s in %s", self.connection, item, scan.folder)
+        log.info("%s: reading %s from %s", self.connection,
+                 ", ".join(path.name for path in scan.files.values()), scan.folder)
+        return [Stream(entity, entity, "updated_at", path.name)
+                for entity, path in scan.files.items()]
 
     def check(self) -> CheckResult:
         try:
-            files = self._files()
+            scan = self._scan()
         except ConfigError as exc:
             return CheckResult(False, str(exc))
-        problems = []
-        for entity, path in files.items():
-            if path.suffix == ".csv":
-                with path.open(newline="", encoding=self.config.encoding) as handle:
-                    header = next(csv.reader(handle, delimiter=self.config.delimiter), [])
-                if "id" not in header:
-                    problems.append(f"{path.name}: no 'id' column in the header row")
-                unknown = [c for c in header if c not in ENTITIES[entity].model_fields]
-                if unknown:
-                    problems.append(f"{path.name}: columns kept in extra: {', '.join(unknown)}")
-        if not files:
-            names = ", ".join(f"{entity}.csv" for entity in ENTITIES)
-            return CheckResult(False, f"no export files in {self.folder} (expected {names})")
-        ok = not any("no 'id' column" in problem for problem in problems)
-        found = ", ".join(path.name for path in files.values())
-        return CheckResult(ok, f"{len(files)} files in {self.folder}: {found}", problems)
+        details: dict[str, Any] = {
+            "folder": str(scan.folder),
+            "read": {entity: path.name for entity, path in scan.files.items()},
+            "ignored": {item.name: item.reason for item in scan.ignored},
+        }
+        if not scan.files:
+            return CheckResult(False, self._no_file_message(scan), details=details)
+        problems: list[str] = []
+        warnings = [str(item) for item in scan.ignored]
+        if scan.subfolders:
+            warnings.append(f"subfolders are not read: {', '.join(scan.subfolders)}")
+        for entity, path in scan.files.items():
+            try:
+                problems += self._check_header(entity, path, warnings)
+                count, first = undecodable_lines(path, self.config.encoding)
+            except CrmConnectError as exc:
+                problems.append(str(exc))
+                continue
+            if count:
+                warnings.append(
+                    f"{path.name}: {count} line{'s' if count > 1 else ''} not valid "
+                    f"{self.config.encoding} (first: {first}) will be quarantined; if the "
+                    'file was saved in another encoding, set e.g. encoding = "cp1252"')
+        found = ", ".join(path.name for path in scan.files.values())
+        files = f"{len(scan.files)} file{'s' if len(scan.files) > 1 else ''}"
+        return CheckResult(not problems, f"{files} in {scan.folder}: {found}",
+                           problems, details, warnings)
+
+    def _check_header(self, entity: str, path: Path, warnings: list[str]) -> list[str]:
+        if path.suffix != ".csv":
+            return []
+        header = csv_header(path, self.config.encoding, self.config.delimiter)
+        unknown = [column for column in header if column not in ENTITIES[entity].model_fields]
+        if unknown:
+            warnings.append(f"{path.name}: columns kept in extra: {', '.join(unknown)}")
+        if "id" not in header:
+            return [f"{path.name}: no 'id' column in the header row"]
+        return []
+
+    def _read_as(self) -> dict[str, str]:
+        """How the files are decoded; a state saved under other settings is not reused."""
+        return {"encoding": codecs.lookup(self.config.encoding).name,
+                "delimiter": self.config.delimiter}
+
+    def _saved_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        # The defaults are left out, so the state of a plain connection stays as it was.
+        if self._read_as() != _DEFAULT_READ_AS:
+            state["read_as"] = self._read_as()
+        return state
 
     def read(self, stream: Stream, state: dict[str, Any] | None) -> Iterator[Page]:
-        path = self._files().get(stream.entity)
+        path = self._scan().files.get(stream.entity)
         if path is None:
-            return
+            raise ConnectorError(
+                f"the file {stream.description} left {self.folder} while the sync ran; put "
+                "it back and sync again", connection=self.connection)
         state = state or {}
+        if state.get("read_as", _DEFAULT_READ_AS) != self._read_as():
+            log.info("%s/%s: encoding or delimiter changed; reading %s from the top",
+                     self.connection, stream.name, path.name)
+            state = {}
         cursor_text = state.get("cursor")
         cursor = _as_utc(cursor_text) if cursor_text else None
         fingerprint = _fingerprint(path)
@@ -130,73 +193,46 @@ class FilesConnector(Connector[FilesConfig]):
         last_line = skip_to
 
         def page_state() -> dict[str, Any]:
-            return {
+            return self._saved_state({
                 "cursor": cursor_text,
                 "resume": {
                     "fingerprint": fingerprint,
                     "line": last_line,
                     "max_seen": max_seen.isoformat() if max_seen else None,
                 },
-            }
+            })
 
-        rows = self._rows(path) if path.suffix == ".csv" else self._json_rows(path)
-        for line, row, problem in rows:
-            if line <= skip_to:
-                continue
-            last_line = line
-            location = f"{path.name}:{line}"
-            if problem is not None:
-                rejected.append(Rejected(problem, row, location))
-            else:
-                assert isinstance(row, dict)
-                updated = _as_utc(row.get("updated_at"))
-                if updated is not None and (max_seen is None or updated > max_seen):
-                    max_seen = updated
-                if cursor is None or updated is None or updated >= cursor:
-                    records.append(_canonical(row, fields))
-                    locations.append(location)
-            if len(records) + len(rejected) >= self.config.page_size:
+        try:
+            for row in self._rows(path):
+                if row.last_line <= skip_to:
+                    continue
+                last_line = row.last_line
+                location = f"{path.name}:{row.lines}"
+                if row.values is None:
+                    rejected.append(Rejected(row.problem or "unreadable", row.raw, location))
+                else:
+                    updated = _as_utc(row.values.get("updated_at"))
+                    if updated is not None and (max_seen is None or updated > max_seen):
+                        max_seen = updated
+                    if cursor is None or updated is None or updated >= cursor:
+                        records.append(_canonical(row.values, fields))
+                        locations.append(location)
+                if len(records) + len(rejected) >= self.config.page_size:
+                    yield Page(records, page_state(), locations=locations, rejected=rejected)
+                    records, locations, rejected = [], [], []
+        except CrmConnectError:
+            # The file cannot be read past this point: keep what was read before it.
+            if records or rejected:
                 yield Page(records, page_state(), locations=locations, rejected=rejected)
-                records, locations, rejected = [], [], []
+            raise
         final_cursor = max_seen.isoformat() if max_seen else cursor_text
-        yield Page(records, {"cursor": final_cursor}, locations=locations, rejected=rejected)
+        yield Page(records, self._saved_state({"cursor": final_cursor}),
+                   locations=locations, rejected=rejected)
 
-    def _rows(self, path: Path) -> Iterator[tuple[int, Any, str | None]]:
-        with path.open(newline="", encoding=self.config.encoding) as handle:
-            reader = csv.reader(handle, delimiter=self.config.delimiter)
-            try:
-                header = next(reader)
-            except StopIteration:
-                return
-            width = len(header)
-            try:
-                for row in reader:
-                    if not row:
-                        continue
-                    if len(row) != width:
-                        problem = f"expected {width} columns as in the header, found {len(row)}"
-                        yield reader.line_num, row, problem
-                        continue
-                    # Blank cells are absent values: leave them out rather than pass "".
-                    record = {k: v for k, v in zip(header, row, strict=True) if v}
-                    yield reader.line_num, record, None
-            except (csv.Error, UnicodeDecodeError) as exc:
-                yield reader.line_num, None, f"unreadable CSV: {exc}"
-
-    def _json_rows(self, path: Path) -> Iterator[tuple[int, Any, str | None]]:
-        with path.open(encoding=self.config.encoding) as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield number, text.rstrip("\n"), f"invalid JSON: {exc}"
-                    continue
-                if not isinstance(row, dict):
-                    yield number, row, "a line must hold one JSON object"
-                    continue
-                yield number, row, None
+    def _rows(self, path: Path) -> Iterator[Row]:
+        if path.suffix == ".csv":
+            return csv_rows(path, self.config.encoding, self.config.delimiter)
+        return jsonl_rows(path, self.config.encoding)
 
 
 def _canonical(row: dict[str, Any], fields: set[str]) -> dict[str, Any]:
