@@ -5,7 +5,7 @@ exactly once whatever the server throws at it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,15 @@ from crm_connect import (
     hookimpl,
 )
 from crm_connect.config import Config, parse_config
-from crm_connect.resilience import BearerAuth, ResiliencePolicy, ResilientSession
+from crm_connect.resilience import (
+    Action,
+    BearerAuth,
+    Outcome,
+    ResiliencePolicy,
+    ResilientSession,
+    register_response_classifier,
+    unregister_response_classifier,
+)
 from crm_connect.secrets import KEYRING_SERVICE
 from crm_connect.sync import SyncReport, run_sync
 from crm_connect.testing import faults
@@ -200,7 +208,25 @@ def test_refused_refresh_fails_fast_and_leaks_no_secret(
         assert secret not in (result.error or "")
 
 
-@pytest.mark.usefixtures("paged_plugin")
+def _daily_total_rule(status: int, headers: Mapping[str, str],
+                      body: bytes | str | None) -> Outcome | None:
+    """What a vendor plugin registers: its 403 "TotalRequests" answer is a spent daily quota."""
+    text = body.decode() if isinstance(body, bytes) else body or ""
+    if status == 403 and "TotalRequests Limit exceeded" in text:
+        return Outcome(Action.QUOTA, "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")
+    return None
+
+
+@pytest.fixture
+def daily_total_rule() -> Iterator[None]:
+    register_response_classifier(_daily_total_rule)
+    try:
+        yield
+    finally:
+        unregister_response_classifier(_daily_total_rule)
+
+
+@pytest.mark.usefixtures("paged_plugin", "daily_total_rule")
 @pytest.mark.parametrize("style", ["salesforce", "hubspot"])
 def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(tmp_path: Path,
                                                                  style: str) -> None:

@@ -15,14 +15,18 @@ from __future__ import annotations
 from crm_connect.resilience.classify import (
     Action,
     ExceptionClassifier,
+    Limit,
     Outcome,
     RateLimitReading,
+    ResponseClassifier,
     classify_exception,
     classify_response,
     parse_retry_after,
     read_rate_limit_headers,
     register_exception_classifier,
+    register_response_classifier,
     unregister_exception_classifier,
+    unregister_response_classifier,
 )
 from crm_connect.resilience.http import (
     BearerAuth,
@@ -50,6 +54,7 @@ __all__ = [
     "BearerAuth",
     "ExceptionClassifier",
     "GroupLimiter",
+    "Limit",
     "Outcome",
     "QuotaTracker",
     "QuotaUsage",
@@ -59,6 +64,7 @@ __all__ = [
     "ResiliencePolicy",
     "ResilienceSettings",
     "ResilientSession",
+    "ResponseClassifier",
     "TokenBucket",
     "classify_exception",
     "classify_response",
@@ -70,5 +76,7 @@ __all__ = [
     "read_rate_limit_headers",
     "redact",
     "register_exception_classifier",
+    "register_response_classifier",
     "unregister_exception_classifier",
+    "unregister_response_classifier",
 ]

@@ -19,9 +19,15 @@ from simple_salesforce.exceptions import SalesforceError
 
 from crm_connect.connector import ConnectionContext
 from crm_connect.errors import ConfigError, ConnectorError
-from crm_connect.resilience import BearerAuth, ResiliencePolicy, ResilientSession
+from crm_connect.resilience import (
+    BearerAuth,
+    ResiliencePolicy,
+    ResilientSession,
+    register_response_classifier,
+)
 from crm_connect_salesforce.auth import Authenticator, LoginResult
 from crm_connect_salesforce.bulk import BulkQuery
+from crm_connect_salesforce.classify import classify_salesforce_answer
 from crm_connect_salesforce.config import SalesforceConfig
 
 __all__ = ["SalesforceApiError", "SalesforceClient", "error_code"]
@@ -73,6 +79,7 @@ class SalesforceClient:
         self.context = context
         self.connection = context.name
         self.verify = self._verify()
+        register_response_classifier(classify_salesforce_answer)  # once; repeats are no-ops
         self.policy = ResiliencePolicy.for_connector(
             connector, vendor="salesforce",
             refresh=self._refresh if config.auth.value != "session" else None)

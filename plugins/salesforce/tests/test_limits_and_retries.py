@@ -1,0 +1,114 @@
+"""Salesforce's limits read by meaning, and what is retried, against the loopback sandbox driven
+by the real simple-salesforce client and the installed ``crm-connect`` command.
+
+* ``REQUEST_LIMIT_EXCEEDED`` "TotalRequests" stops the connection (a spent daily total);
+  "ConcurrentPerOrgLongTxn" and a 429 are waited out and retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from crm_connect_salesforce.classify import classify_salesforce_answer
+from crm_connect_salesforce.sandbox import FaultKind, SalesforceSandbox
+from crm_connect_salesforce.sandbox.faults import (
+    ERROR_CONCURRENT_LIMIT,
+    ERROR_DAILY_LIMIT,
+    ERROR_RATE_LIMIT,
+)
+from sf_support import reference, run_cli, sandbox_env, sandbox_options, write_project
+
+from crm_connect.resilience import (
+    Action,
+    Limit,
+    classify_response,
+    register_response_classifier,
+    unregister_response_classifier,
+)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SalesforceSandbox]:
+    with SalesforceSandbox(records=400, seed=5) as org:
+        yield org
+
+
+@pytest.fixture
+def org(sandbox: SalesforceSandbox) -> Iterator[SalesforceSandbox]:
+    sandbox.clear_faults()
+    sandbox.clear_log()
+    yield sandbox
+    sandbox.clear_faults()
+
+
+@pytest.fixture
+def salesforce_rules() -> Iterator[None]:
+    register_response_classifier(classify_salesforce_answer)
+    try:
+        yield
+    finally:
+        unregister_response_classifier(classify_salesforce_answer)
+
+
+def _body(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.usefixtures("salesforce_rules")
+def test_request_limit_exceeded_is_read_by_its_meaning() -> None:
+    daily = reference("issue_error_403_REQUEST_LIMIT_EXCEEDED_RECONSTRUCTED.json")
+    outcome = classify_response(daily["status"], {}, _body(daily["body"]))
+    assert (outcome.action, outcome.limit) == (Action.QUOTA, Limit.DAILY)
+    assert "TotalRequests" in outcome.reason
+    assert classify_response(403, {}, _body(ERROR_DAILY_LIMIT)).action is Action.QUOTA
+
+    concurrent = classify_response(403, {}, _body(ERROR_CONCURRENT_LIMIT))
+    assert (concurrent.action, concurrent.limit) == (Action.RETRY, Limit.CONCURRENCY)
+    assert concurrent.unprocessed  # refused before it ran: safe to repeat, even a POST
+    assert "ConcurrentPerOrgLongTxn" in concurrent.reason
+    also_concurrent = [{"errorCode": "REQUEST_LIMIT_EXCEEDED",
+                        "message": "ConcurrentRequests (Concurrent API Requests) Limit "
+                                   "exceeded."}]
+    assert classify_response(403, {}, _body(also_concurrent)).limit is Limit.CONCURRENCY
+
+    rate = classify_response(429, {"Retry-After": "3"}, _body(ERROR_RATE_LIMIT))
+    assert (rate.action, rate.limit, rate.retry_after) == (Action.RETRY, Limit.RATE, 3.0)
+
+    unknown = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "SomeOther Limit exceeded."}]
+    assert classify_response(403, {"Sforce-Limit-Info": "api-usage=20/15000"},
+                             _body(unknown)).action is Action.RETRY
+    assert classify_response(403, {"Sforce-Limit-Info": "api-usage=15000/15000"},
+                             _body(unknown)).action is Action.QUOTA
+    # other Salesforce errors stay with the client library
+    assert classify_salesforce_answer(
+        400, {}, _body([{"errorCode": "INVALID_FIELD", "message": "x"}])) is None
+
+
+def _stored(db: Path, sql: str) -> Any:
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(sql).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.mark.slow
+def test_concurrency_and_rate_limits_are_waited_out_in_a_sync(org: SalesforceSandbox,
+                                                                tmp_path: Path) -> None:
+    """Through ``crm-connect sync``: two ConcurrentPerOrgLongTxn refusals and a 429 on the
+    query are retried, and every account lands; nothing is reported as a spent quota."""
+    write_project(tmp_path, {"sf": sandbox_options(org, streams=["accounts"], bulk="never")})
+    org.inject(FaultKind.CONCURRENT_LIMIT, path=r"/queryAll", count=2)
+    org.inject(FaultKind.RATE_LIMITED, path=r"/queryAll", count=1, retry_after=0)
+
+    result = run_cli("sync", cwd=tmp_path, env=sandbox_env(org))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "quota" not in (result.stdout + result.stderr).lower()
+    assert org.request_count(r"/queryAll", status=403) == 2
+    assert org.request_count(r"/queryAll", status=429) == 1
+    accounts = org.counts(include_deleted=True)["Account"]
+    assert _stored(tmp_path / "crm.duckdb", "SELECT count(*) FROM accounts") == accounts
