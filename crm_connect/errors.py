@@ -12,7 +12,8 @@ The hierarchy::
     ├── ConnectorError              a vendor call failed in a way a retry does not fix
     │   ├── AuthenticationError     credentials refused (a refresh cannot help)
     │   ├── QuotaExceededError      a vendor quota is spent: stop cleanly, resume next run
-    │   └── RetryExhaustedError     a transient failure outlasted the retry budget
+    │   ├── RetryExhaustedError     a transient failure outlasted the retry budget
+    │   └── NotRetriedError         a transient failure hit a request unsafe to repeat
     └── MetricError                 a KPI cannot be computed (e.g. a currency with no rate)
 
 Every message says what happened, to which connection or record, and what to do next.
@@ -27,6 +28,7 @@ __all__ = [
     "CrmConnectError",
     "MetricError",
     "MissingSecretError",
+    "NotRetriedError",
     "PluginError",
     "QuotaExceededError",
     "RetryExhaustedError",
@@ -101,6 +103,12 @@ class QuotaExceededError(ConnectorError):
 class RetryExhaustedError(ConnectorError):
     """A transient failure (429, 5xx, timeout, dropped connection) outlasted the retry budget
     (``max_attempts`` / ``max_total_seconds``); the next run resumes from the saved state."""
+
+
+class NotRetriedError(ConnectorError):
+    """A request that is not safe to repeat (a POST that creates something) met a failure that
+    may have come after the server acted on it (a cut-off answer, a timeout, a 5xx), so it was
+    not retried; the next run resumes from the saved state."""
 
 
 class MetricError(CrmConnectError):

@@ -36,9 +36,11 @@ from crm_connect.resilience.http import (
 )
 from crm_connect.resilience.limits import GroupLimiter, QuotaTracker, QuotaUsage, TokenBucket
 from crm_connect.resilience.policy import (
+    IDEMPOTENT_METHODS,
     RefreshCallback,
     ResiliencePolicy,
     describe_request,
+    is_idempotent,
     redact,
 )
 from crm_connect.resilience.settings import (
@@ -50,6 +52,7 @@ from crm_connect.resilience.settings import (
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
+    "IDEMPOTENT_METHODS",
     "Action",
     "BearerAuth",
     "ExceptionClassifier",
@@ -72,6 +75,7 @@ __all__ = [
     "describe_request",
     "hubspot_client_options",
     "inspect_response",
+    "is_idempotent",
     "parse_retry_after",
     "read_rate_limit_headers",
     "redact",

@@ -4,8 +4,10 @@ read with requests, and the options that put hubspot-api-client's urllib3 pools 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -14,7 +16,7 @@ import urllib3
 from urllib3.util.retry import Retry
 
 from crm_connect.resilience.classify import Outcome, classify_response
-from crm_connect.resilience.policy import ResiliencePolicy, describe_request
+from crm_connect.resilience.policy import ResiliencePolicy, describe_request, is_idempotent
 
 __all__ = ["BearerAuth", "ResilientSession", "hubspot_client_options", "inspect_response"]
 
@@ -51,7 +53,8 @@ class ResilientSession(requests.Session):
 
     Each request waits for the connection's rate limit, always has a timeout (the settings'
     connect and read timeouts unless the caller gives one), is retried on 408, 429, 5xx,
-    timeouts, dropped connections and truncated bodies, refreshes an expired token once, and
+    timeouts, dropped connections and truncated bodies (requests that are not idempotent only
+    when the server certainly did not act on them), refreshes an expired token once, and
     stops with :class:`~crm_connect.errors.QuotaExceededError` on a spent daily quota.  Other
     4xx responses are returned as usual, for the client library to report.  The transport
     adapters never retry by themselves.
@@ -63,6 +66,7 @@ class ResilientSession(requests.Session):
                  pool_maxsize: int = 10) -> None:
         super().__init__()
         self.policy = policy
+        self._marks = threading.local()
         if auth is not None:
             self.auth = auth
         for prefix in ("https://", "http://"):
@@ -70,11 +74,32 @@ class ResilientSession(requests.Session):
                 max_retries=Retry(total=0, read=False, redirect=False, raise_on_redirect=False),
                 pool_maxsize=pool_maxsize))
 
+    @contextlib.contextmanager
+    def idempotent_requests(self) -> Iterator[None]:
+        """Mark the requests this thread sends inside the block as safe to repeat, for a POST
+        that only reads, sent by a client library (``with session.idempotent_requests():
+        sf.restful("composite/batch", method="POST", ...)``)."""
+        depth = getattr(self._marks, "depth", 0)
+        self._marks.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._marks.depth = depth
+
     def request(
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any,
+        self, method: str | bytes, url: str | bytes, *args: Any,
+        idempotent: bool | None = None, **kwargs: Any,
     ) -> requests.Response:
+        """Send one request under the policy.
+
+        :param idempotent: whether the request is safe to repeat after a failure that may
+            have come after the server acted on it; by default its method says (GET, HEAD,
+            OPTIONS, PUT, DELETE are), or an enclosing :meth:`idempotent_requests` block.
+        """
         method_text = method.decode() if isinstance(method, bytes) else method
         url_text = url.decode() if isinstance(url, bytes) else url
+        if idempotent is None:
+            idempotent = is_idempotent(method_text) or getattr(self._marks, "depth", 0) > 0
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.policy.settings.timeout
 
@@ -86,6 +111,7 @@ class ResilientSession(requests.Session):
             group=self.policy.group_for(method_text, url_text),
             description=describe_request(method_text, url_text),
             inspect=lambda response: inspect_response(self.policy, response),
+            idempotent=idempotent,
         )
 
 

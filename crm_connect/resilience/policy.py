@@ -24,6 +24,7 @@ from tenacity.stop import stop_before_delay
 from crm_connect.errors import (
     AuthenticationError,
     CrmConnectError,
+    NotRetriedError,
     QuotaExceededError,
     RetryExhaustedError,
 )
@@ -37,7 +38,8 @@ from crm_connect.resilience.classify import (
 from crm_connect.resilience.limits import GroupLimiter, QuotaTracker, QuotaUsage
 from crm_connect.resilience.settings import RateLimitSettings, ResilienceSettings
 
-__all__ = ["RefreshCallback", "ResiliencePolicy", "describe_request"]
+__all__ = ["IDEMPOTENT_METHODS", "RefreshCallback", "ResiliencePolicy", "describe_request",
+           "is_idempotent"]
 
 log = logging.getLogger("crm_connect.resilience")
 
@@ -53,6 +55,20 @@ _RENEWS = {
     "salesforce": "Salesforce counts API requests over a rolling 24 hours",
     "hubspot": "HubSpot's daily limit resets at midnight in the account's time zone",
 }
+
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+"""HTTP methods whose repetition has the effect of one request (RFC 9110, 9.2.2)."""
+
+
+def is_idempotent(method: str) -> bool:
+    """Whether requests of ``method`` are retried without a plugin marking them safe."""
+    return method.upper() in IDEMPOTENT_METHODS
+
+
+def _method_of(description: str) -> str | None:
+    word = description.split(" ", 1)[0]
+    return word if word.isupper() and word.isalpha() else None
 
 
 def describe_request(method: str, url: str) -> str:
@@ -218,22 +234,37 @@ class ResiliencePolicy:
     # -- the loop -------------------------------------------------------------------------
 
     def call(self, fn: Callable[[], T], *, group: str = "general",
-             description: str = "call") -> T:
+             description: str = "call", idempotent: bool | None = None) -> T:
         """Run ``fn`` (one vendor request through any client) under the policy.
 
         Exceptions are classified with :func:`~crm_connect.resilience.classify_exception`:
         transient ones are retried, an expired token refreshed once, a spent quota raised as
         :class:`QuotaExceededError`; the others propagate unchanged.
+
+        :param description: ``"METHOD /path"``, as :func:`describe_request` writes it.
+        :param idempotent: whether ``fn`` is safe to repeat after a failure that may have
+            come after the server acted on it.  By default it follows the method that
+            ``description`` starts with (GET, HEAD, OPTIONS, PUT, DELETE are; POST, PATCH are
+            not); a description without a method counts as a read.  Pass ``True`` for a POST
+            that only reads (a search, a batch read, a login), ``False`` for anything that
+            creates or changes something.
         """
-        return self.execute(fn, group=group, description=description)
+        if idempotent is None:
+            method = _method_of(description)
+            idempotent = method is None or is_idempotent(method)
+        return self.execute(fn, group=group, description=description, idempotent=idempotent)
 
     def execute(self, attempt: Callable[[], T], *, group: str = "general",
                 description: str = "call",
-                inspect: Callable[[T], Outcome] | None = None) -> T:
+                inspect: Callable[[T], Outcome] | None = None,
+                idempotent: bool = True) -> T:
         """Run ``attempt`` until it succeeds or the policy gives up.
 
         :param inspect: the outcome of a result that did not raise (an HTTP response);
             results are passed on as they are when it is ``None``.
+        :param idempotent: ``False``: retry only failures where the server certainly did not
+            act on the request (:attr:`Outcome.unprocessed`: connection refused, 429, a
+            refused session); any other failure raises :class:`NotRetriedError`.
         """
         limiter = self.limiter(group)
         refreshed = False
@@ -261,6 +292,12 @@ class ResiliencePolicy:
                 refreshed = True
                 self._refresh(generation, description, outcome)
                 raise _RetrySignal(outcome, immediate=True, cause=cause)
+            if outcome.action is Action.RETRY and not idempotent and not outcome.unprocessed:
+                raise NotRetriedError(
+                    f"{description}: {outcome.reason}. Not retried: the server may already "
+                    "have carried the request out, and repeating it is not safe. Run the "
+                    "sync again: it resumes from the last saved page.",
+                    connection=self.connection) from cause
             self._act(outcome, limiter, description, cause)
             raise AssertionError("unreachable")  # pragma: no cover
 

@@ -275,4 +275,5 @@ class Authenticator:
             response.raise_for_status()
             return response
 
-        return self.policy.call(attempt, description=description)
+        # A login creates nothing that a repeat could duplicate: safe to retry, POST or not.
+        return self.policy.call(attempt, description=description, idempotent=True)

@@ -112,3 +112,30 @@ def test_concurrency_and_rate_limits_are_waited_out_in_a_sync(org: SalesforceSan
     assert org.request_count(r"/queryAll", status=429) == 1
     accounts = org.counts(include_deleted=True)["Account"]
     assert _stored(tmp_path / "crm.duckdb", "SELECT count(*) FROM accounts") == accounts
+
+
+@pytest.mark.slow
+def test_a_cut_off_bulk_job_creation_is_not_repeated(org: SalesforceSandbox,
+                                                     tmp_path: Path) -> None:
+    """The answer to ``POST /jobs/query`` is cut off after Salesforce created the job: the
+    POST is not sent again (that would create a second job), while the SOQL GETs of a REST
+    read still retry a cut-off answer."""
+    write_project(tmp_path, {"sf": sandbox_options(org, streams=["accounts"], bulk="always")})
+    org.inject(FaultKind.TRUNCATED_BODY, path=r"/jobs/query$", method="POST", count=1)
+    result = run_cli("sync", cwd=tmp_path, env=sandbox_env(org))
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    assert org.request_count(r"/jobs/query$", method="POST") == 1, output
+    if result.returncode != 0:
+        assert "Not retried" in output
+
+    rest = tmp_path / "rest"
+    rest.mkdir()
+    write_project(rest, {"sf": sandbox_options(org, streams=["accounts"], bulk="never")})
+    org.clear_log()
+    org.inject(FaultKind.TRUNCATED_BODY, path=r"/queryAll", count=1)
+    again = run_cli("sync", cwd=rest, env=sandbox_env(org))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert org.request_count(r"/queryAll", method="GET") >= 2
+    accounts = org.counts(include_deleted=True)["Account"]
+    assert _stored(rest / "crm.duckdb", "SELECT count(*) FROM accounts") == accounts
