@@ -4,14 +4,18 @@ budget; against the real loopback fault server, nothing of the policy mocked."""
 from __future__ import annotations
 
 import logging
+import re
 import socket
+import time
 
 import pytest
 import requests
 
-from crm_connect.errors import NotRetriedError, RetryExhaustedError
+from crm_connect.errors import NotRetriedError, QuotaExceededError, RetryExhaustedError
 from crm_connect.resilience import (
     Action,
+    BearerAuth,
+    RateLimitSettings,
     ResiliencePolicy,
     ResilienceSettings,
     ResilientSession,
@@ -23,6 +27,7 @@ from crm_connect.testing.faults import JOBS_PATH, FaultServer
 
 FAST = ResilienceSettings(backoff_initial_seconds=0.01, backoff_max_seconds=0.05,
                           request_timeout_seconds=1.0, max_attempts=4, max_total_seconds=20)
+TOKEN = BearerAuth(lambda: "access-token-0")  # the fault server's valid token
 
 
 def closed_port() -> int:
@@ -119,3 +124,60 @@ def test_a_refused_connection_is_retried_even_for_a_post(
         session.post(url)
     retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retries) == 3
+
+
+# -- the time budget ---------------------------------------------------------------------------
+
+LIMITED = FAST.model_copy(update={"rate_limits": {
+    "general": RateLimitSettings(requests=100, per_seconds=10.0)}})
+
+
+def test_a_retry_after_beyond_the_budget_stops_and_the_next_request_does_not_sleep() -> None:
+    """A 429 asking for 10 minutes: the request stops at once saying when to retry, and the
+    next request, whose rate-limit wait the 429 lengthened, stops at once as well."""
+    with FaultServer(script={0: faults.rate_limited(retry_after=600)}) as server:
+        session = ResilientSession(ResiliencePolicy("api", LIMITED))
+        started = time.monotonic()
+        with pytest.raises(RetryExhaustedError) as first:
+            session.get(f"{server.url}/api/records")
+        message = str(first.value)
+        assert "asked to wait 10 min" in message and "max_total_seconds = 20" in message
+        assert re.search(r"run the sync again after \d{4}-\d\d-\d\d \d\d:\d\d UTC", message)
+        with pytest.raises(RetryExhaustedError, match="client-side rate limit"):
+            session.get(f"{server.url}/api/records")
+        assert time.monotonic() - started < 5  # nothing slept the 600 s
+        assert server.count() == 1
+
+
+def test_a_retry_after_of_a_day_is_a_spent_quota() -> None:
+    with FaultServer(script={0: faults.rate_limited(retry_after=86400)}) as server:
+        policy = ResiliencePolicy("api", LIMITED.model_copy(
+            update={"max_total_seconds": 200000.0}))  # even a huge budget does not wait a day
+        session = ResilientSession(policy)
+        started = time.monotonic()
+        with pytest.raises(QuotaExceededError, match=r"asked to wait 24\.0 h .*spent quota"):
+            session.get(f"{server.url}/api/records")
+        with pytest.raises(QuotaExceededError):  # the bucket's day-long wait is not slept
+            session.get(f"{server.url}/api/records")
+        assert time.monotonic() - started < 5
+        assert server.count() == 1
+
+
+def test_a_dripping_answer_cannot_hold_an_attempt_past_request_timeout() -> None:
+    """One byte every 50 ms never trips the read timeout, but the whole page would take
+    minutes: the attempt is cut at request_timeout_seconds and retried."""
+    settings = FAST.model_copy(update={"request_timeout_seconds": 0.5})
+    with FaultServer(script={0: faults.drip(0.05)}) as server:
+        session = ResilientSession(ResiliencePolicy("api", settings), auth=TOKEN)
+        started = time.monotonic()
+        answer = session.get(f"{server.url}/api/records")
+        assert answer.status_code == 200 and len(answer.json()["results"]) == 10
+        assert time.monotonic() - started < 10
+        assert server.count() == 2
+
+
+def test_a_streamed_answer_is_left_to_the_caller() -> None:
+    with FaultServer() as server:
+        session = ResilientSession(ResiliencePolicy("api", FAST), auth=TOKEN)
+        with session.get(f"{server.url}/api/records", stream=True) as answer:
+            assert b'"results"' in b"".join(answer.iter_content(256))

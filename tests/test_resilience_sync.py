@@ -285,3 +285,20 @@ def test_other_client_errors_are_never_retried(tmp_path: Path) -> None:
         assert result.status == "failed"
         assert "400" in (result.error or "")
         assert server.count() == 2
+
+
+@pytest.mark.usefixtures("paged_plugin")
+@pytest.mark.parametrize(("retry_after", "status"), [(600, "failed"), (86400, "stopped")])
+def test_a_long_retry_after_ends_the_stream_at_once_saying_when_to_retry(
+        tmp_path: Path, retry_after: int, status: str) -> None:
+    """Ten minutes is beyond the request's budget: the stream fails at once; a day is a spent
+    quota: the connection stops cleanly. Either way the first page is kept."""
+    with FaultServer(path_script={"/api/records": [
+            None, faults.rate_limited(retry_after=retry_after)]}) as server:
+        report = run_sync(make_config(tmp_path, server))
+        result = only_result(report)
+        assert result.status == status
+        assert "again after" in (result.error or "") and " UTC" in (result.error or "")
+        assert result.seconds < 5  # nothing slept the Retry-After
+        assert server.count("/api/records") == 2
+        assert_exactly_once(tmp_path, {str(n) for n in range(1, 11)})

@@ -9,6 +9,7 @@ are built with retries off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -27,6 +28,12 @@ from crm_connect.errors import (
     NotRetriedError,
     QuotaExceededError,
     RetryExhaustedError,
+)
+from crm_connect.resilience.budget import (
+    QUOTA_WAIT_SECONDS,
+    WaitBeyondBudget,
+    describe_wait,
+    resume_time,
 )
 from crm_connect.resilience.classify import (
     OK,
@@ -269,12 +276,13 @@ class ResiliencePolicy:
         limiter = self.limiter(group)
         refreshed = False
         started = time.monotonic()
+        deadline = started + self.settings.max_total_seconds  # every wait counts against it
 
         def one_attempt() -> T:
             nonlocal refreshed
             self.check_quota()
             generation = self._auth_generation
-            sent, failure, cause = self._send(attempt, limiter, description)
+            sent, failure, cause = self._send(attempt, limiter, description, deadline)
             if failure is None:
                 result = cast(T, sent)
                 outcome = inspect(result) if inspect is not None else OK
@@ -298,7 +306,7 @@ class ResiliencePolicy:
                     "have carried the request out, and repeating it is not safe. Run the "
                     "sync again: it resumes from the last saved page.",
                     connection=self.connection) from cause
-            self._act(outcome, limiter, description, cause)
+            self._act(outcome, limiter, description, deadline, cause)
             raise AssertionError("unreachable")  # pragma: no cover
 
         retrying = Retrying(
@@ -324,11 +332,18 @@ class ResiliencePolicy:
                 "resumes from the last saved page.", connection=self.connection,
             ) from signal.cause
 
-    def _send(self, attempt: Callable[[], R], limiter: GroupLimiter, description: str
-              ) -> tuple[R | None, Outcome | None, BaseException | None]:
+    def _send(self, attempt: Callable[[], R], limiter: GroupLimiter, description: str,
+              deadline: float) -> tuple[R | None, Outcome | None, BaseException | None]:
         """One attempt inside the rate limit: its result, or the outcome of the exception it
         raised and that exception.  The concurrency slot is free again when it returns."""
-        with limiter.slot() as waited:
+        with contextlib.ExitStack() as held:
+            try:
+                # a wait of a day is a quota whatever the budget
+                latest = min(deadline, time.monotonic() + QUOTA_WAIT_SECONDS)
+                waited = held.enter_context(limiter.slot(latest))
+            except WaitBeyondBudget as exc:
+                raise self._beyond_budget(description, exc.seconds,
+                                          f"{exc.what} ({limiter.group})") from None
             if waited > 0.05:
                 log.debug("%s: %s waited %.2f s for the %s rate limit", self.connection,
                           description, waited, limiter.group)
@@ -344,12 +359,33 @@ class ResiliencePolicy:
                 return None, outcome, exc
         return result, None, None
 
+    def _beyond_budget(self, description: str, wait: float, who: str) -> CrmConnectError:
+        """The error for a wait the request's time budget cannot hold (a day or more: a
+        quota)."""
+        until = resume_time(wait)
+        if wait >= QUOTA_WAIT_SECONDS:
+            return QuotaExceededError(
+                f"{description}: {who} asked to wait {describe_wait(wait)} (until {until}): "
+                f"that is a spent quota, not a pause to sit out. {self._resume_hint()} Run it "
+                f"again after {until}.", connection=self.connection)
+        return RetryExhaustedError(
+            f"{description}: {who} asked to wait {describe_wait(wait)}, more than is left of "
+            f"this request's time budget (max_total_seconds = "
+            f"{self.settings.max_total_seconds:g}). Stopped without waiting; run the sync "
+            f"again after {until}: it resumes from the last saved page.",
+            connection=self.connection)
+
     def _act(self, outcome: Outcome, limiter: GroupLimiter, description: str,
-             cause: BaseException | None = None) -> None:
+             deadline: float, cause: BaseException | None = None) -> None:
         """Raise what ``outcome`` (anything but OK and REFRESH) calls for."""
         if outcome.action is Action.RETRY:
             if outcome.group_exhausted and limiter.bucket is not None:
                 limiter.bucket.drain(outcome.retry_after or 0.0)
+            wait = outcome.retry_after
+            if wait is not None and (wait >= QUOTA_WAIT_SECONDS
+                                     or time.monotonic() + wait > deadline):
+                raise self._beyond_budget(description, wait,
+                                          f"the server ({outcome.reason})") from cause
             raise _RetrySignal(outcome, cause=cause)
         if outcome.action is Action.QUOTA:
             used = "; ".join(f"{u.used:,} of {u.limit:,} used" for u in self.quota_usage())
