@@ -323,13 +323,15 @@ class ResiliencePolicy:
         except _RetrySignal as signal:
             elapsed = time.monotonic() - started
             attempts = retrying.statistics.get("attempt_number", 1)
-            raise RetryExhaustedError(
+            summary = (
                 f"{description} failed after {attempts} attempt(s) in {elapsed:.1f} s "
                 f"(last: {signal.outcome.reason}"
                 + (f", the server asked to wait {signal.outcome.retry_after:.0f} s"
-                   if signal.outcome.retry_after else "")
-                + "). The vendor or the network may be down; run the sync again later: it "
-                "resumes from the last saved page.", connection=self.connection,
+                   if signal.outcome.retry_after else "") + ")")
+            raise RetryExhaustedError(
+                f"{summary}. The vendor or the network may be down; run the sync again "
+                "later: it resumes from the last saved page.", connection=self.connection,
+                summary=summary,
             ) from signal.cause
 
     def _send(self, attempt: Callable[[], R], limiter: GroupLimiter, description: str,

@@ -8,6 +8,7 @@ by the real simple-salesforce client and the installed ``crm-connect`` command.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,32 @@ def test_a_cut_off_bulk_job_creation_is_not_repeated(org: SalesforceSandbox,
     assert org.request_count(r"/queryAll", method="GET") >= 2
     accounts = org.counts(include_deleted=True)["Account"]
     assert _stored(rest / "crm.duckdb", "SELECT count(*) FROM accounts") == accounts
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, never listened, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.slow
+def test_an_unreachable_login_gives_the_connection_up_once(org: SalesforceSandbox,
+                                                           tmp_path: Path) -> None:
+    """``login_url`` on a closed port: the login is tried max_attempts times, once for the
+    whole connection, and the sync says so in one message; no stream is read."""
+    options = sandbox_options(org, login_url=f"https://127.0.0.1:{_closed_port()}")
+    options["resilience"] = {**options["resilience"], "max_attempts": 3}
+    write_project(tmp_path, {"sf": options})
+    result = run_cli("sync", cwd=tmp_path, env=sandbox_env(org))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    assert output.count("cannot sign in at https://127.0.0.1:") == 1, output
+    assert "after 3 attempt(s)" in output and "connection refused" in output
+    assert output.count("retrying in") == 2, output  # 3 attempts, for the whole connection
+    with duckdb.connect(str(tmp_path / "crm.duckdb"), read_only=True) as con:
+        (counts,) = con.execute(
+            "SELECT counts FROM sync_runs ORDER BY run_id DESC LIMIT 1").fetchone() or ("{}",)
+    assert len(json.loads(counts)) == 1  # one stream tried; the others never started
