@@ -15,13 +15,16 @@ from crm_connect.errors import NotRetriedError, QuotaExceededError, RetryExhaust
 from crm_connect.resilience import (
     Action,
     BearerAuth,
+    GroupLimiter,
     RateLimitSettings,
     ResiliencePolicy,
     ResilienceSettings,
     ResilientSession,
+    TokenBucket,
     classify_exception,
     is_idempotent,
 )
+from crm_connect.resilience.budget import WaitBeyondBudget
 from crm_connect.testing import faults
 from crm_connect.testing.faults import JOBS_PATH, FaultServer
 
@@ -181,3 +184,17 @@ def test_a_streamed_answer_is_left_to_the_caller() -> None:
         session = ResilientSession(ResiliencePolicy("api", FAST), auth=TOKEN)
         with session.get(f"{server.url}/api/records", stream=True) as answer:
             assert b'"results"' in b"".join(answer.iter_content(256))
+
+
+def test_no_limiter_wait_runs_past_the_deadline() -> None:
+    capped = GroupLimiter("general", RateLimitSettings(max_concurrent=1))
+    with (capped.slot(), pytest.raises(WaitBeyondBudget, match="requests in flight"),
+          capped.slot(deadline=time.monotonic() + 0.05)):
+        pass  # pragma: no cover - never entered
+    with capped.slot(deadline=time.monotonic() + 0.05):  # the slot is free again
+        pass
+    bucket = TokenBucket(1, 1.0)
+    bucket.acquire()
+    with pytest.raises(WaitBeyondBudget) as caught:
+        bucket.acquire(deadline=time.monotonic() + 0.1)
+    assert 0.5 < caught.value.seconds <= 1.0

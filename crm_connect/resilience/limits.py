@@ -134,7 +134,7 @@ class GroupLimiter:
             return
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         if not self._slots.acquire(timeout=timeout):
-            raise WaitBeyondBudget(timeout or 0.0, "the wait for a free concurrent-request slot")
+            raise WaitBeyondBudget(timeout or 0.0, "the client-side cap on requests in flight")
         try:
             yield waited
         finally:
