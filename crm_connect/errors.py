@@ -11,8 +11,10 @@ The hierarchy::
     │   └── StoreLockedError        another process holds the store
     ├── ConnectorError              a vendor call failed in a way a retry does not fix
     │   ├── AuthenticationError     credentials refused (a refresh cannot help)
+    │   │   └── LoginUnavailableError   the sign-in endpoint could not be reached in time
     │   ├── QuotaExceededError      a vendor quota is spent: stop cleanly, resume next run
-    │   └── RetryExhaustedError     a transient failure outlasted the retry budget
+    │   ├── RetryExhaustedError     a transient failure outlasted the retry budget
+    │   └── NotRetriedError         a transient failure hit a request unsafe to repeat
     └── MetricError                 a KPI cannot be computed (e.g. a currency with no rate)
 
 Every message says what happened, to which connection or record, and what to do next.
@@ -25,8 +27,10 @@ __all__ = [
     "ConfigError",
     "ConnectorError",
     "CrmConnectError",
+    "LoginUnavailableError",
     "MetricError",
     "MissingSecretError",
+    "NotRetriedError",
     "PluginError",
     "QuotaExceededError",
     "RetryExhaustedError",
@@ -94,13 +98,34 @@ class AuthenticationError(ConnectorError):
     """The vendor refused the credentials; a token refresh cannot help."""
 
 
+class LoginUnavailableError(AuthenticationError):
+    """Signing in failed after the retry policy's attempts (the login endpoint unreachable,
+    refusing connections or failing): the connection is given up for this run, once, and
+    its other streams are not tried."""
+
+
 class QuotaExceededError(ConnectorError):
     """A vendor quota is used up: the sync stops cleanly and the next run resumes."""
 
 
 class RetryExhaustedError(ConnectorError):
     """A transient failure (429, 5xx, timeout, dropped connection) outlasted the retry budget
-    (``max_attempts`` / ``max_total_seconds``); the next run resumes from the saved state."""
+    (``max_attempts`` / ``max_total_seconds``); the next run resumes from the saved state.
+
+    ``summary`` is what failed, without the advice (e.g. ``"GET /x failed after 6
+    attempt(s) in 31.0 s (last: HTTP 503)"``), for a caller that gives its own.
+    """
+
+    def __init__(self, message: str, *, connection: str | None = None,
+                 summary: str | None = None) -> None:
+        self.summary = summary or message
+        super().__init__(message, connection=connection)
+
+
+class NotRetriedError(ConnectorError):
+    """A request that is not safe to repeat (a POST that creates something) met a failure that
+    may have come after the server acted on it (a cut-off answer, a timeout, a 5xx), so it was
+    not retried; the next run resumes from the saved state."""
 
 
 class MetricError(CrmConnectError):

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from crm_connect.resilience import (
     Action,
     BearerAuth,
     GroupLimiter,
+    Limit,
+    Outcome,
     RateLimitSettings,
     ResiliencePolicy,
     ResilienceSettings,
@@ -28,6 +31,8 @@ from crm_connect.resilience import (
     hubspot_client_options,
     parse_retry_after,
     read_rate_limit_headers,
+    register_response_classifier,
+    unregister_response_classifier,
 )
 from crm_connect.testing import faults
 from crm_connect.testing.faults import FaultServer
@@ -62,13 +67,39 @@ HS_DAILY = (b'{"status": "error", "message": "You have reached your daily limit.
     (503, None, Action.RETRY),
     (401, SF_INVALID_SESSION, Action.REFRESH),
     (401, HS_EXPIRED, Action.REFRESH),
-    (403, SF_REQUEST_LIMIT, Action.QUOTA),
+    # What a vendor's REQUEST_LIMIT_EXCEEDED means is its plugin's knowledge (registered with
+    # register_response_classifier); the core alone passes the 403 on to the client.
+    (403, SF_REQUEST_LIMIT, Action.OK),
     (429, HS_DAILY, Action.QUOTA),
     (400, SF_INVALID_GRANT, Action.AUTH_FAILED),
 ])
 def test_classification_of_vendor_answers(status: int, body: bytes | None,
                                           action: Action) -> None:
     assert classify_response(status, {}, body).action is action
+
+
+def test_a_registered_response_classifier_is_consulted_first() -> None:
+    def vendor_rules(status: int, headers: Mapping[str, str],
+                     body: bytes | str | None) -> Outcome | None:
+        text = body.decode() if isinstance(body, bytes) else body or ""
+        if status == 403 and "TotalRequests" in text:
+            return Outcome(Action.QUOTA, "daily total spent", limit=Limit.DAILY)
+        return None
+
+    register_response_classifier(vendor_rules)
+    register_response_classifier(vendor_rules)  # twice: still one entry
+    try:
+        assert classify_response(403, {}, SF_REQUEST_LIMIT).action is Action.QUOTA
+        assert classify_response(500, {}, None).action is Action.RETRY  # not its business
+    finally:
+        unregister_response_classifier(vendor_rules)
+    assert classify_response(403, {}, SF_REQUEST_LIMIT).action is Action.OK
+
+
+def test_a_429_is_a_rate_limit_whatever_its_body_says() -> None:
+    outcome = classify_response(429, {"Retry-After": "2"}, SF_REQUEST_LIMIT)
+    assert (outcome.action, outcome.limit, outcome.retry_after) == (Action.RETRY, Limit.RATE, 2.0)
+    assert outcome.unprocessed and outcome.group_exhausted
 
 
 def test_retry_after_in_seconds_and_as_an_http_date() -> None:

@@ -5,7 +5,7 @@ exactly once whatever the server throws at it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,15 @@ from crm_connect import (
     hookimpl,
 )
 from crm_connect.config import Config, parse_config
-from crm_connect.resilience import BearerAuth, ResiliencePolicy, ResilientSession
+from crm_connect.resilience import (
+    Action,
+    BearerAuth,
+    Outcome,
+    ResiliencePolicy,
+    ResilientSession,
+    register_response_classifier,
+    unregister_response_classifier,
+)
 from crm_connect.secrets import KEYRING_SERVICE
 from crm_connect.sync import SyncReport, run_sync
 from crm_connect.testing import faults
@@ -200,7 +208,25 @@ def test_refused_refresh_fails_fast_and_leaks_no_secret(
         assert secret not in (result.error or "")
 
 
-@pytest.mark.usefixtures("paged_plugin")
+def _daily_total_rule(status: int, headers: Mapping[str, str],
+                      body: bytes | str | None) -> Outcome | None:
+    """What a vendor plugin registers: its 403 "TotalRequests" answer is a spent daily quota."""
+    text = body.decode() if isinstance(body, bytes) else body or ""
+    if status == 403 and "TotalRequests Limit exceeded" in text:
+        return Outcome(Action.QUOTA, "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")
+    return None
+
+
+@pytest.fixture
+def daily_total_rule() -> Iterator[None]:
+    register_response_classifier(_daily_total_rule)
+    try:
+        yield
+    finally:
+        unregister_response_classifier(_daily_total_rule)
+
+
+@pytest.mark.usefixtures("paged_plugin", "daily_total_rule")
 @pytest.mark.parametrize("style", ["salesforce", "hubspot"])
 def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(tmp_path: Path,
                                                                  style: str) -> None:
@@ -259,3 +285,20 @@ def test_other_client_errors_are_never_retried(tmp_path: Path) -> None:
         assert result.status == "failed"
         assert "400" in (result.error or "")
         assert server.count() == 2
+
+
+@pytest.mark.usefixtures("paged_plugin")
+@pytest.mark.parametrize(("retry_after", "status"), [(600, "failed"), (86400, "stopped")])
+def test_a_long_retry_after_ends_the_stream_at_once_saying_when_to_retry(
+        tmp_path: Path, retry_after: int, status: str) -> None:
+    """Ten minutes is beyond the request's budget: the stream fails at once; a day is a spent
+    quota: the connection stops cleanly. Either way the first page is kept."""
+    with FaultServer(path_script={"/api/records": [
+            None, faults.rate_limited(retry_after=retry_after)]}) as server:
+        report = run_sync(make_config(tmp_path, server))
+        result = only_result(report)
+        assert result.status == status
+        assert "again after" in (result.error or "") and " UTC" in (result.error or "")
+        assert result.seconds < 5  # nothing slept the Retry-After
+        assert server.count("/api/records") == 2
+        assert_exactly_once(tmp_path, {str(n) for n in range(1, 11)})

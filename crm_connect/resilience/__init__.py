@@ -15,14 +15,18 @@ from __future__ import annotations
 from crm_connect.resilience.classify import (
     Action,
     ExceptionClassifier,
+    Limit,
     Outcome,
     RateLimitReading,
+    ResponseClassifier,
     classify_exception,
     classify_response,
     parse_retry_after,
     read_rate_limit_headers,
     register_exception_classifier,
+    register_response_classifier,
     unregister_exception_classifier,
+    unregister_response_classifier,
 )
 from crm_connect.resilience.http import (
     BearerAuth,
@@ -32,9 +36,11 @@ from crm_connect.resilience.http import (
 )
 from crm_connect.resilience.limits import GroupLimiter, QuotaTracker, QuotaUsage, TokenBucket
 from crm_connect.resilience.policy import (
+    IDEMPOTENT_METHODS,
     RefreshCallback,
     ResiliencePolicy,
     describe_request,
+    is_idempotent,
     redact,
 )
 from crm_connect.resilience.settings import (
@@ -46,10 +52,12 @@ from crm_connect.resilience.settings import (
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
+    "IDEMPOTENT_METHODS",
     "Action",
     "BearerAuth",
     "ExceptionClassifier",
     "GroupLimiter",
+    "Limit",
     "Outcome",
     "QuotaTracker",
     "QuotaUsage",
@@ -59,6 +67,7 @@ __all__ = [
     "ResiliencePolicy",
     "ResilienceSettings",
     "ResilientSession",
+    "ResponseClassifier",
     "TokenBucket",
     "classify_exception",
     "classify_response",
@@ -66,9 +75,12 @@ __all__ = [
     "describe_request",
     "hubspot_client_options",
     "inspect_response",
+    "is_idempotent",
     "parse_retry_after",
     "read_rate_limit_headers",
     "redact",
     "register_exception_classifier",
+    "register_response_classifier",
     "unregister_exception_classifier",
+    "unregister_response_classifier",
 ]

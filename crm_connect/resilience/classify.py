@@ -1,9 +1,12 @@
 """What a response or an exception means for the retry loop.
 
 :func:`classify_response` looks at an HTTP status, its headers and (for errors) its body;
-:func:`classify_exception` at an exception raised by a client library.  Plugins whose client
-raises its own exception types add a classifier with :func:`register_exception_classifier`.
-Vendor markers are recognised whatever the connection's vendor: they cannot be mistaken.
+:func:`classify_exception` at an exception raised by a client library.  The rules here are the
+vendor-neutral ones (429 is a rate limit, 5xx and dropped connections are transient, 401 asks
+for a refresh).  What a vendor's own error codes mean (a spent daily total, a concurrency
+limit) is the vendor plugin's knowledge: it registers a classifier with
+:func:`register_response_classifier` (HTTP answers) or :func:`register_exception_classifier`
+(its client's exceptions), consulted before the rules here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +28,18 @@ import urllib3.exceptions
 __all__ = [
     "Action",
     "ExceptionClassifier",
+    "Limit",
     "Outcome",
     "RateLimitReading",
+    "ResponseClassifier",
     "classify_exception",
     "classify_response",
     "parse_retry_after",
     "read_rate_limit_headers",
     "register_exception_classifier",
+    "register_response_classifier",
     "unregister_exception_classifier",
+    "unregister_response_classifier",
 ]
 
 
@@ -44,12 +51,29 @@ class Action(enum.Enum):
     AUTH_FAILED = "auth_failed"  # credentials refused for good (e.g. invalid_grant)
 
 
+class Limit(enum.Enum):
+    """Which kind of vendor limit an answer reports."""
+
+    RATE = "rate"                # requests per interval: wait it out (Retry-After)
+    CONCURRENCY = "concurrency"  # requests in flight at once: wait for others to finish
+    DAILY = "daily"              # the day's total is spent: stop, resume after it renews
+
+
 @dataclass(frozen=True)
 class Outcome:
+    """What to do after one attempt.
+
+    :param unprocessed: the server certainly did not act on the request (the connection was
+        refused, or it answered "too many requests" / "session expired"), so repeating it is
+        safe whatever its method; otherwise only idempotent requests are repeated.
+    """
+
     action: Action
     reason: str = ""
     retry_after: float | None = None
     group_exhausted: bool = False  # a 429 from a rate limit: slow the whole group down
+    limit: Limit | None = None
+    unprocessed: bool = False
 
     @property
     def retryable(self) -> bool:
@@ -57,6 +81,8 @@ class Outcome:
 
 
 OK = Outcome(Action.OK)
+
+_classifiers_lock = threading.Lock()
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 
@@ -107,29 +133,57 @@ def _error_codes(payload: Any) -> dict[str, str]:
     return found
 
 
+ResponseClassifier = Callable[[int, Mapping[str, str], bytes | str | None], Outcome | None]
+"""Given an error answer's status, headers and body, returns its outcome when it knows the
+answer, ``None`` otherwise.  Only answers with a status of 400 or more are shown to it."""
+
+_response_classifiers: list[ResponseClassifier] = []
+
+
+def register_response_classifier(classifier: ResponseClassifier) -> None:
+    """Teach the policy what a vendor's error answers mean; consulted before the built-in
+    rules, the latest registered first.  Registering the same function twice is harmless."""
+    with _classifiers_lock:
+        if classifier not in _response_classifiers:
+            _response_classifiers.insert(0, classifier)
+
+
+def unregister_response_classifier(classifier: ResponseClassifier) -> None:
+    with _classifiers_lock:
+        if classifier in _response_classifiers:
+            _response_classifiers.remove(classifier)
+
+
 def classify_response(status: int, headers: Mapping[str, str] | None = None,
                       body: bytes | str | None = None) -> Outcome:
     """The outcome of an HTTP response."""
     if status < 400:
         return OK
     headers = headers or {}
+    with _classifiers_lock:
+        classifiers = list(_response_classifiers)
+    for classifier in classifiers:
+        outcome = classifier(status, headers, body)
+        if outcome is not None:
+            return outcome
     codes = _error_codes(_load_json(body))
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
-    if "REQUEST_LIMIT_EXCEEDED" in codes:  # Salesforce: the org's daily API requests are spent
-        detail = codes["REQUEST_LIMIT_EXCEEDED"] or "TotalRequests Limit exceeded."
-        return Outcome(Action.QUOTA, f"REQUEST_LIMIT_EXCEEDED: {detail}")
     if status == 429 and codes.get("DAILY") is not None:  # HubSpot daily policy
-        return Outcome(Action.QUOTA, f"HubSpot DAILY limit: {codes['DAILY']}".rstrip(": "))
+        return Outcome(Action.QUOTA, f"HubSpot DAILY limit: {codes['DAILY']}".rstrip(": "),
+                       limit=Limit.DAILY)
     if "invalid_grant" in codes:  # OAuth: the refresh token (or password) is refused for good
         return Outcome(Action.AUTH_FAILED, f"invalid_grant: {codes['invalid_grant']}")
     if status == 401:
         marker = next((code for code in ("INVALID_SESSION_ID", "EXPIRED_AUTHENTICATION",
                                          "INVALID_AUTHENTICATION") if code in codes), None)
-        return Outcome(Action.REFRESH, f"HTTP 401 {marker}" if marker else "HTTP 401")
-    if status in RETRYABLE_STATUSES or status >= 500:
+        return Outcome(Action.REFRESH, f"HTTP 401 {marker}" if marker else "HTTP 401",
+                       unprocessed=True)
+    if status == 429:  # a rate limit, whatever the body says: the request was not acted on
         policy = next((code for code in codes if code.isupper() and "SECONDLY" in code), None)
-        reason = f"HTTP {status}" + (f" {policy}" if policy else "")
-        return Outcome(Action.RETRY, reason, retry_after, group_exhausted=status == 429)
+        return Outcome(Action.RETRY, "HTTP 429" + (f" {policy}" if policy else ""),
+                       retry_after, group_exhausted=True, limit=Limit.RATE, unprocessed=True)
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return Outcome(Action.RETRY, f"HTTP {status}", retry_after)
     return OK
 
 
@@ -192,7 +246,6 @@ ExceptionClassifier = Callable[[BaseException], Outcome | None]
 """Returns the outcome of an exception it knows, ``None`` for one it does not."""
 
 _classifiers: list[ExceptionClassifier] = []
-_classifiers_lock = threading.Lock()
 
 
 def register_exception_classifier(classifier: ExceptionClassifier) -> None:
@@ -251,6 +304,42 @@ def _http_exception(exc: BaseException) -> Outcome | None:
     return classify_response(status, dict(headers or {}), body)
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (``args``, ``reason``, ``__cause__``), a few levels deep."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < 16:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        for linked in (getattr(current, "reason", None), current.__cause__):
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+
+
+def _never_sent(exc: BaseException) -> str | None:
+    """Why the request never reached the server (refused, unresolvable, no connection within
+    the connect timeout); ``None`` when it may have been sent."""
+    causes = list(_causes(exc))
+    for kind, reason in _NEVER_SENT:
+        if any(isinstance(cause, kind) for cause in causes):
+            return reason
+    return None
+
+
+# Most precise first: urllib3's NewConnectionError is itself a ConnectTimeoutError.
+_NEVER_SENT: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (urllib3.exceptions.NameResolutionError, "host name not found"),
+    (urllib3.exceptions.NewConnectionError, "connection failed"),
+    ((requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError),
+     "connect timeout"),
+)
+
+
 def classify_exception(exc: BaseException) -> Outcome | None:
     """The outcome of ``exc``; ``None`` when it is not the resilience layer's business."""
     with _classifiers_lock:
@@ -266,6 +355,9 @@ def classify_exception(exc: BaseException) -> Outcome | None:
         return outcome if outcome.action is not Action.OK else None
     if isinstance(exc, requests.exceptions.SSLError):
         return None  # a certificate problem does not go away by retrying
+    refused = _never_sent(exc)
+    if refused is not None:
+        return Outcome(Action.RETRY, refused, unprocessed=True)
     if isinstance(exc, requests.exceptions.ConnectionError) and any(
             isinstance(arg, urllib3.exceptions.ProtocolError | ConnectionResetError)
             for arg in exc.args):

@@ -4,19 +4,24 @@ read with requests, and the options that put hubspot-api-client's urllib3 pools 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
 import requests.adapters
 import urllib3
+import urllib3.response
 from urllib3.util.retry import Retry
 
 from crm_connect.resilience.classify import Outcome, classify_response
-from crm_connect.resilience.policy import ResiliencePolicy, describe_request
+from crm_connect.resilience.policy import ResiliencePolicy, describe_request, is_idempotent
 
-__all__ = ["BearerAuth", "ResilientSession", "hubspot_client_options", "inspect_response"]
+__all__ = ["BearerAuth", "ResilientSession", "hubspot_client_options", "inspect_response",
+           "read_body_by"]
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -50,8 +55,10 @@ class ResilientSession(requests.Session):
     """A ``requests.Session`` whose every request goes through a :class:`ResiliencePolicy`.
 
     Each request waits for the connection's rate limit, always has a timeout (the settings'
-    connect and read timeouts unless the caller gives one), is retried on 408, 429, 5xx,
-    timeouts, dropped connections and truncated bodies, refreshes an expired token once, and
+    connect and read timeouts unless the caller gives one) and must have its whole answer
+    within ``request_timeout_seconds`` (unless the caller streams it), is retried on 408, 429, 5xx,
+    timeouts, dropped connections and truncated bodies (requests that are not idempotent only
+    when the server certainly did not act on them), refreshes an expired token once, and
     stops with :class:`~crm_connect.errors.QuotaExceededError` on a spent daily quota.  Other
     4xx responses are returned as usual, for the client library to report.  The transport
     adapters never retry by themselves.
@@ -63,6 +70,7 @@ class ResilientSession(requests.Session):
                  pool_maxsize: int = 10) -> None:
         super().__init__()
         self.policy = policy
+        self._marks = threading.local()
         if auth is not None:
             self.auth = auth
         for prefix in ("https://", "http://"):
@@ -70,23 +78,106 @@ class ResilientSession(requests.Session):
                 max_retries=Retry(total=0, read=False, redirect=False, raise_on_redirect=False),
                 pool_maxsize=pool_maxsize))
 
+    @contextlib.contextmanager
+    def idempotent_requests(self) -> Iterator[None]:
+        """Mark the requests this thread sends inside the block as safe to repeat, for a POST
+        that only reads, sent by a client library (``with session.idempotent_requests():
+        sf.restful("composite/batch", method="POST", ...)``)."""
+        depth = getattr(self._marks, "depth", 0)
+        self._marks.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._marks.depth = depth
+
     def request(
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any,
+        self, method: str | bytes, url: str | bytes, *args: Any,
+        idempotent: bool | None = None, **kwargs: Any,
     ) -> requests.Response:
+        """Send one request under the policy.
+
+        :param idempotent: whether the request is safe to repeat after a failure that may
+            have come after the server acted on it; by default its method says (GET, HEAD,
+            OPTIONS, PUT, DELETE are), or an enclosing :meth:`idempotent_requests` block.
+        """
         method_text = method.decode() if isinstance(method, bytes) else method
         url_text = url.decode() if isinstance(url, bytes) else url
+        if idempotent is None:
+            idempotent = is_idempotent(method_text) or getattr(self._marks, "depth", 0) > 0
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.policy.settings.timeout
 
+        streamed = bool(kwargs.get("stream"))
+        kwargs["stream"] = True  # the body is read here, against the attempt's deadline
+        limit = self.policy.settings.request_timeout_seconds
+
         def attempt() -> requests.Response:
-            return requests.Session.request(self, method_text, url_text, *args, **kwargs)
+            deadline = time.monotonic() + limit
+            response = requests.Session.request(self, method_text, url_text, *args, **kwargs)
+            if not streamed:
+                read_body_by(response, deadline, limit)
+            return response
 
         return self.policy.execute(
             attempt,
             group=self.policy.group_for(method_text, url_text),
             description=describe_request(method_text, url_text),
             inspect=lambda response: inspect_response(self.policy, response),
+            idempotent=idempotent,
         )
+
+
+def _bound_next_read(raw: Any, seconds: float) -> None:
+    """Let the socket wait at most ``seconds`` for the next bytes (best effort)."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
+
+
+def read_body_by(response: requests.Response, deadline: float, limit: float) -> None:
+    """Read the whole body of a ``stream=True`` response before ``deadline`` (a
+    ``time.monotonic()`` time), as ``response.content``.
+
+    A read timeout bounds each wait for bytes, not the answer: a server sending one byte a
+    second would hold the request forever.  Past the deadline the connection is dropped and
+    :class:`requests.exceptions.ReadTimeout` raised, which the policy retries.
+    """
+    raw = response.raw
+    chunks: list[bytes] = []
+    if not isinstance(raw, urllib3.response.HTTPResponse):  # a test double (vcrpy replay)
+        response._content = raw.read(decode_content=True)
+        vars(response)["_content_consumed"] = True
+        return
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise requests.exceptions.ReadTimeout(
+                    f"no complete answer within {limit:g} s (request_timeout_seconds)")
+            _bound_next_read(raw, remaining)
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+        response.close()
+        raise requests.exceptions.ReadTimeout(str(exc)) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        response.close()
+        raise requests.exceptions.ContentDecodingError(str(exc)) from exc
+    except (urllib3.exceptions.ProtocolError, OSError) as exc:
+        response.close()
+        raise requests.exceptions.ChunkedEncodingError(str(exc)) from exc
+    except BaseException:
+        response.close()
+        raise
+    response._content = b"".join(chunks)
+    vars(response)["_content_consumed"] = True  # requests' own marker, as after .content
+    raw.release_conn()
+
+
+_CHUNK = 64 * 1024
 
 
 class _ObservedPoolManager:

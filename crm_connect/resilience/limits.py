@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from crm_connect.resilience.budget import WaitBeyondBudget
 from crm_connect.resilience.settings import RateLimitSettings
 
 __all__ = ["GroupLimiter", "QuotaTracker", "QuotaUsage", "TokenBucket"]
@@ -52,8 +53,12 @@ class TokenBucket:
         self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
         self._updated = now
 
-    def acquire(self) -> float:
-        """Take one token, waiting for it; returns the seconds waited."""
+    def acquire(self, deadline: float | None = None) -> float:
+        """Take one token, waiting for it; returns the seconds waited.
+
+        :param deadline: a time on this bucket's clock; a wait that would end after it is not
+            started: :class:`WaitBeyondBudget` says how long it would have been.
+        """
         waited = 0.0
         while True:
             with self._lock:
@@ -63,6 +68,8 @@ class TokenBucket:
                     self._tokens -= 1.0
                     return waited
                 delay = (1.0 - self._tokens) / self._rate
+            if deadline is not None and now + delay > deadline:
+                raise WaitBeyondBudget(delay, "the client-side rate limit")
             self._sleep(delay)
             waited += delay
 
@@ -115,14 +122,23 @@ class GroupLimiter:
         return TokenBucket(capacity, rate, clock=clock, sleep=sleep)
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[float]:
-        """Wait for a token and a free slot; hold the slot while the request runs."""
-        waited = self.bucket.acquire() if self.bucket is not None else 0.0
+    def slot(self, deadline: float | None = None) -> Iterator[float]:
+        """Wait for a token and a free slot; hold the slot while the request runs.
+
+        :param deadline: a ``time.monotonic()`` time no wait may run past
+            (:class:`WaitBeyondBudget` instead).
+        """
+        waited = self.bucket.acquire(deadline) if self.bucket is not None else 0.0
         if self._slots is None:
             yield waited
             return
-        with self._slots:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._slots.acquire(timeout=timeout):
+            raise WaitBeyondBudget(timeout or 0.0, "the client-side cap on requests in flight")
+        try:
             yield waited
+        finally:
+            self._slots.release()
 
     def adapt(self, maximum: int | None, remaining: int | None,
               interval_seconds: float | None) -> None:

@@ -9,6 +9,7 @@ are built with retries off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -24,8 +25,15 @@ from tenacity.stop import stop_before_delay
 from crm_connect.errors import (
     AuthenticationError,
     CrmConnectError,
+    NotRetriedError,
     QuotaExceededError,
     RetryExhaustedError,
+)
+from crm_connect.resilience.budget import (
+    QUOTA_WAIT_SECONDS,
+    WaitBeyondBudget,
+    describe_wait,
+    resume_time,
 )
 from crm_connect.resilience.classify import (
     OK,
@@ -37,7 +45,8 @@ from crm_connect.resilience.classify import (
 from crm_connect.resilience.limits import GroupLimiter, QuotaTracker, QuotaUsage
 from crm_connect.resilience.settings import RateLimitSettings, ResilienceSettings
 
-__all__ = ["RefreshCallback", "ResiliencePolicy", "describe_request"]
+__all__ = ["IDEMPOTENT_METHODS", "RefreshCallback", "ResiliencePolicy", "describe_request",
+           "is_idempotent"]
 
 log = logging.getLogger("crm_connect.resilience")
 
@@ -53,6 +62,20 @@ _RENEWS = {
     "salesforce": "Salesforce counts API requests over a rolling 24 hours",
     "hubspot": "HubSpot's daily limit resets at midnight in the account's time zone",
 }
+
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+"""HTTP methods whose repetition has the effect of one request (RFC 9110, 9.2.2)."""
+
+
+def is_idempotent(method: str) -> bool:
+    """Whether requests of ``method`` are retried without a plugin marking them safe."""
+    return method.upper() in IDEMPOTENT_METHODS
+
+
+def _method_of(description: str) -> str | None:
+    word = description.split(" ", 1)[0]
+    return word if word.isupper() and word.isalpha() else None
 
 
 def describe_request(method: str, url: str) -> str:
@@ -218,32 +241,48 @@ class ResiliencePolicy:
     # -- the loop -------------------------------------------------------------------------
 
     def call(self, fn: Callable[[], T], *, group: str = "general",
-             description: str = "call") -> T:
+             description: str = "call", idempotent: bool | None = None) -> T:
         """Run ``fn`` (one vendor request through any client) under the policy.
 
         Exceptions are classified with :func:`~crm_connect.resilience.classify_exception`:
         transient ones are retried, an expired token refreshed once, a spent quota raised as
         :class:`QuotaExceededError`; the others propagate unchanged.
+
+        :param description: ``"METHOD /path"``, as :func:`describe_request` writes it.
+        :param idempotent: whether ``fn`` is safe to repeat after a failure that may have
+            come after the server acted on it.  By default it follows the method that
+            ``description`` starts with (GET, HEAD, OPTIONS, PUT, DELETE are; POST, PATCH are
+            not); a description without a method counts as a read.  Pass ``True`` for a POST
+            that only reads (a search, a batch read, a login), ``False`` for anything that
+            creates or changes something.
         """
-        return self.execute(fn, group=group, description=description)
+        if idempotent is None:
+            method = _method_of(description)
+            idempotent = method is None or is_idempotent(method)
+        return self.execute(fn, group=group, description=description, idempotent=idempotent)
 
     def execute(self, attempt: Callable[[], T], *, group: str = "general",
                 description: str = "call",
-                inspect: Callable[[T], Outcome] | None = None) -> T:
+                inspect: Callable[[T], Outcome] | None = None,
+                idempotent: bool = True) -> T:
         """Run ``attempt`` until it succeeds or the policy gives up.
 
         :param inspect: the outcome of a result that did not raise (an HTTP response);
             results are passed on as they are when it is ``None``.
+        :param idempotent: ``False``: retry only failures where the server certainly did not
+            act on the request (:attr:`Outcome.unprocessed`: connection refused, 429, a
+            refused session); any other failure raises :class:`NotRetriedError`.
         """
         limiter = self.limiter(group)
         refreshed = False
         started = time.monotonic()
+        deadline = started + self.settings.max_total_seconds  # every wait counts against it
 
         def one_attempt() -> T:
             nonlocal refreshed
             self.check_quota()
             generation = self._auth_generation
-            sent, failure, cause = self._send(attempt, limiter, description)
+            sent, failure, cause = self._send(attempt, limiter, description, deadline)
             if failure is None:
                 result = cast(T, sent)
                 outcome = inspect(result) if inspect is not None else OK
@@ -261,7 +300,13 @@ class ResiliencePolicy:
                 refreshed = True
                 self._refresh(generation, description, outcome)
                 raise _RetrySignal(outcome, immediate=True, cause=cause)
-            self._act(outcome, limiter, description, cause)
+            if outcome.action is Action.RETRY and not idempotent and not outcome.unprocessed:
+                raise NotRetriedError(
+                    f"{description}: {outcome.reason}. Not retried: the server may already "
+                    "have carried the request out, and repeating it is not safe. Run the "
+                    "sync again: it resumes from the last saved page.",
+                    connection=self.connection) from cause
+            self._act(outcome, limiter, description, deadline, cause)
             raise AssertionError("unreachable")  # pragma: no cover
 
         retrying = Retrying(
@@ -278,20 +323,29 @@ class ResiliencePolicy:
         except _RetrySignal as signal:
             elapsed = time.monotonic() - started
             attempts = retrying.statistics.get("attempt_number", 1)
-            raise RetryExhaustedError(
+            summary = (
                 f"{description} failed after {attempts} attempt(s) in {elapsed:.1f} s "
                 f"(last: {signal.outcome.reason}"
                 + (f", the server asked to wait {signal.outcome.retry_after:.0f} s"
-                   if signal.outcome.retry_after else "")
-                + "). The vendor or the network may be down; run the sync again later: it "
-                "resumes from the last saved page.", connection=self.connection,
+                   if signal.outcome.retry_after else "") + ")")
+            raise RetryExhaustedError(
+                f"{summary}. The vendor or the network may be down; run the sync again "
+                "later: it resumes from the last saved page.", connection=self.connection,
+                summary=summary,
             ) from signal.cause
 
-    def _send(self, attempt: Callable[[], R], limiter: GroupLimiter, description: str
-              ) -> tuple[R | None, Outcome | None, BaseException | None]:
+    def _send(self, attempt: Callable[[], R], limiter: GroupLimiter, description: str,
+              deadline: float) -> tuple[R | None, Outcome | None, BaseException | None]:
         """One attempt inside the rate limit: its result, or the outcome of the exception it
         raised and that exception.  The concurrency slot is free again when it returns."""
-        with limiter.slot() as waited:
+        with contextlib.ExitStack() as held:
+            try:
+                # a wait of a day is a quota whatever the budget
+                latest = min(deadline, time.monotonic() + QUOTA_WAIT_SECONDS)
+                waited = held.enter_context(limiter.slot(latest))
+            except WaitBeyondBudget as exc:
+                raise self._beyond_budget(description, exc.seconds,
+                                          f"{exc.what} ({limiter.group})") from None
             if waited > 0.05:
                 log.debug("%s: %s waited %.2f s for the %s rate limit", self.connection,
                           description, waited, limiter.group)
@@ -307,12 +361,33 @@ class ResiliencePolicy:
                 return None, outcome, exc
         return result, None, None
 
+    def _beyond_budget(self, description: str, wait: float, who: str) -> CrmConnectError:
+        """The error for a wait the request's time budget cannot hold (a day or more: a
+        quota)."""
+        until = resume_time(wait)
+        if wait >= QUOTA_WAIT_SECONDS:
+            return QuotaExceededError(
+                f"{description}: {who} asked to wait {describe_wait(wait)} (until {until}): "
+                f"that is a spent quota, not a pause to sit out. {self._resume_hint()} Run it "
+                f"again after {until}.", connection=self.connection)
+        return RetryExhaustedError(
+            f"{description}: {who} asked to wait {describe_wait(wait)}, more than is left of "
+            f"this request's time budget (max_total_seconds = "
+            f"{self.settings.max_total_seconds:g}). Stopped without waiting; run the sync "
+            f"again after {until}: it resumes from the last saved page.",
+            connection=self.connection)
+
     def _act(self, outcome: Outcome, limiter: GroupLimiter, description: str,
-             cause: BaseException | None = None) -> None:
+             deadline: float, cause: BaseException | None = None) -> None:
         """Raise what ``outcome`` (anything but OK and REFRESH) calls for."""
         if outcome.action is Action.RETRY:
             if outcome.group_exhausted and limiter.bucket is not None:
                 limiter.bucket.drain(outcome.retry_after or 0.0)
+            wait = outcome.retry_after
+            if wait is not None and (wait >= QUOTA_WAIT_SECONDS
+                                     or time.monotonic() + wait > deadline):
+                raise self._beyond_budget(description, wait,
+                                          f"the server ({outcome.reason})") from cause
             raise _RetrySignal(outcome, cause=cause)
         if outcome.action is Action.QUOTA:
             used = "; ".join(f"{u.used:,} of {u.limit:,} used" for u in self.quota_usage())

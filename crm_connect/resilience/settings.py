@@ -83,14 +83,15 @@ class ResilienceSettings(BaseModel):
         default=6, ge=1, description="Attempts per request, the first included.")
     max_total_seconds: float = Field(
         default=300.0, gt=0,
-        description="Time budget per request, retries and waits included; no retry starts "
-                    "whose wait would overrun it.")
+        description="Time budget per request: attempts, backoff, Retry-After and rate-limit "
+                    "waits; no wait starts that would overrun it.")
     backoff_initial_seconds: float = Field(
         default=1.0, ge=0, description="Wait before the first retry (before jitter).")
     backoff_max_seconds: float = Field(
         default=60.0, ge=0, description="Longest wait between two attempts (before Retry-After).")
     request_timeout_seconds: float = Field(
-        default=60.0, gt=0, description="Read timeout of one attempt.")
+        default=60.0, gt=0,
+        description="Time one attempt has for its whole answer (and the read timeout).")
     connect_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Connect timeout of one attempt.")
     max_daily_quota_share: float = Field(

@@ -9,6 +9,9 @@ The server listens on ``127.0.0.1`` on an ephemeral port and serves:
 ``POST /oauth/token``
     ``grant_type=refresh_token&refresh_token=...`` returns a new ``access_token``, or
     ``400 {"error": "invalid_grant", ...}`` once :attr:`FaultServer.refuse_refresh` is set.
+``POST /api/jobs``
+    creates a job (a request that is not safe to repeat): ``201 {"id": "job-N"}``;
+    :attr:`FaultServer.jobs` lists the jobs created, whatever happened to the answers.
 
 A test chooses the faults, per request index (0 is the first request the server sees) or per
 path (the n-th request to that path)::
@@ -49,6 +52,7 @@ __all__ = [
     "FaultServer",
     "SeenRequest",
     "daily_quota_exceeded",
+    "drip",
     "expire_token",
     "fault_server",
     "make_records",
@@ -62,13 +66,14 @@ __all__ = [
 
 RECORDS_PATH = "/api/records"
 TOKEN_PATH = "/oauth/token"
+JOBS_PATH = "/api/jobs"
 
 
 @dataclass(frozen=True)
 class Fault:
     """One injected failure.  Build them with the functions below rather than by hand."""
 
-    kind: str  # status | reset | slow | truncated | expire_token
+    kind: str  # status | reset | slow | drip | truncated | expire_token
     status: int = 500
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -111,6 +116,12 @@ def reset() -> Fault:
 def slow(seconds: float) -> Fault:
     """Wait ``seconds`` before answering normally: past the client's read timeout."""
     return Fault("slow", seconds=seconds)
+
+
+def drip(seconds_per_byte: float) -> Fault:
+    """Answer normally, but send the body one byte every ``seconds_per_byte``: each read
+    succeeds within any read timeout while the whole answer takes far longer."""
+    return Fault("drip", seconds=seconds_per_byte)
 
 
 def truncated() -> Fault:
@@ -209,6 +220,7 @@ class FaultServer:
         self.daily_limit = daily_limit
         self.daily_used = daily_used
         self.seen: list[SeenRequest] = []
+        self.jobs: list[str] = []
         self.authorizations: list[str] = []
         self._lock = threading.Lock()
         self._path_counts: dict[str, int] = {}
@@ -306,6 +318,12 @@ class FaultServer:
             return 200, {"access_token": self.access_token, "token_type": "Bearer",
                          "expires_in": 1800}
 
+    def _create_job(self) -> tuple[int, Any]:
+        with self._lock:
+            job_id = f"job-{len(self.jobs) + 1}"
+            self.jobs.append(job_id)
+        return 201, {"id": job_id, "state": "UploadComplete"}
+
     def _page(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
         after = int((query.get("after") or ["0"])[0] or 0)  # an offset, opaque to clients
         limit = int((query.get("limit") or [str(self.page_size)])[0])
@@ -358,12 +376,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(index, fault.status, fault.body, fault.headers)
                 return
         code, body = self._answer(method, parts.path, parts.query, raw_body)
-        self._send(index, code, body, {}, truncate=fault is not None and fault.kind == "truncated")
+        kind = fault.kind if fault is not None else None
+        self._send(index, code, body, {}, truncate=kind == "truncated",
+                   drip=fault.seconds if fault is not None and kind == "drip" else None)
 
     def _answer(self, method: str, path: str, query: str, raw_body: bytes) -> tuple[int, Any]:
         server = self.fault_server
         if path == TOKEN_PATH and method == "POST":
             return server._refresh(parse_qs(raw_body.decode()))
+        if path == JOBS_PATH and method == "POST":
+            return server._create_job()
         if path == server.records_path and method == "GET":
             if self.headers.get("Authorization") != f"Bearer {server.access_token}":
                 return 401, _AUTH_ERRORS.get(server.auth_style, _AUTH_ERRORS["hubspot"])
@@ -371,7 +393,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 404, {"status": "error", "message": f"no route for {method} {path}"}
 
     def _send(self, index: int, code: int, body: Any, headers: Mapping[str, str], *,
-              truncate: bool = False) -> None:
+              truncate: bool = False, drip: float | None = None) -> None:
         payload = json.dumps(body).encode()
         try:
             self.send_response(code)
@@ -387,7 +409,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            self.wfile.write(payload)
+            if drip is not None:
+                for position in range(len(payload)):
+                    self.wfile.write(payload[position:position + 1])
+                    self.wfile.flush()
+                    time.sleep(drip)
+            else:
+                self.wfile.write(payload)
             self.fault_server._record_status(index, code)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout): nothing to do

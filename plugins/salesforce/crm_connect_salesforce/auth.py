@@ -24,6 +24,7 @@ import requests
 from crm_connect.connector import ConnectionContext
 from crm_connect.errors import AuthenticationError, ConfigError, QuotaExceededError
 from crm_connect.resilience import ResiliencePolicy
+from crm_connect_salesforce.classify import LimitKind, limit_kind
 from crm_connect_salesforce.config import AuthMethod, SalesforceConfig
 
 __all__ = ["Authenticator", "LoginResult"]
@@ -157,6 +158,8 @@ class Authenticator:
         if any(marker in code for marker in _TRANSIENT_FAULTS):
             response.raise_for_status()
         if "REQUEST_LIMIT_EXCEEDED" in code:
+            if limit_kind(message) is not LimitKind.DAILY_TOTAL:
+                response.raise_for_status()  # a concurrency limit: wait and retry
             raise QuotaExceededError(f"the login was refused: {message}",
                                      connection=self.connection)
         raise AuthenticationError(
@@ -272,4 +275,5 @@ class Authenticator:
             response.raise_for_status()
             return response
 
-        return self.policy.call(attempt, description=description)
+        # A login creates nothing that a repeat could duplicate: safe to retry, POST or not.
+        return self.policy.call(attempt, description=description, idempotent=True)

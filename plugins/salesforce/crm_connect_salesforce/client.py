@@ -18,10 +18,21 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from crm_connect.connector import ConnectionContext
-from crm_connect.errors import ConfigError, ConnectorError
-from crm_connect.resilience import BearerAuth, ResiliencePolicy, ResilientSession
+from crm_connect.errors import (
+    ConfigError,
+    ConnectorError,
+    LoginUnavailableError,
+    RetryExhaustedError,
+)
+from crm_connect.resilience import (
+    BearerAuth,
+    ResiliencePolicy,
+    ResilientSession,
+    register_response_classifier,
+)
 from crm_connect_salesforce.auth import Authenticator, LoginResult
 from crm_connect_salesforce.bulk import BulkQuery
+from crm_connect_salesforce.classify import classify_salesforce_answer
 from crm_connect_salesforce.config import SalesforceConfig
 
 __all__ = ["SalesforceApiError", "SalesforceClient", "error_code"]
@@ -73,11 +84,13 @@ class SalesforceClient:
         self.context = context
         self.connection = context.name
         self.verify = self._verify()
+        register_response_classifier(classify_salesforce_answer)  # once; repeats are no-ops
         self.policy = ResiliencePolicy.for_connector(
             connector, vendor="salesforce",
             refresh=self._refresh if config.auth.value != "session" else None)
         self.authenticator = Authenticator(config, context, self.policy, self.verify)
         self._login: LoginResult | None = None
+        self._login_failure: LoginUnavailableError | None = None
         self._sf: Salesforce | None = None
         self._describes: dict[str, dict[str, Any]] = {}
         self.logins = 0
@@ -110,8 +123,16 @@ class SalesforceClient:
         return self._sf
 
     def _sign_in(self) -> LoginResult:
+        if self._login_failure is not None:
+            raise self._login_failure  # given up once for the whole connection
         try:
             result = self.authenticator.login()
+        except RetryExhaustedError as exc:
+            self._login_failure = LoginUnavailableError(
+                f"cannot sign in at {self.config.login_base}: {exc.summary}. Check login_url "
+                "(or domain) and that this machine can reach it; none of the connection's "
+                "streams is read until it answers.", connection=self.connection)
+            raise self._login_failure from None
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             raise ConnectorError(

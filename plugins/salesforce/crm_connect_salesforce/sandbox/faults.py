@@ -14,12 +14,29 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+ERROR_DAILY_LIMIT = [
+    {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+]
+"""403: the org's API requests of the last 24 hours are spent."""
+ERROR_CONCURRENT_LIMIT = [
+    {"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+]
+"""403: too many long-running requests in flight in the org; a later retry succeeds."""
+ERROR_RATE_LIMIT = [
+    {
+        "message": "Too many requests; retry after the time given in Retry-After.",
+        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+    }
+]
+"""429 with ``Retry-After``: a rate limit (not the daily total) to wait out."""
+
 
 class FaultKind(StrEnum):
-    REQUEST_LIMIT_EXCEEDED = "request_limit_exceeded"  # 403, the daily quota is spent
+    REQUEST_LIMIT_EXCEEDED = "request_limit_exceeded"  # 403 TotalRequests: daily quota spent
+    CONCURRENT_LIMIT = "concurrent_limit"  # 403 ConcurrentPerOrgLongTxn: wait and retry
     INVALID_SESSION = "invalid_session"  # 401 INVALID_SESSION_ID; the token presented is revoked
     QUERY_TIMEOUT = "query_timeout"  # 400 QUERY_TIMEOUT, optionally only for wide WHERE windows
-    RATE_LIMITED = "rate_limited"  # 429 with Retry-After
+    RATE_LIMITED = "rate_limited"  # 429 with Retry-After: a rate limit, not the daily total
     UNAVAILABLE = "unavailable"  # 503 SERVER_UNAVAILABLE
     SERVER_ERROR = "server_error"  # 500 UNKNOWN_EXCEPTION
     CONNECTION_RESET = "connection_reset"  # TCP reset, no response at all

@@ -29,7 +29,15 @@ import requests
 
 from . import soql
 from .auth import Credentials, OAuthError, TokenStore, soap_login
-from .faults import Fault, FaultBook, FaultKind, LoggedRequest
+from .faults import (
+    ERROR_CONCURRENT_LIMIT,
+    ERROR_DAILY_LIMIT,
+    ERROR_RATE_LIMIT,
+    Fault,
+    FaultBook,
+    FaultKind,
+    LoggedRequest,
+)
 from .ids import make_id
 from .metadata import FieldDef, describe_global_entry, describe_object
 from .org import DEFAULT_NOW, Org, Record, SandboxError
@@ -49,7 +57,6 @@ _LOCATOR = re.compile(r"^(?P<id>01g[0-9A-Za-z]{15})-(?P<offset>\d+)$")
 ERROR_INVALID_SESSION = [
     {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
 ]
-ERROR_LIMIT = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 ERROR_TIMEOUT = [
     {"message": "Your query request was running for too long.", "errorCode": "QUERY_TIMEOUT"}
 ]
@@ -582,7 +589,7 @@ class SalesforceSandbox:
                 over = False
                 self._api_used += 1
         if over:
-            h.send_json(403, ERROR_LIMIT)
+            h.send_json(403, ERROR_DAILY_LIMIT)
             return
         self._data(
             h, method, match.group("version"), (match.group("rest") or "/").rstrip("/"), params
@@ -601,7 +608,7 @@ class SalesforceSandbox:
         if kind == FaultKind.CONNECTION_RESET:
             h.reset()
         if kind == FaultKind.REQUEST_LIMIT_EXCEEDED:
-            h.send_json(403, ERROR_LIMIT)
+            h.send_json(403, ERROR_DAILY_LIMIT)
         elif kind == FaultKind.INVALID_SESSION:
             token = self._bearer(h)
             if token:
@@ -609,17 +616,10 @@ class SalesforceSandbox:
             h.send_json(
                 401, ERROR_INVALID_SESSION, {"WWW-Authenticate": 'Token realm="salesforce"'}
             )
+        elif kind == FaultKind.CONCURRENT_LIMIT:
+            h.send_json(403, ERROR_CONCURRENT_LIMIT)
         elif kind == FaultKind.RATE_LIMITED:
-            h.send_json(
-                429,
-                [
-                    {
-                        "message": "Too many requests; retry after the time given in Retry-After.",
-                        "errorCode": "REQUEST_LIMIT_EXCEEDED",
-                    }
-                ],
-                {"Retry-After": str(fault.retry_after)},
-            )
+            h.send_json(429, ERROR_RATE_LIMIT, {"Retry-After": str(fault.retry_after)})
         elif kind == FaultKind.UNAVAILABLE:
             h.send_json(
                 503,
