@@ -1,6 +1,7 @@
 """The ``crm-connect`` command line.
 
-Exit codes: 0 success, 1 a failure the message explains, 2 usage or configuration error.
+Exit codes: 0 success, 1 a failure the message explains, 2 usage or configuration error,
+73 another sync holds the store.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ ConfigOption = Annotated[
 
 
 def _fail(exc: CrmConnectError) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, markup=True)
     raise typer.Exit(exc.exit_code)
 
 
