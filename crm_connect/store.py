@@ -18,9 +18,7 @@ import abc
 import datetime as dt
 import functools
 import json
-import logging
 import os
-import threading
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -34,22 +32,12 @@ import duckdb
 import pyarrow as pa
 
 from crm_connect.connector import IdSweep
-from crm_connect.errors import StoreError
 from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, CanonicalRecord
-from crm_connect.store_access import (
-    ReaderLock,
-    ReaderWatch,
-    WriterLock,
-    connect_duckdb,
-    duckdb_path,
-    store_folder_error,
-)
+from crm_connect.store_access import SharedConnection, duckdb_path, open_shared
 
 __all__ = ["DuckDBStore", "QuarantinedRecord", "Store", "last_per_key", "open_store",
            "records_to_arrow"]
-
-log = logging.getLogger("crm_connect.store")
 
 
 @dataclass
@@ -195,24 +183,25 @@ class DuckDBStore(Store):
     A writer in a sync run lets readers in between its pages (see
     :mod:`crm_connect.store_access`): its connection may then be closed between two calls, and
     :attr:`con` reopens it.  So code that uses the connection does so inside one of the
-    store's methods, which hold ``_guard`` (see ``_GUARDED`` below), never across calls.
+    store's methods, which hold the connection's guard (see ``_GUARDED`` below).
     """
 
     scheme = "duckdb"
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str,
-                 read_only: bool = False, *, lock: WriterLock | ReaderLock | None = None,
-                 reconnect: Callable[[], duckdb.DuckDBPyConnection] | None = None) -> None:
-        self._con: duckdb.DuckDBPyConnection | None = connection
+    def __init__(self, connection: duckdb.DuckDBPyConnection | SharedConnection, path: str,
+                 read_only: bool = False) -> None:
+        if not isinstance(connection, SharedConnection):
+            connection.execute("SET TimeZone = 'UTC'")
+            connection = SharedConnection(connection, path)
+        self._shared = connection
         self.path = path
         self.read_only = read_only
-        self._lock = lock
-        self._reconnect = reconnect
-        self._guard = threading.RLock()
-        self._watch: ReaderWatch | None = None
-        connection.execute("SET TimeZone = 'UTC'")
         if not read_only:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+            except BaseException:
+                connection.close()
+                raise
 
     @classmethod
     def open(cls, url: str, *, base_dir: Path, read_only: bool = False,
@@ -222,76 +211,18 @@ class DuckDBStore(Store):
         if path == ":memory:":
             return cls(duckdb.connect(path, read_only=read_only, config=config), path,
                        read_only=read_only)
-        if read_only:
-            if not Path(path).exists():
-                # Nothing synced yet: an empty store (in memory, no file left behind) answers
-                # every question with no data.
-                return cls(duckdb.connect(":memory:"), path, read_only=False)
-            return cls._open_file(url, path, ReaderLock(path, wait_seconds), config,
-                                  wait_seconds)
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            writer = WriterLock(path, wait_seconds)
-        except OSError as exc:
-            raise store_folder_error(url, path, exc) from None
-        return cls._open_file(url, path, writer, config, wait_seconds)
-
-    @classmethod
-    def _open_file(cls, url: str, path: str, lock: WriterLock | ReaderLock,
-                   config: dict[str, Any], wait_seconds: float) -> DuckDBStore:
-        read_only = isinstance(lock, ReaderLock)
-
-        def connect(wait: float) -> duckdb.DuckDBPyConnection:
-            con = connect_duckdb(url, path, read_only=read_only, config=config,
-                                 wait_seconds=wait)
-            con.execute("SET TimeZone = 'UTC'")
-            return con
-
-        try:
-            if isinstance(lock, WriterLock):
-                lock.acquire_file()
-            con = connect(wait_seconds)
-        except BaseException:
-            lock.close()
-            raise
-        if isinstance(lock, ReaderLock):
-            lock.admitted()
-        try:
-            return cls(con, path, read_only=read_only, lock=lock,
-                       reconnect=lambda: connect(0.0))
-        except BaseException:
-            con.close()
-            lock.close()
-            raise
+        if read_only and not Path(path).exists():
+            # Nothing synced yet: an empty store (in memory, no file left behind) answers
+            # every question with no data.
+            return cls(duckdb.connect(":memory:"), path, read_only=False)
+        shared = open_shared(url, path, read_only=read_only, wait_seconds=wait_seconds,
+                             config=config)
+        return cls(shared, path, read_only=read_only)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
-        """The DuckDB connection; reopened here (once the readers are done) when the writer
-        stepped aside for them."""
-        with self._guard:
-            if self._con is None:
-                if not isinstance(self._lock, WriterLock) or self._reconnect is None:
-                    raise StoreError(f"the store {self.path} is closed")
-                self._lock.acquire_file()
-                self._con = self._reconnect()
-            return self._con
-
-    def _let_readers_in(self) -> None:
-        """From now on, step aside whenever a reader asks (a sync run only: its calls all go
-        through the store's methods)."""
-        if isinstance(self._lock, WriterLock) and self._watch is None:
-            self._watch = ReaderWatch(self._lock, self._step_aside)
-
-    def _step_aside(self) -> None:
-        with self._guard:
-            writer = self._lock
-            if self._con is None or not isinstance(writer, WriterLock) or \
-                    not writer.reader_waiting():
-                return
-            log.debug("letting readers into the store %s", self.path)
-            self._con.close()
-            self._con = None
-            writer.release_file()
+        """The DuckDB connection (reopened if the writer stepped aside for readers)."""
+        return self._shared.con
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -466,7 +397,7 @@ class DuckDBStore(Store):
             "VALUES (?, ?, 'running', ?, ?)",
             [run_id, _utcnow(), json.dumps(list(connections)), os.getpid()],
         )
-        self._let_readers_in()
+        self._shared.let_readers_in()  # a sync run: its calls all go through these methods
         return run_id
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, Any],
@@ -499,22 +430,13 @@ class DuckDBStore(Store):
         return bool(row and row[0])
 
     def close(self) -> None:
-        if self._watch is not None:
-            self._watch.stop()
-            self._watch = None
-        with self._guard:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-            if self._lock is not None:
-                self._lock.close()
-                self._lock = None
+        self._shared.close()
 
 
 def _holding_guard(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def guarded(self: DuckDBStore, *args: Any, **kwargs: Any) -> Any:
-        with self._guard:
+        with self._shared.guard:
             return method(self, *args, **kwargs)
 
     return guarded

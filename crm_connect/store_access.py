@@ -46,8 +46,8 @@ import duckdb
 from crm_connect.errors import ConfigError, StoreError, StoreLockedError
 
 __all__ = ["READER_PATIENCE_SECONDS", "WATCH_SECONDS", "ReaderLock", "ReaderWatch",
-           "WriterLock", "connect_duckdb", "duckdb_path", "locked_message",
-           "store_folder_error"]
+           "SharedConnection", "WriterLock", "connect_duckdb", "duckdb_path", "locked_message",
+           "open_shared", "store_folder_error"]
 
 log = logging.getLogger("crm_connect.store")
 
@@ -294,3 +294,98 @@ def connect_duckdb(url: str, path: str, *, read_only: bool, config: dict[str, An
             time.sleep(0.25)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open store {path}: {exc}") from None
+
+
+# -- the connection a writer shares -------------------------------------------------------------
+
+
+class SharedConnection:
+    """A store's DuckDB connection and its lock; a writer's may be closed between calls.
+
+    Once :meth:`let_readers_in` is called (a sync run), the writer closes the connection when a
+    reader asks, and :attr:`con` reopens it (waiting for the readers to finish).  Whoever uses
+    the connection holds :attr:`guard` for the whole use, so it is never closed under a query.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str,
+                 lock: WriterLock | ReaderLock | None = None,
+                 reconnect: Callable[[], duckdb.DuckDBPyConnection] | None = None) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = connection
+        self.path = path
+        self._lock = lock
+        self._reconnect = reconnect
+        self._watch: ReaderWatch | None = None
+        self.guard = threading.RLock()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The open connection, reopened here if the writer stepped aside for readers."""
+        with self.guard:
+            if self._con is None:
+                if not isinstance(self._lock, WriterLock) or self._reconnect is None:
+                    raise StoreError(f"the store {self.path} is closed")
+                self._lock.acquire_file()
+                self._con = self._reconnect()
+            return self._con
+
+    def let_readers_in(self) -> None:
+        """From now on, step aside whenever a reader asks (writers only)."""
+        if isinstance(self._lock, WriterLock) and self._watch is None:
+            self._watch = ReaderWatch(self._lock, self._step_aside)
+
+    def _step_aside(self) -> None:
+        with self.guard:
+            writer = self._lock
+            if self._con is None or not isinstance(writer, WriterLock) or \
+                    not writer.reader_waiting():
+                return
+            log.debug("letting readers into the store %s", self.path)
+            self._con.close()
+            self._con = None
+            writer.release_file()
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
+        with self.guard:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+
+def open_shared(url: str, path: str, *, read_only: bool, wait_seconds: float,
+                config: dict[str, Any]) -> SharedConnection:
+    """Open the store file ``path`` as a writer or a reader, taking its locks first.
+
+    :raises ConfigError: the folder cannot hold the store (names ``[store] url``).
+    :raises StoreLockedError: another writer holds it past ``wait_seconds``.
+    """
+    lock: WriterLock | ReaderLock
+    if read_only:
+        lock = ReaderLock(path, wait_seconds)
+    else:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            lock = WriterLock(path, wait_seconds)
+        except OSError as exc:
+            raise store_folder_error(url, path, exc) from None
+
+    def connect(wait: float) -> duckdb.DuckDBPyConnection:
+        con = connect_duckdb(url, path, read_only=read_only, config=config, wait_seconds=wait)
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    try:
+        if isinstance(lock, WriterLock):
+            lock.acquire_file()
+        con = connect(wait_seconds)
+    except BaseException:
+        lock.close()
+        raise
+    if isinstance(lock, ReaderLock):
+        lock.admitted()
+    return SharedConnection(con, path, lock, lambda: connect(0.0))
