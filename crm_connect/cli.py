@@ -1,6 +1,7 @@
 """The ``crm-connect`` command line.
 
-Exit codes: 0 success, 1 a failure the message explains, 2 usage or configuration error.
+Exit codes: 0 success, 1 a failure the message explains, 2 usage or configuration error,
+73 another sync holds the store.
 """
 
 from __future__ import annotations

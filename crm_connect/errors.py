@@ -8,7 +8,7 @@ The hierarchy::
     │   └── UnknownConnectorError   a connection names a connector no plugin provides
     ├── PluginError                 a plugin failed to load, or raised inside a hook
     ├── StoreError                  the store cannot be opened or written
-    │   └── StoreLockedError        another process holds the store
+    │   └── StoreLockedError        another process holds the store (exit code 73)
     ├── ConnectorError              a vendor call failed in a way a retry does not fix
     │   ├── AuthenticationError     credentials refused (a refresh cannot help)
     │   │   └── LoginUnavailableError   the sign-in endpoint could not be reached in time
@@ -83,7 +83,10 @@ class StoreError(CrmConnectError):
 
 
 class StoreLockedError(StoreError):
-    """Another crm-connect process is using the store."""
+    """Another crm-connect process is writing to the store (a second sync, or a reader the
+    writer did not let in): exit code 73."""
+
+    exit_code = 73
 
 
 class ConnectorError(CrmConnectError):

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import functools
 import json
 import os
-import re
-import time
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -33,9 +32,9 @@ import duckdb
 import pyarrow as pa
 
 from crm_connect.connector import IdSweep
-from crm_connect.errors import StoreError, StoreLockedError
 from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, CanonicalRecord
+from crm_connect.store_access import SharedConnection, duckdb_path, open_shared
 
 __all__ = ["DuckDBStore", "QuarantinedRecord", "Store", "last_per_key", "open_store",
            "records_to_arrow"]
@@ -178,67 +177,52 @@ def records_to_arrow(entity: str, records: Sequence[CanonicalRecord]) -> pa.Tabl
     return pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
 
 
-def _parse_duckdb_url(url: str, base_dir: Path) -> str:
-    match = re.fullmatch(r"duckdb://(/?)(.*)", url)
-    if not match:
-        raise StoreError(f"store url {url!r} is not of the form duckdb:///path/to/file.duckdb")
-    rest = match.group(2)
-    if rest in ("", ":memory:"):
-        return ":memory:"
-    path = Path(rest)
-    if not path.is_absolute():
-        path = base_dir / path
-    return str(path)
-
-
 class DuckDBStore(Store):
-    """The default store: one DuckDB file."""
+    """The default store: one DuckDB file, one writer (a sync) and any number of readers.
+
+    A writer in a sync run lets readers in between its pages (see
+    :mod:`crm_connect.store_access`): its connection may then be closed between two calls, and
+    :attr:`con` reopens it.  So code that uses the connection does so inside one of the
+    store's methods, which hold the connection's guard (see ``_GUARDED`` below).
+    """
 
     scheme = "duckdb"
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str,
+    def __init__(self, connection: duckdb.DuckDBPyConnection | SharedConnection, path: str,
                  read_only: bool = False) -> None:
-        self.con = connection
+        if not isinstance(connection, SharedConnection):
+            connection.execute("SET TimeZone = 'UTC'")
+            connection = SharedConnection(connection, path)
+        self._shared = connection
         self.path = path
         self.read_only = read_only
-        self.con.execute("SET TimeZone = 'UTC'")
         if not read_only:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+            except BaseException:
+                connection.close()
+                raise
 
     @classmethod
     def open(cls, url: str, *, base_dir: Path, read_only: bool = False,
              wait_seconds: float = 0.0, memory_limit: str | None = None) -> DuckDBStore:
-        path = _parse_duckdb_url(url, base_dir)
-        if path != ":memory:":
-            if read_only and not Path(path).exists():
-                # Nothing synced yet: an empty store (in memory, no file left behind) answers
-                # every question with no data.
-                return cls(duckdb.connect(":memory:"), path, read_only=False)
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        config: dict[str, Any] = {}
-        if memory_limit:
-            config["memory_limit"] = memory_limit
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                con = duckdb.connect(path, read_only=read_only, config=config)
-                break
-            except duckdb.IOException as exc:
-                message = str(exc)
-                if "lock" not in message.lower():
-                    raise StoreError(f"cannot open store {path}: {message}") from None
-                if time.monotonic() >= deadline:
-                    pid = re.search(r"PID (\d+)", message)
-                    holder = f" (PID {pid.group(1)})" if pid else ""
-                    raise StoreLockedError(
-                        f"the store {path} is in use by another crm-connect process{holder}, "
-                        "probably a sync still running. Wait for it to finish, or pass "
-                        "--wait SECONDS to wait for it."
-                    ) from None
-                time.sleep(0.25)
-            except duckdb.Error as exc:
-                raise StoreError(f"cannot open store {path}: {exc}") from None
-        return cls(con, path, read_only=read_only)
+        path = duckdb_path(url, base_dir)
+        config: dict[str, Any] = {"memory_limit": memory_limit} if memory_limit else {}
+        if path == ":memory:":
+            return cls(duckdb.connect(path, read_only=read_only, config=config), path,
+                       read_only=read_only)
+        if read_only and not Path(path).exists():
+            # Nothing synced yet: an empty store (in memory, no file left behind) answers
+            # every question with no data.
+            return cls(duckdb.connect(":memory:"), path, read_only=False)
+        shared = open_shared(url, path, read_only=read_only, wait_seconds=wait_seconds,
+                             config=config)
+        return cls(shared, path, read_only=read_only)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection (reopened if the writer stepped aside for readers)."""
+        return self._shared.con
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -413,6 +397,7 @@ class DuckDBStore(Store):
             "VALUES (?, ?, 'running', ?, ?)",
             [run_id, _utcnow(), json.dumps(list(connections)), os.getpid()],
         )
+        self._shared.let_readers_in()  # a sync run: its calls all go through these methods
         return run_id
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, Any],
@@ -445,7 +430,24 @@ class DuckDBStore(Store):
         return bool(row and row[0])
 
     def close(self) -> None:
-        self.con.close()
+        self._shared.close()
+
+
+def _holding_guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(self: DuckDBStore, *args: Any, **kwargs: Any) -> Any:
+        with self._shared.guard:
+            return method(self, *args, **kwargs)
+
+    return guarded
+
+
+# The methods that use the connection: a writer steps aside for readers between two of these
+# calls, never during one.
+_GUARDED = ("ensure_schema", "get_state", "write_page", "begin_run", "finish_run", "execute",
+            "total_records")
+for _name in _GUARDED:
+    setattr(DuckDBStore, _name, _holding_guard(getattr(DuckDBStore, _name)))
 
 
 def last_per_key(records: Sequence[CanonicalRecord]) -> Sequence[CanonicalRecord]:

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 import types
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -9,9 +15,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from conftest import CLI
 from crm_connect import hookimpl
 from crm_connect.config import parse_config
 from crm_connect.errors import ConfigError, StoreError
+from crm_connect.sample import write_sample_export
 from crm_connect.schema import Deal
 from crm_connect.store import DuckDBStore, QuarantinedRecord, open_store
 from crm_connect.sync import run_sync
@@ -145,3 +153,90 @@ def test_id_sweep_marks_rows_it_did_not_list_deleted(store: DuckDBStore) -> None
                              state=None, quarantined=[], run_id=run,
                              id_sweep=IdSweep(["D2"], first=True, last=True))
     assert again == 3  # D1, D4, X9; D3 was already marked
+
+
+# -- a store that cannot be created: a message naming [store] url, never a traceback ----------
+
+
+def _sync_into(root: Path, store_url: str, **run: Any) -> subprocess.CompletedProcess[str]:
+    """``crm-connect sync`` of a small files export into ``store_url``."""
+    write_sample_export(root / "exports", scale=0.01, seed=1)
+    (root / "crm-connect.toml").write_text(
+        f'[store]\nurl = "{store_url}"\n[connections.finance]\nconnector = "files"\n'
+        'path = "exports/"\n')
+    return subprocess.run([CLI, "sync"], cwd=root, capture_output=True, text=True,
+                          timeout=120, **run)
+
+
+def _says_what_to_write(result: subprocess.CompletedProcess[str], why: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    message = " ".join(result.stderr.split())
+    assert "Traceback" not in message
+    assert "[store] url" in message and why in message, message
+    assert 'url = "duckdb:///crm.duckdb"' in message
+
+
+def test_a_store_folder_that_is_a_file_names_the_store_url_key(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    result = _sync_into(tmp_path, "duckdb:///data/crm.duckdb")  # FileExistsError on mkdir
+    _says_what_to_write(result, f"{tmp_path / 'data'} is a file, not a folder")
+    deeper = _sync_into(tmp_path, "duckdb:///data/sub/crm.duckdb")  # NotADirectoryError
+    _says_what_to_write(deeper, f"{tmp_path / 'data'} is a file, not a folder")
+
+
+def test_a_store_folder_without_write_permission_names_the_store_url_key() -> None:
+    # Root writes anywhere: the sync runs as "nobody" in a folder it may read but not write.
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the sync as another user")
+    root = Path(tempfile.mkdtemp(prefix="crm-perm-"))
+    try:
+        root.chmod(0o755)
+        (root / "store").mkdir(mode=0o555)
+        result = _sync_into(root, "duckdb:///store/crm.duckdb", user=65534, group=65534,
+                            env={**os.environ, "HOME": str(root)})
+        _says_what_to_write(result, f"{root / 'store'} is not writable (permission denied)")
+        deeper = _sync_into(root, "duckdb:///store/sub/crm.duckdb", user=65534, group=65534,
+                            env={**os.environ, "HOME": str(root)})
+        _says_what_to_write(deeper, f"{root / 'store'} is not writable (permission denied)")
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs at ``tmp_path/ro``, to be remounted read-only by the test."""
+    mount_point = tmp_path / "ro"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+                              str(mount_point)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to make a read-only filesystem here "
+                    f"(needs root with CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def _remount_read_only(mount_point: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(mount_point)], check=True)
+
+
+def test_a_store_on_a_read_only_filesystem_names_the_store_url_key(
+        tmp_path: Path, read_only_mount: Path) -> None:
+    (read_only_mount / "empty").mkdir()
+    (read_only_mount / "synced").mkdir()
+    first = _sync_into(tmp_path, "duckdb:///ro/synced/crm.duckdb")
+    assert first.returncode == 0, first.stderr
+    _remount_read_only(read_only_mount)
+
+    new = _sync_into(tmp_path, "duckdb:///ro/empty/crm.duckdb")
+    _says_what_to_write(new, f"{read_only_mount / 'empty'} is on a read-only filesystem")
+    again = _sync_into(tmp_path, "duckdb:///ro/synced/crm.duckdb")
+    _says_what_to_write(again, f"{read_only_mount / 'synced'} is on a read-only filesystem")
+    # What was synced before is intact, and still readable.
+    kpis = subprocess.run([CLI, "kpis", "--metric", "accounts_created", "--format", "json",
+                           "--grain", "year", "--from", "2020-01-01"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert kpis.returncode == 0, kpis.stderr
+    assert sum(row["value"] or 0 for row in json.loads(kpis.stdout)) > 0

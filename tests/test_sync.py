@@ -240,7 +240,7 @@ def test_a_second_sync_on_the_same_store_says_so_or_waits(tmp_path: Path) -> Non
     first = _start_sync(tmp_path, pages=1)
     assert first.stderr is not None
     second = subprocess.run([CLI, "sync"], cwd=tmp_path, capture_output=True, text=True)
-    assert second.returncode == 1
+    assert second.returncode == 73
     assert "in use by another crm-connect process" in second.stderr
     assert "--wait" in second.stderr
     waiting = subprocess.run([CLI, "sync", "--wait", "120"], cwd=tmp_path, capture_output=True,

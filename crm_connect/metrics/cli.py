@@ -178,7 +178,8 @@ def register_commands(app: typer.Typer) -> None:
             "--list", help="List the KPIs and their dimensions, then exit.")] = False,
         wait: Annotated[float, typer.Option(
             "--wait", metavar="SECONDS",
-            help="Seconds to wait for a sync holding the store.")] = 0.0,
+            help="With --save: seconds to wait for a sync holding the store. Reading "
+            "needs no wait: a sync lets kpis in after the page it is committing.")] = 0.0,
     ) -> None:
         """Compute the KPIs from the store, by period, across every connection."""
         from crm_connect import cli as core
