@@ -33,11 +33,11 @@ __all__ = ["LogLines", "ProgressBars", "new_progress", "summary_table"]
 
 
 class _CountColumn(ProgressColumn):
-    """``1,200/5,000`` when the total is known, else ``1,200 rec``."""
+    """``1,200/5,000`` when the vendor announced a total, else ``1,200 rec``."""
 
     def render(self, task: Task) -> Text:
         done = int(task.completed)
-        if task.total is None:
+        if task.fields.get("announced") is None or task.total is None:
             return Text(f"{done:,} rec", justify="right")
         return Text(f"{done:,}/{int(task.total):,}", justify="right")
 
@@ -62,7 +62,7 @@ class ProgressBars:
 
     def stream_started(self, connection: str, stream: Stream) -> None:
         self.tasks[(connection, stream.name)] = self.progress.add_task(
-            escape(f"{connection}/{stream.name}"), total=None, rate=0.0)
+            escape(f"{connection}/{stream.name}"), total=None, rate=0.0, announced=None)
 
     def page_stored(self, connection: str, stream: Stream, records: int,
                     quarantined: int, total: int | None) -> None:
@@ -72,9 +72,10 @@ class ProgressBars:
         elapsed = task.elapsed or 0.0
         # A read that turns out longer than announced (records changed meanwhile) keeps
         # a bar that is never over full.
-        known = max(total, done) if total is not None else task.total
-        self.progress.update(task_id, completed=done, total=known,
-                             rate=done / elapsed if elapsed else 0.0)
+        announced = total if total is not None else task.fields.get("announced")
+        self.progress.update(task_id, completed=done,
+                             total=None if announced is None else max(announced, done),
+                             announced=announced, rate=done / elapsed if elapsed else 0.0)
 
     def stream_finished(self, result: StreamResult) -> None:
         task_id = self.tasks.get((result.connection, result.stream))
