@@ -70,13 +70,16 @@ def quarantine_list(
 
 @quarantine_app.command("show")
 def quarantine_show(
-    entry_id: Annotated[str, typer.Argument(
-        metavar="ID", help="The record's id from `quarantine list` (a prefix will do).")],
+    quarantine_id: Annotated[str, typer.Argument(
+        help="The record's id from `quarantine list` (a prefix will do).",
+        show_default=False)],
     output: FormatOption = "table",
     wait: WaitOption = 0.0,
 ) -> None:
     """Show one quarantined record: why it was refused, where it came from, and its raw
     payload as the vendor sent it."""
+    from rich.json import JSON
+
     from crm_connect import cli as core
     from crm_connect.cli_output import cell, out
     from crm_connect.errors import ConfigError
@@ -87,7 +90,7 @@ def quarantine_show(
     try:
         store = open_history_store(core, wait)
         try:
-            entry = get_quarantined(store, entry_id)
+            entry = get_quarantined(store, quarantine_id)
         finally:
             store.close()
     except CrmConnectError as exc:
@@ -101,9 +104,11 @@ def quarantine_show(
                          ("record", entry.record_id), ("location", entry.location),
                          ("run", entry.run_id), ("quarantined", quarantined_at),
                          ("reason", entry.reason)):
-        out.print(f"[bold]{label + ':':<12}[/] {cell(value)}", highlight=False)
+        out.print(f"[bold]{label + ':':<12}[/] {cell(value)}", highlight=False,
+                  soft_wrap=False)
     out.print("[bold]raw payload:[/]")
-    out.print_json(json.dumps(entry.raw, default=str), indent=2)
+    # Wrapped to the terminal for people; `--format json` gives the payload to scripts whole.
+    out.print(JSON(json.dumps(entry.raw, default=str), indent=2), soft_wrap=False)
 
 
 def register_commands(app: typer.Typer) -> None:

@@ -93,4 +93,4 @@ def register_commands(app: typer.Typer) -> None:
         for run in runs:
             if run.error:
                 out.print(f"[bold]run {run.run_id}:[/] {escape(run.error)}",
-                               highlight=False)
+                          highlight=False, soft_wrap=False)

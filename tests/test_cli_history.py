@@ -133,8 +133,9 @@ def test_quarantine_list_and_show(project: Path) -> None:
     default = run_cli("quarantine", cwd=project)  # no subcommand: the list
     assert default.returncode == 0 and "BAD1" in default.stdout
 
-    shown = run_cli("quarantine", "show", entry["id"][:5], cwd=project)
+    shown = run_cli("quarantine", "show", entry["id"][:5], cwd=project, env={"COLUMNS": "80"})
     assert shown.returncode == 0, shown.stderr
+    assert all(len(line) <= 80 for line in shown.stdout.splitlines()), shown.stdout
     assert "Traceback" not in shown.stderr
     assert "reason:" in shown.stdout and "[/]not a date [bold]" in shown.stdout
     assert '"created_at": "[/]not a date [bold]"' in shown.stdout  # the raw payload
