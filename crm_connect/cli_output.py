@@ -1,14 +1,16 @@
 """Where the command line writes, and the table every listing uses.
 
-Output fits the terminal, or 80 columns when it is not one (``$COLUMNS`` overrides): cron mail,
-CI logs and pipes are read by people too.  Every string a user or a vendor supplied is escaped
+Output fits the terminal; off a terminal it is ``$COLUMNS`` wide, else 160.  Tables fold a
+cell onto more lines rather than cut it.  Every string a user or a vendor supplied is escaped
 before rich sees it (:func:`rich.markup.escape`), so ``[bold]`` in a connection name or ``[/]``
 in an error message is printed as written, never read as markup.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
@@ -20,8 +22,18 @@ __all__ = ["QUARANTINED", "cell", "err", "escape", "out", "plain_table"]
 QUARANTINED = "quaran-\ntined"
 """The header of quarantine counts, on two lines: numeric columns stay narrow in 80."""
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+def _width(stream: TextIO) -> int | None:
+    """The terminal's width; off a terminal ``$COLUMNS``, else 160: cron mail and CI logs are
+    read by people too, and wide KPI tables stay whole there."""
+    if stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 160
+
+
+out = Console(soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
 
 
 def plain_table(*headers: str, title: str | None = None, numeric: tuple[str, ...] = (),
