@@ -13,19 +13,14 @@ import sys
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from crm_connect import __version__
-from crm_connect.connector import Stream
+
+# out and err are re-exported: command modules (kpis, runs, ...) print through them.
+from crm_connect.cli_output import cell, plain_table
+from crm_connect.cli_output import err as err
+from crm_connect.cli_output import out as out
 from crm_connect.errors import ConfigError, CrmConnectError
 
 app = typer.Typer(
@@ -43,10 +38,6 @@ auth_app = typer.Typer(help="Secrets in the system keyring.", no_args_is_help=Tr
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(connections_app, name="connections")
 app.add_typer(auth_app, name="auth")
-
-# Wide tables even when piped: cron mail and CI logs are read by people too.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 
 @dataclasses.dataclass
@@ -92,11 +83,11 @@ def main_callback(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _load_config(required: bool = True) -> Any:
+def _load_config(required: bool = True, keep_unusable: bool = False) -> Any:
     from crm_connect.config import load_config
 
     try:
-        return load_config(state.config_path, required=required)
+        return load_config(state.config_path, required=required, keep_unusable=keep_unusable)
     except CrmConnectError as exc:
         _fail(exc)
 
@@ -127,12 +118,12 @@ def plugins_list(
              "module": i.module, "connectors": sorted(provided.get(i.name, []))}
             for i in infos
         ]
-        out.print_json(json.dumps(rows))
+        print(json.dumps(rows, indent=2))
         return
-    table = Table("plugin", "version", "hooks", "connectors", "built in")
+    table = plain_table("plugin", "version", "hooks", "connectors", "built in")
     for info in infos:
-        table.add_row(info.name, info.version or "-", ", ".join(info.hooks),
-                      ", ".join(sorted(provided.get(info.name, []))) or "-",
+        table.add_row(cell(info.name), cell(info.version), cell(", ".join(info.hooks)),
+                      cell(", ".join(sorted(provided.get(info.name, []))) or "-"),
                       "yes" if info.builtin else "")
     out.print(table)
 
@@ -142,17 +133,27 @@ def plugins_list(
 
 @connections_app.command("list")
 def connections_list() -> None:
-    """List the connections in the configuration file."""
-    config = _load_config()
-    if not config.connections:
-        out.print(f"No connections in {config.where()}.")
+    """List the connections in the configuration file.
+
+    A connection that cannot be used (e.g. its connector's plugin is not installed) is listed
+    as such, with the reason below the table; the exit code is then 2.
+    """
+    config = _load_config(keep_unusable=True)
+    if not config.connections and not config.unusable:
+        out.print(f"No connections in {escape(config.where())}.", highlight=False)
         return
-    table = Table("connection", "connector", "settings")
+    table = plain_table("connection", "connector", "settings")
     for name, settings in config.connections.items():
         shown = settings.options.model_dump(exclude_defaults=True, mode="json")
-        table.add_row(name, settings.connector,
-                      ", ".join(f"{k}={v}" for k, v in shown.items()) or "-")
+        table.add_row(cell(name), cell(settings.connector),
+                      cell(", ".join(f"{k}={v}" for k, v in shown.items()) or "-"))
+    for name in config.unusable:
+        table.add_row(cell(name), "[red]unusable[/]", "see below")
     out.print(table)
+    for exc in config.unusable.values():
+        err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
+    if config.unusable:
+        raise typer.Exit(max(exc.exit_code for exc in config.unusable.values()))
 
 
 @connections_app.command("test")
@@ -168,7 +169,7 @@ def connections_test(name: Annotated[str, typer.Argument(help="The connection to
     except CrmConnectError as exc:
         _fail(exc)
     mark = "[green]ok[/]" if result.ok else "[red]failed[/]"
-    out.print(f"{name}: {mark} {escape(result.message)}", highlight=False)
+    out.print(f"{escape(name)}: {mark} {escape(result.message)}", highlight=False)
     for problem in result.problems:
         out.print(f"  - {escape(problem)}", highlight=False)
     for warning in result.warnings:
@@ -208,7 +209,8 @@ def auth_set(
         set_secret(connection, field, value)
     except CrmConnectError as exc:
         _fail(exc)
-    out.print(f"Stored {connection}.{field} in the system keyring.", highlight=False)
+    out.print(f"Stored {escape(connection)}.{escape(field)} in the system keyring.",
+              highlight=False)
 
 
 # -- schema -------------------------------------------------------------------------------------
@@ -232,49 +234,6 @@ def schema_command(
 # -- sync ---------------------------------------------------------------------------------------
 
 
-class _ProgressBars:
-    """One progress line per stream with records and records/s, on a terminal."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[tuple[str, str], TaskID] = {}
-
-    def stream_started(self, connection: str, stream: Stream) -> None:
-        self.tasks[(connection, stream.name)] = self.progress.add_task(
-            f"{connection}/{stream.name}", total=None, records=0, rate=0.0)
-
-    def page_stored(self, connection: str, stream: Stream, records: int,
-                    quarantined: int) -> None:
-        task_id = self.tasks[(connection, stream.name)]
-        task = self.progress.tasks[task_id]
-        done = int(task.fields["records"]) + records
-        elapsed = task.elapsed or 0.0
-        self.progress.update(task_id, records=done, rate=done / elapsed if elapsed else 0.0)
-
-    def stream_finished(self, result: Any) -> None:
-        task_id = self.tasks.get((result.connection, result.stream))
-        if task_id is not None:
-            self.progress.update(task_id, total=1, completed=1)
-
-
-class _LogLines:
-    """Plain lines when the output is not a terminal (cron, CI, pipes)."""
-
-    def stream_started(self, connection: str, stream: Stream) -> None:
-        err.print(f"{connection}/{stream.name}: started", highlight=False)
-
-    def page_stored(self, connection: str, stream: Stream, records: int,
-                    quarantined: int) -> None:
-        if state.verbose:
-            err.print(f"{connection}/{stream.name}: stored {records} records"
-                      + (f", {quarantined} quarantined" if quarantined else ""),
-                      highlight=False)
-
-    def stream_finished(self, result: Any) -> None:
-        err.print(f"{result.connection}/{result.stream}: {result.status}, "
-                  f"{result.records} records in {result.seconds:.1f}s", highlight=False)
-
-
 @app.command("sync")
 def sync_command(
     connections: Annotated[list[str] | None, typer.Argument(
@@ -287,45 +246,34 @@ def sync_command(
         help="Seconds to wait for another sync holding the store.")] = 0.0,
 ) -> None:
     """Sync connections into the store: incremental, resumable and idempotent."""
+    from crm_connect.cli_progress import LogLines, ProgressBars, new_progress, summary_table
     from crm_connect.sync import run_sync
 
     config = _load_config()
     try:
         if err.is_terminal:
-            progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"),
-                TextColumn("{task.fields[records]:>10,} records"),
-                TextColumn("{task.fields[rate]:>9,.0f}/s"), TimeElapsedColumn(),
-                console=err, transient=False,
-            )
-            with progress:
+            with new_progress(err) as progress:
                 report = run_sync(config, connections, full_refresh=full_refresh,
-                                  progress=_ProgressBars(progress), wait_seconds=wait)
+                                  progress=ProgressBars(progress), wait_seconds=wait)
         else:
             report = run_sync(config, connections, full_refresh=full_refresh,
-                              progress=_LogLines(), wait_seconds=wait)
+                              progress=LogLines(err, bool(state.verbose)), wait_seconds=wait)
     except CrmConnectError as exc:
         _fail(exc)
     except KeyboardInterrupt:
         err.print("\nInterrupted. Every page stored so far is kept with its checkpoint: run "
                   "`crm-connect sync` again to resume where this run stopped.", highlight=False)
         raise typer.Exit(130) from None
-    table = Table("connection", "stream", "status", "records", "quarantined", "seconds",
-                  "records/s", title=f"sync run {report.run.run_id}")
-    for result in report.results:
-        colour = {"succeeded": "green", "stopped": "yellow"}.get(result.status, "red")
-        table.add_row(result.connection, result.stream, f"[{colour}]{result.status}[/]",
-                      f"{result.records:,}", f"{result.quarantined:,}",
-                      f"{result.seconds:.1f}", f"{result.rate:,.0f}")
-    out.print(table)
+    out.print(summary_table(report))
     quarantined = sum(r.quarantined for r in report.results)
     if quarantined:
-        out.print(f"{quarantined} records were quarantined: see the store's quarantine table "
-                  "for the reason and raw payload of each.", highlight=False)
+        out.print(f"{quarantined} records were quarantined: `crm-connect quarantine list` "
+                  "shows each with the reason, and `crm-connect quarantine show ID` its raw "
+                  "payload.", highlight=False)
     for result in report.results:
         if result.error:
-            err.print(f"[bold red]{result.connection}/{result.stream}:[/] {escape(result.error)}",
-                      highlight=False)
+            err.print(f"[bold red]{escape(result.connection)}/{escape(result.stream)}:[/] "
+                      f"{escape(result.error)}", highlight=False)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
@@ -334,7 +282,8 @@ def _register_optional_commands() -> None:
     """Commands that live in their own modules (kpis, report, demo) attach themselves here."""
     import importlib
 
-    for module_name in ("crm_connect.metrics.cli",):
+    for module_name in ("crm_connect.metrics.cli", "crm_connect.cli_runs",
+                        "crm_connect.cli_quarantine"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -94,6 +94,8 @@ class Config:
     reporting: ReportingSettings = field(default_factory=ReportingSettings)
     connections: dict[str, ConnectionSettings] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
+    unusable: dict[str, ConfigError] = field(default_factory=dict)
+    """Connections that could not be read, with why (only with ``keep_unusable=True``)."""
 
     def where(self, line: int | None = None) -> str:
         name = str(self.path) if self.path else CONFIG_FILENAME
@@ -179,7 +181,8 @@ def _describe_validation(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def parse_config(text: str, path: Path | None, base_dir: Path) -> Config:
+def parse_config(text: str, path: Path | None, base_dir: Path, *,
+                 keep_unusable: bool = False) -> Config:
     where = str(path) if path else CONFIG_FILENAME
     try:
         data = tomllib.loads(text)
@@ -216,7 +219,12 @@ def parse_config(text: str, path: Path | None, base_dir: Path) -> Config:
     if not isinstance(connections, dict):
         raise ConfigError(f"{where}: [connections] must be a table of connections")
     for name, table in connections.items():
-        config.connections[name] = _parse_connection(config, text, name, table)
+        try:
+            config.connections[name] = _parse_connection(config, text, name, table)
+        except ConfigError as exc:
+            if not keep_unusable:
+                raise
+            config.unusable[name] = exc
     return config
 
 
@@ -261,10 +269,13 @@ def _parse_connection(config: Config, text: str, name: str, table: Any) -> Conne
 
 
 def load_config(explicit: str | os.PathLike[str] | None = None, *,
-                required: bool = True) -> Config:
+                required: bool = True, keep_unusable: bool = False) -> Config:
     """Find, read and validate the configuration.
 
     :param required: when no file is found, raise (``True``) or return an empty configuration.
+    :param keep_unusable: a connection with an error of its own (e.g. an unknown connector)
+        goes to :attr:`Config.unusable` instead of failing the whole file, so listings can
+        show the others.
     """
     path = find_config_path(explicit)
     if path is None:
@@ -278,4 +289,4 @@ def load_config(explicit: str | os.PathLike[str] | None = None, *,
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
-    return parse_config(text, path, path.resolve().parent)
+    return parse_config(text, path, path.resolve().parent, keep_unusable=keep_unusable)

@@ -112,6 +112,8 @@ class Page:
     :param rejected: records the connector could not map at all.
     :param id_sweep: part of a sweep of the ids the vendor holds (see :class:`IdSweep`);
         usually on pages without records, after the stream's records were read.
+    :param total: how many records the vendor says this read returns in all (e.g. a query's
+        ``totalSize``), when it says; the command line shows a progress bar with an ETA.
     """
 
     records: list[dict[str, Any]]
@@ -120,6 +122,7 @@ class Page:
     locations: list[str] | None = None
     rejected: list[Rejected] = field(default_factory=list)
     id_sweep: IdSweep | None = None
+    total: int | None = None
 
 
 @dataclass

@@ -36,8 +36,8 @@ from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, CanonicalRecord
 from crm_connect.store_access import SharedConnection, duckdb_path, open_shared
 
-__all__ = ["DuckDBStore", "QuarantinedRecord", "Store", "last_per_key", "open_store",
-           "records_to_arrow"]
+__all__ = ["DuckDBStore", "PageWrite", "QuarantinedRecord", "Store", "last_per_key",
+           "open_store", "records_to_arrow"]
 
 
 @dataclass
@@ -51,6 +51,19 @@ class QuarantinedRecord:
     raw: Any
     record_id: str | None = None
     location: str | None = None
+
+
+@dataclass(frozen=True)
+class PageWrite:
+    """What storing one page changed.
+
+    ``changed``: rows inserted or changed (a record stored again exactly as it was is not);
+    ``deleted``: rows that became ``is_deleted``, by a tombstone in the page or a finished
+    id sweep.
+    """
+
+    changed: int = 0
+    deleted: int = 0
 
 
 class Store(abc.ABC):
@@ -72,12 +85,13 @@ class Store(abc.ABC):
                    records: Sequence[CanonicalRecord] | pa.Table,
                    state: dict[str, Any] | None,
                    quarantined: Sequence[QuarantinedRecord], run_id: int,
-                   id_sweep: IdSweep | None = None) -> int:
+                   id_sweep: IdSweep | None = None) -> PageWrite:
         """Upsert ``records`` (validated models, or an Arrow table from
         :func:`records_to_arrow` with one row per id), quarantine ``quarantined``, stage or
         finish ``id_sweep`` and save ``state``, all in one transaction.
 
-        Returns how many stored rows a finished id sweep marked ``is_deleted`` (else 0)."""
+        Returns how many rows the page inserted or changed (identical ones do not count) and
+        how many became deleted (tombstones in the page, and a finished id sweep)."""
 
 
     @abc.abstractmethod
@@ -290,9 +304,9 @@ class DuckDBStore(Store):
                    records: Sequence[CanonicalRecord] | pa.Table,
                    state: dict[str, Any] | None,
                    quarantined: Sequence[QuarantinedRecord], run_id: int,
-                   id_sweep: IdSweep | None = None) -> int:
+                   id_sweep: IdSweep | None = None) -> PageWrite:
         con = self.con
-        deleted = 0
+        changed = deleted = 0
         now = _utcnow()
         if isinstance(records, pa.Table):
             page = records if records.num_rows else None
@@ -303,6 +317,7 @@ class DuckDBStore(Store):
             if page is not None:
                 con.register("_crm_page", page)
                 try:
+                    changed, deleted = self._count_changes(entity, source, page.column_names)
                     con.execute(
                         f'DELETE FROM "{entity}" WHERE source = ? AND id IN '
                         "(SELECT id FROM _crm_page)",
@@ -315,7 +330,7 @@ class DuckDBStore(Store):
             if quarantined:
                 self._quarantine(quarantined, run_id, now)
             if id_sweep is not None:
-                deleted = self._sweep(entity, source, stream, id_sweep)
+                deleted += self._sweep(entity, source, stream, id_sweep)
             if state is not None:
                 con.execute(
                     "INSERT OR REPLACE INTO sync_state (source, stream, state, run_id, updated_at) "
@@ -326,7 +341,22 @@ class DuckDBStore(Store):
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return deleted
+        return PageWrite(changed, deleted)
+
+    def _count_changes(self, entity: str, source: str, columns: Sequence[str]
+                       ) -> tuple[int, int]:
+        """Rows of the registered page ``_crm_page`` that differ from the stored ones (new or
+        changed), and how many of those turn a row deleted: what a re-sync reports."""
+        names = ", ".join(f'"{name}"' for name in columns)
+        row = self.con.execute(
+            f"WITH changed AS (SELECT {names} FROM _crm_page EXCEPT SELECT {names} "
+            f'FROM "{entity}" WHERE source = ? AND id IN (SELECT id FROM _crm_page)) '
+            "SELECT count(*), count(*) FILTER (WHERE coalesce(c.is_deleted, false) "
+            "AND NOT coalesce(o.is_deleted, false)) "
+            f'FROM changed c LEFT JOIN "{entity}" o ON o.source = ? AND o.id = c.id',
+            [source, source],
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def _sweep(self, entity: str, source: str, stream: str, sweep: IdSweep) -> int:
         """Stage a part of an id sweep; on its last part mark the rows it did not list."""

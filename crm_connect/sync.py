@@ -53,9 +53,12 @@ class StreamResult:
     entity: str
     status: str = "succeeded"  # succeeded | failed | stopped
     records: int = 0
+    """Records read and stored (including ones stored again unchanged)."""
+    changed: int = 0
+    """Stored rows inserted or changed: 0 when a re-sync finds nothing new."""
     quarantined: int = 0
     deleted: int = 0
-    """Stored rows an id sweep marked deleted (hard deletes)."""
+    """Stored rows that became deleted: tombstones read, and hard deletes an id sweep found."""
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -89,7 +92,9 @@ class SyncProgress(Protocol):
     def stream_started(self, connection: str, stream: Stream) -> None: ...
 
     def page_stored(self, connection: str, stream: Stream, records: int,
-                    quarantined: int) -> None: ...
+                    quarantined: int, total: int | None) -> None:
+        """A page was stored; ``total`` is how many records the vendor says the read
+        returns in all, when it says (see :attr:`Page.total`)."""
 
     def stream_finished(self, result: StreamResult) -> None: ...
 
@@ -99,7 +104,7 @@ class _Silent:
         pass
 
     def page_stored(self, connection: str, stream: Stream, records: int,
-                    quarantined: int) -> None:
+                    quarantined: int, total: int | None) -> None:
         pass
 
     def stream_finished(self, result: StreamResult) -> None:
@@ -178,6 +183,7 @@ class PreparedPage:
     quarantined: list[QuarantinedRecord]
     records: int
     id_sweep: IdSweep | None = None
+    total: int | None = None
 
 
 def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedPage:
@@ -185,7 +191,7 @@ def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedP
     records, quarantined = validate_page(entity, source, stream, page)
     unique = last_per_key(records)
     table = records_to_arrow(entity, unique) if unique else None
-    return PreparedPage(table, quarantined, len(records), page.id_sweep)
+    return PreparedPage(table, quarantined, len(records), page.id_sweep, page.total)
 
 
 class PageWorkers:
@@ -262,20 +268,22 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
     def store_next() -> None:
         work, page_state = pending.popleft()
         prepared = work.result() if isinstance(work, Future) else work
-        deleted = store.write_page(
+        written = store.write_page(
             entity=stream.entity, source=connection, stream=stream.name,
             records=prepared.table if prepared.table is not None else [], state=page_state,
             quarantined=prepared.quarantined, run_id=run_id, id_sweep=prepared.id_sweep)
-        if deleted:
-            log.info("%s/%s: %d stored records are gone from the source (hard deletes); "
-                     "marked deleted", connection, stream.name, deleted)
-        result.deleted += deleted or 0
+        if written.deleted:
+            log.info("%s/%s: %d stored records marked deleted", connection, stream.name,
+                     written.deleted)
+        result.changed += written.changed
+        result.deleted += written.deleted
         result.pages += 1
         result.records += prepared.records
         result.quarantined += len(prepared.quarantined)
         log.debug("%s/%s: stored page %d (%d records, %d quarantined)", connection,
                   stream.name, result.pages, prepared.records, len(prepared.quarantined))
-        progress.page_stored(connection, stream, prepared.records, len(prepared.quarantined))
+        progress.page_stored(connection, stream, prepared.records, len(prepared.quarantined),
+                             prepared.total)
 
     def ready(work: PreparedPage | Future[PreparedPage]) -> bool:
         return not isinstance(work, Future) or work.done()
@@ -406,7 +414,8 @@ def _notify(hook: str, **kwargs: Any) -> None:
 def _counts(report: SyncReport) -> dict[str, Any]:
     return {
         f"{r.connection}/{r.stream}": {
-            "status": r.status, "records": r.records, "quarantined": r.quarantined,
+            "status": r.status, "records": r.records, "changed": r.changed,
+            "quarantined": r.quarantined,
             "deleted": r.deleted, "pages": r.pages, "seconds": round(r.seconds, 3),
         }
         for r in report.results

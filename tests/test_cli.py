@@ -8,7 +8,8 @@ import pytest
 from conftest import register_entry_point
 
 COMMANDS = [[], ["plugins"], ["plugins", "list"], ["connections"], ["connections", "list"],
-            ["connections", "test"], ["auth"], ["auth", "set"], ["schema"], ["sync"]]
+            ["connections", "test"], ["auth"], ["auth", "set"], ["schema"], ["sync"], ["runs"],
+            ["quarantine"], ["quarantine", "list"], ["quarantine", "show"]]
 
 
 def test_version(cli) -> None:  # type: ignore[no-untyped-def]

@@ -135,12 +135,12 @@ def test_id_sweep_marks_rows_it_did_not_list_deleted(store: DuckDBStore) -> None
     first = store.write_page(entity="deals", source="sf", stream="deals", records=[],
                              state=None, quarantined=[], run_id=run,
                              id_sweep=IdSweep(["D1"], first=True, prefix="D"))
-    assert first == 0  # staged only
+    assert first.deleted == 0  # staged only
     assert store.execute("SELECT count(*) FROM deals WHERE is_deleted") == [(0,)]
     marked = store.write_page(entity="deals", source="sf", stream="deals", records=[],
                               state={"cursor": "z"}, quarantined=[], run_id=run,
                               id_sweep=IdSweep(["D2", "D4"], last=True, prefix="D"))
-    assert marked == 1
+    assert marked.deleted == 1
     assert store.execute("SELECT source, id, is_deleted FROM deals ORDER BY source, id") == [
         ("other", "D3", False), ("sf", "D1", False), ("sf", "D2", False), ("sf", "D3", True),
         ("sf", "D4", False), ("sf", "X9", False)]  # X9: outside the prefix
@@ -152,7 +152,7 @@ def test_id_sweep_marks_rows_it_did_not_list_deleted(store: DuckDBStore) -> None
     again = store.write_page(entity="deals", source="sf", stream="deals", records=[],
                              state=None, quarantined=[], run_id=run,
                              id_sweep=IdSweep(["D2"], first=True, last=True))
-    assert again == 3  # D1, D4, X9; D3 was already marked
+    assert again.deleted == 3  # D1, D4, X9; D3 was already marked
 
 
 # -- a store that cannot be created: a message naming [store] url, never a traceback ----------

@@ -109,6 +109,8 @@ class ReadPlan:
     sweep_pages: bool = False
     """The read covers every record of the object: its pages double as an id sweep."""
     sweep_started: bool = False
+    total: int | None = None
+    """How many records the read returns, from the ``COUNT()`` query's ``totalSize``."""
 
 
 class _QueryTimeout(Exception):
@@ -465,6 +467,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             raise
         log.info("%s/%s: %d records to read (%s)", self.connection, plan.spec.stream, count,
                  "Bulk API 2.0" if count >= threshold else "REST")
+        plan.total = count
         return count >= threshold
 
     def _page(self, plan: ReadPlan, rows: list[dict[str, Any]], state: dict[str, Any] | None
@@ -475,7 +478,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             sweep = IdSweep([str(row["Id"]) for row in rows if row.get("Id")],
                             first=not plan.sweep_started, prefix=plan.key_prefix)
             plan.sweep_started = True
-        return Page(records, state, raw=raws, id_sweep=sweep)
+        return Page(records, state, raw=raws, id_sweep=sweep, total=plan.total)
 
     def _state(self, plan: ReadPlan, progress: _Progress) -> dict[str, Any]:
         return {"cursor_field": plan.cursor,
