@@ -332,6 +332,7 @@ class SalesforceSandbox:
         max_url_length: int = MAX_URL_LENGTH,
         credentials: Credentials | None = None,
         jwt_public_key_pem: bytes | None = None,
+        rotate_refresh_tokens: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox only listens on the loopback interface")
@@ -355,6 +356,7 @@ class SalesforceSandbox:
         if jwt_public_key_pem is not None:
             self.credentials.jwt_public_key_pem = jwt_public_key_pem
         self.tokens = TokenStore(self.credentials, session_seconds)
+        self.tokens.rotate_refresh_tokens = rotate_refresh_tokens
         self.faults = FaultBook()
         self._api_used = 0
         self._bulk_jobs_used = 0
