@@ -34,7 +34,8 @@ app = typer.Typer(
 )
 plugins_app = typer.Typer(help="Installed plugins.", no_args_is_help=True)
 connections_app = typer.Typer(help="Configured connections.", no_args_is_help=True)
-auth_app = typer.Typer(help="Secrets in the system keyring.", no_args_is_help=True)
+auth_app = typer.Typer(help="Secrets: the system keyring, the environment, rotated tokens.",
+                       no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(connections_app, name="connections")
 app.add_typer(auth_app, name="auth")
@@ -181,10 +182,24 @@ def connections_test(name: Annotated[str, typer.Argument(help="The connection to
 # -- auth ---------------------------------------------------------------------------------------
 
 
+ConnectionArg = Annotated[str, typer.Argument(help="The connection the secret belongs to.")]
+FieldArg = Annotated[str, typer.Argument(
+    help="The secret's field, e.g. password, refresh_token.")]
+
+
+def _auth_config(connection: str) -> Any:
+    """The configuration (for the tokens file beside the store); an unknown connection is a
+    usage error when the file names any."""
+    config = _load_config(required=False)
+    if config.connections and connection not in config.connections:
+        _fail(ConfigError(f"{config.where()}: no connection named {connection!r}"))
+    return config
+
+
 @auth_app.command("set")
 def auth_set(
-    connection: Annotated[str, typer.Argument(help="The connection the secret belongs to.")],
-    field: Annotated[str, typer.Argument(help="The secret's field, e.g. password, token.")],
+    connection: ConnectionArg,
+    field: FieldArg,
     value: Annotated[str | None, typer.Option(
         "--value", metavar="SECRET", show_default=False,
         help="The secret (prompted for, hidden, when absent; '-' reads standard input).")
@@ -193,9 +208,7 @@ def auth_set(
     """Store a connection's secret in the system keyring (service 'crm-connect')."""
     from crm_connect.secrets import set_secret
 
-    config = _load_config(required=False)
-    if config.connections and connection not in config.connections:
-        _fail(ConfigError(f"{config.where()}: no connection named {connection!r}"))
+    config = _auth_config(connection)
     if value == "-":
         value = sys.stdin.readline().rstrip("\n")
     elif value is None:
@@ -206,11 +219,63 @@ def auth_set(
     if not value:
         _fail(ConfigError("the secret is empty; nothing was stored"))
     try:
-        set_secret(connection, field, value)
+        set_secret(connection, field, value, config.tokens_file)
     except CrmConnectError as exc:
         _fail(exc)
     out.print(f"Stored {escape(connection)}.{escape(field)} in the system keyring.",
               highlight=False)
+
+
+@auth_app.command("get")
+def auth_get(connection: ConnectionArg, field: FieldArg) -> None:
+    """Say whether a secret is set and where it comes from (never prints it).
+
+    Exit code 1 when it is not set.
+    """
+    from crm_connect.secrets import env_var_name, locate_secret
+
+    config = _auth_config(connection)
+    found = locate_secret(connection, field, config.tokens_file)
+    name = f"{escape(connection)}.{escape(field)}"
+    if found.source is None:
+        out.print(f"{name}: not set.\n  Store it with `crm-connect auth set "
+                  f"{escape(connection)} {escape(field)}`,\n  or set "
+                  f"{env_var_name(connection, field)} in the environment.", highlight=False)
+    else:
+        out.print(f"{name}: set, from the {escape(found.source)}\n  "
+                  f"{escape(found.detail)}", highlight=False)
+    for place in found.shadowed:
+        out.print(f"  not used: {escape(place)}", highlight=False)
+    if found.source is None:
+        raise typer.Exit(1)
+
+
+@auth_app.command("delete")
+def auth_delete(connection: ConnectionArg, field: FieldArg) -> None:
+    """Remove a secret from the keyring and any token saved for it by a refresh.
+
+    A value in the environment cannot be removed from here: the command says so.  Exit code 1
+    when nothing was stored.
+    """
+    from crm_connect.secrets import delete_secret, env_var_name, locate_secret
+
+    config = _auth_config(connection)
+    try:
+        removed = delete_secret(connection, field, config.tokens_file)
+    except CrmConnectError as exc:
+        _fail(exc)
+    name = f"{escape(connection)}.{escape(field)}"
+    if removed:
+        out.print(f"Deleted {name} from: {escape(', '.join(removed))}.", highlight=False)
+    variable = env_var_name(connection, field)
+    still = locate_secret(connection, field, config.tokens_file)
+    if still.source == "environment":
+        out.print(f"{name} is still set by the environment:\n  unset {variable} there.",
+                  highlight=False)
+    if not removed:
+        out.print(f"{name}: nothing stored in the keyring or the tokens file.",
+                  highlight=False)
+        raise typer.Exit(1)
 
 
 # -- schema -------------------------------------------------------------------------------------

@@ -101,6 +101,13 @@ class Config:
         name = str(self.path) if self.path else CONFIG_FILENAME
         return f"{name}, line {line}" if line else name
 
+    @property
+    def tokens_file(self) -> Path:
+        """Where rotated tokens are saved on a machine without a keyring (beside the store)."""
+        from crm_connect.secrets import tokens_file_for
+
+        return tokens_file_for(self.store.url, self.base_dir)
+
     def connection(self, name: str) -> ConnectionSettings:
         try:
             return self.connections[name]
@@ -115,7 +122,7 @@ class Config:
 
         settings = self.connection(name)
         connector_class = get_connectors()[settings.connector]
-        context = ConnectionContext(name, self.base_dir)
+        context = ConnectionContext(name, self.base_dir, self.tokens_file)
         return connector_class(context, settings.options)  # type: ignore[no-any-return]
 
 

@@ -10,7 +10,7 @@ resumes from the last page it stored.  See ``docs/writing-a-plugin.md``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -141,24 +141,39 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class ConnectionContext:
-    """What a connector knows of the connection it serves."""
+    """What a connector knows of the connection it serves.
+
+    :param tokens_file: where refreshed or rotated tokens are saved on a machine without a
+        keyring (default: ``crm-connect.tokens.json`` in ``base_dir``); see
+        :mod:`crm_connect.secrets`.
+    """
 
     name: str
     base_dir: Path = field(default_factory=Path.cwd)
+    tokens_file: Path | None = None
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.tokens_file or self.base_dir / secrets.DEFAULT_TOKENS_FILE
 
     def secret(self, field_name: str, *, required: bool = True) -> str | None:
         if required:
-            return secrets.require_secret(self.name, field_name)
-        return secrets.get_secret(self.name, field_name)
+            return secrets.require_secret(self.name, field_name, self.tokens_path)
+        return secrets.get_secret(self.name, field_name, self.tokens_path)
 
     def save_secret(self, field_name: str, value: str) -> None:
-        """Save a refreshed or rotated secret back to the keyring (best effort)."""
-        import contextlib
+        """Save one refreshed or rotated secret (see :meth:`save_secrets`)."""
+        self.save_secrets({field_name: value})
 
-        from crm_connect.errors import ConfigError
+    def save_secrets(self, values: Mapping[str, str]) -> None:
+        """Save a refreshed or rotated token set, all fields at once, before using it.
 
-        with contextlib.suppress(ConfigError):
-            secrets.set_secret(self.name, field_name, value)
+        It goes to the keyring, else to the tokens file beside the store, and wins next run over
+        the environment or keyring values it replaces.
+
+        :raises ConfigError: when it can be saved nowhere (the message says what to do).
+        """
+        secrets.save_rotated_secrets(self.name, values, self.tokens_path)
 
 
 class Connector(abc.ABC, Generic[ConfigT]):

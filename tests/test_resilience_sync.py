@@ -31,7 +31,7 @@ from crm_connect.resilience import (
     register_response_classifier,
     unregister_response_classifier,
 )
-from crm_connect.secrets import KEYRING_SERVICE
+from crm_connect.secrets import KEYRING_SERVICE, get_secret
 from crm_connect.sync import SyncReport, run_sync
 from crm_connect.testing import faults
 from crm_connect.testing.faults import FaultServer
@@ -184,8 +184,9 @@ def test_expired_token_is_refreshed_once_and_saved_to_the_keyring(
         assert server.refresh_count == 1
         assert server.count("/oauth/token") == 1
         assert server.count("/api/records") == 4  # 3 pages + the one answered 401
-    saved = memory_keyring.get_password(KEYRING_SERVICE, f"{CONNECTION}.access_token")
-    assert saved == "access-token-1"
+    # saved to the keyring, and it wins next run over the stale environment value it replaced
+    assert memory_keyring.get_password(KEYRING_SERVICE, f"{CONNECTION}:rotated")
+    assert get_secret(CONNECTION, "access_token") == "access-token-1"
 
 
 @pytest.mark.usefixtures("paged_plugin")

@@ -142,7 +142,9 @@ class ResiliencePolicy:
     :param settings: the connection's ``[connections.NAME.resilience]`` settings.
     :param vendor: ``"salesforce"``, ``"hubspot"`` or ``None``; picks the default rate limits.
     :param refresh: called once when a request meets an expired session or token.
-    :param save_secret: saves what ``refresh`` returns (``ConnectionContext.save_secret``).
+    :param save_secret: saves one field of what ``refresh`` returns.
+    :param save_secrets: saves all of what ``refresh`` returns at once
+        (``ConnectionContext.save_secrets``); preferred over ``save_secret``.
     :param sleep: how to wait (tests may pass their own).
 
     Create one policy per connection and share it between the connection's clients and
@@ -152,12 +154,14 @@ class ResiliencePolicy:
     def __init__(self, connection: str, settings: ResilienceSettings | None = None, *,
                  vendor: str | None = None, refresh: RefreshCallback | None = None,
                  save_secret: Callable[[str, str], None] | None = None,
+                 save_secrets: Callable[[Mapping[str, str]], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.connection = connection
         self.settings = settings or ResilienceSettings()
         self.vendor = vendor
         self.refresh = refresh
         self.save_secret = save_secret
+        self.save_secrets = save_secrets
         self._sleep = sleep
         self._lock = threading.Lock()
         self._limiters = {
@@ -178,7 +182,7 @@ class ResiliencePolicy:
         secrets."""
         settings = getattr(connector.config, "resilience", None) or ResilienceSettings()
         return cls(connector.connection, settings, vendor=vendor, refresh=refresh,
-                   save_secret=connector.context.save_secret)
+                   save_secrets=connector.context.save_secrets)
 
     # -- limits ---------------------------------------------------------------------------
 
@@ -428,8 +432,16 @@ class ResiliencePolicy:
             finally:
                 self._local.refreshing = False
             self._auth_generation += 1
-        for field_name, value in (changed or {}).items():
-            if self.save_secret is not None:
+        if changed:
+            self._save(changed)
+
+    def _save(self, changed: Mapping[str, str]) -> None:
+        """Save a refreshed token set in one piece (a rotated refresh token is worthless
+        without the rest of its set, and the old one may be revoked already)."""
+        if self.save_secrets is not None:
+            self.save_secrets(dict(changed))
+        elif self.save_secret is not None:
+            for field_name, value in changed.items():
                 self.save_secret(field_name, value)
 
     def _observe_exception(self, exc: BaseException) -> None:

@@ -1,11 +1,16 @@
 """Signing in to Salesforce: SOAP username/password, OAuth JWT bearer, OAuth client credentials,
-or an existing session id.
+an OAuth refresh token, or an existing session id.
 
 simple-salesforce sends its logins to ``https://{domain}.salesforce.com``; here they go to the
 connection's ``login_url`` (a My Domain, a proxy, the loopback sandbox) or to that same
 default.  A refused login is final (:class:`~crm_connect.errors.AuthenticationError`, never
 retried); a login that meets a 5xx, a timeout or a dropped connection is retried by the
 connection's resilience policy like any other call.
+
+A refresh-token login is different: a connected app with refresh token rotation answers with a
+new refresh token and revokes the one presented.  The new one is saved (keyring, else the
+tokens file beside the store) before the login returns, and the token POST is never repeated
+once it may have reached Salesforce: a repeat would present the revoked token.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from crm_connect.errors import AuthenticationError, ConfigError, QuotaExceededEr
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_salesforce.classify import LimitKind, limit_kind
 from crm_connect_salesforce.config import AuthMethod, SalesforceConfig
+from crm_connect_salesforce.once import AnswerLost, send_once
 
 __all__ = ["Authenticator", "LoginResult"]
 
@@ -94,6 +100,8 @@ class Authenticator:
                 result = self._soap_login()
         elif method is AuthMethod.JWT:
             result = self._jwt_bearer()
+        elif method is AuthMethod.REFRESH_TOKEN:
+            result = self._refresh_token()
         else:
             result = self._client_credentials()
         if self.config.instance_url:
@@ -170,18 +178,37 @@ class Authenticator:
             "('login' for production, 'test' for sandboxes, or your My Domain).",
             connection=self.connection)
 
-    def _token_request(self, data: dict[str, str], what: str) -> LoginResult:
+    def _token_request(self, data: dict[str, str], what: str, *, once: bool = False
+                       ) -> tuple[LoginResult, dict[str, Any]]:
         url = f"{self.config.login_base}/services/oauth2/token"
         response = self._post(url, data=data, headers={"Accept": "application/json"},
                               description=f"POST /services/oauth2/token ({what})",
-                              check=lambda response: self._oauth_error(response, what))
+                              check=lambda response: self._oauth_error(response, what),
+                              once=once)
         try:
             payload = response.json()
-            return LoginResult(str(payload["access_token"]), str(payload["instance_url"]))
-        except (ValueError, KeyError, TypeError):
+            return (LoginResult(str(payload["access_token"]), str(payload["instance_url"])),
+                    dict(payload))
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise AuthenticationError(
                 f"the OAuth token endpoint {url} answered without access_token/instance_url",
                 connection=self.connection) from None
+
+    def _refresh_token(self) -> LoginResult:
+        presented = self.context.secret("refresh_token") or ""
+        data = {"grant_type": "refresh_token", "client_id": self.config.consumer_key or "",
+                "refresh_token": presented}
+        client_secret = self.context.secret("consumer_secret", required=False)
+        if client_secret:
+            data["client_secret"] = client_secret
+        result, payload = self._token_request(data, "refresh_token", once=True)
+        rotated = payload.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != presented:
+            # Salesforce revoked the one presented: save the new one before anything else
+            self.context.save_secrets({"refresh_token": rotated})
+            log.info("%s: Salesforce rotated the refresh token; the new one is saved",
+                     self.connection)
+        return result
 
     def _oauth_error(self, response: requests.Response, what: str) -> None:
         if response.status_code < 400:
@@ -203,6 +230,10 @@ class Authenticator:
             "client_credentials": "the consumer key and secret, that the app enables the "
                                   "client credentials flow with a run-as user, and that "
                                   "login_url is your My Domain",
+            "refresh_token": "that the refresh token was not revoked or already rotated "
+                             "(authorize the connected app again and store the new one with "
+                             f"`crm-connect auth set {self.connection} refresh_token`) and "
+                             "the consumer key and secret",
         }
         raise AuthenticationError(
             f"Salesforce refused the {what} login at {self.config.login_base} "
@@ -216,14 +247,14 @@ class Authenticator:
             "client_secret": self.context.secret("consumer_secret") or "",
             "username": self.config.username or "",
             "password": self._password(),
-        }, "password")
+        }, "password")[0]
 
     def _client_credentials(self) -> LoginResult:
         return self._token_request({
             "grant_type": "client_credentials",
             "client_id": self.config.consumer_key or "",
             "client_secret": self.context.secret("consumer_secret") or "",
-        }, "client_credentials")
+        }, "client_credentials")[0]
 
     def _private_key(self) -> str:
         if self.config.private_key_file:
@@ -258,13 +289,33 @@ class Authenticator:
         return self._token_request({
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "assertion": assertion,
-        }, "jwt")
+        }, "jwt")[0]
 
     # -- transport --------------------------------------------------------------------------
 
     def _post(self, url: str, *, data: Any, headers: dict[str, str], description: str,
-              check: Any) -> requests.Response:
-        """POST under the policy: transient failures retried, refusals raised by ``check``."""
+              check: Any, once: bool = False) -> requests.Response:
+        """POST under the policy: transient failures retried, refusals raised by ``check``.
+
+        ``once``: never repeated after it may have reached Salesforce (see the module's
+        docstring); a lost answer is an :class:`AuthenticationError` that says what to do.
+        """
+        if once:
+            with requests.Session() as http:
+                try:
+                    response = send_once(
+                        http, self.policy, "POST", url, data=data, headers=headers,
+                        verify=self.verify, check=check,
+                        what="logging in with the refresh token",
+                        consequence="Salesforce may already have rotated the refresh token, "
+                        "which revokes the stored one. Run the sync again; if Salesforce then "
+                        "answers invalid_grant, authorize the connected app again and store "
+                        f"the new refresh token with `crm-connect auth set {self.connection} "
+                        "refresh_token`.")
+                except AnswerLost as exc:
+                    raise AuthenticationError(str(exc), connection=self.connection) from None
+            response.raise_for_status()
+            return response
 
         def attempt() -> requests.Response:
             with requests.Session() as http:

@@ -8,6 +8,7 @@ truncated result page is retried like any other call.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -17,9 +18,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from simple_salesforce.api import Salesforce
-from simple_salesforce.util import call_salesforce
+from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.util import call_salesforce, exception_handler
 
-__all__ = ["BulkJobFailed", "BulkQuery", "ResultPage", "parse_csv"]
+from crm_connect.resilience import ResiliencePolicy
+from crm_connect_salesforce.once import send_once
+
+__all__ = ["USABLE_STATES", "BulkJobFailed", "BulkQuery", "ResultPage", "job_fingerprint",
+           "parse_csv"]
+
+USABLE_STATES = frozenset({"UploadComplete", "InProgress", "JobComplete"})
+"""States of a query job whose results are (or will be) there to read."""
+
+
+def job_fingerprint(soql: str, *, include_deleted: bool) -> str:
+    """What a job's own info does not say: which query it runs (kept in the stream's state so
+    that a job found on the next run is reused only for the very same query)."""
+    operation = "queryAll" if include_deleted else "query"
+    return hashlib.sha256(f"{operation}\n{soql}".encode()).hexdigest()[:32]
 
 log = logging.getLogger("crm_connect_salesforce.bulk")
 
@@ -66,9 +82,10 @@ def parse_csv(text: str, delimiter: str = ",") -> Iterator[dict[str, str]]:
 class BulkQuery:
     """One connection's Bulk 2.0 query jobs."""
 
-    def __init__(self, sf: Salesforce, *, poll_seconds: float, timeout_seconds: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, sf: Salesforce, policy: ResiliencePolicy, *, poll_seconds: float,
+                 timeout_seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
         self.sf = sf
+        self.policy = policy
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
         self._sleep = sleep
@@ -82,13 +99,57 @@ class BulkQuery:
                 "Authorization": f"Bearer {self.sf.session_id}"}
 
     def create(self, soql: str, *, include_deleted: bool) -> str:
+        """Create a query job.  The POST is never repeated once it may have reached Salesforce
+        (a repeat would start a second job); :class:`~crm_connect_salesforce.once.AnswerLost`
+        then says so."""
         payload = {"operation": "queryAll" if include_deleted else "query", "query": soql,
                    "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}
-        response = call_salesforce(self._url, "POST", self.sf.session, self._headers(),
-                                   data=json.dumps(payload))
+        response = send_once(
+            self.sf.session, self.policy, "POST", self._url, headers=self._headers(),
+            data=json.dumps(payload), what="creating a Bulk API 2.0 query job",
+            consequence="Salesforce may have created the job. The stream stops here with its "
+            "stored records kept; the next run creates a new job (an orphaned one expires by "
+            "itself).")
+        if response.status_code >= 300:
+            exception_handler(response)
         job_id = str(response.json()["id"])
         log.info("Bulk API 2.0 %s job %s created", payload["operation"], job_id)
         return job_id
+
+    def find(self, job_id: str) -> dict[str, Any] | None:
+        """The job's info, or ``None`` when Salesforce no longer knows it (404)."""
+        try:
+            return self.status(job_id)
+        except SalesforceError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def job_for(self, soql: str, *, include_deleted: bool, fingerprint: str,
+                remembered: dict[str, Any] | None, label: str) -> tuple[str, bool]:
+        """The job to read ``soql`` with: the ``remembered`` one (``job_id`` and ``query``
+        fingerprint from the stream's state) when it runs the same query and is still usable
+        (``True``: reused), else a new one.  A remembered job that will not be read is
+        aborted, so a killed sync never leaves a second job running."""
+        if remembered is not None and remembered.get("job_id"):
+            job_id = str(remembered["job_id"])
+            info = self.find(job_id)
+            state = str((info or {}).get("state"))
+            same = remembered.get("query") in (None, fingerprint)  # None: an older state
+            if info is not None and same and state in USABLE_STATES:
+                log.info("%s: reusing Bulk job %s (%s) of an earlier run", label, job_id, state)
+                return job_id, True
+            if info is None:
+                log.info("%s: Bulk job %s of an earlier run is gone; starting a new one",
+                         label, job_id)
+            elif state not in ("JobComplete", "Failed", "Aborted"):
+                log.warning("%s: aborting Bulk job %s of an earlier run (%s)", label, job_id,
+                            "another query" if not same else state)
+                self.abort(job_id)
+            else:
+                log.info("%s: Bulk job %s of an earlier run is %s; starting a new one", label,
+                         job_id, state if same else "for another query")
+        return self.create(soql, include_deleted=include_deleted), False
 
     def status(self, job_id: str) -> dict[str, Any]:
         response = call_salesforce(f"{self._url}/{job_id}", "GET", self.sf.session,

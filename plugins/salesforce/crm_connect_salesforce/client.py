@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from crm_connect_salesforce.bulk import BulkQuery
 from crm_connect_salesforce.classify import classify_salesforce_answer
 from crm_connect_salesforce.config import SalesforceConfig
 
-__all__ = ["SalesforceApiError", "SalesforceClient", "error_code"]
+__all__ = ["QueryTally", "SalesforceApiError", "SalesforceClient", "error_code"]
 
 log = logging.getLogger("crm_connect_salesforce.client")
 
@@ -73,6 +74,14 @@ def error_code(exc: SalesforceError) -> tuple[str | None, str]:
         return (str(content.get("errorCode") or content.get("error") or "") or None,
                 str(content.get("message") or content.get("error_description") or ""))
     return None, str(content)[:300]
+
+
+@dataclass
+class QueryTally:
+    """Records a query announced (``totalSize``) and records it returned."""
+
+    total: int | None = None
+    received: int = 0
 
 
 class SalesforceClient:
@@ -221,14 +230,20 @@ class SalesforceClient:
             raise self._api_error(exc, "count") from None
         return int(result.get("totalSize", 0))
 
-    def query_pages(self, soql: str, *, include_deleted: bool, page_size: int
-                    ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of records of one query, following ``nextRecordsUrl``."""
+    def query_pages(self, soql: str, *, include_deleted: bool, page_size: int,
+                    tally: QueryTally | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of records of one query, following ``nextRecordsUrl``; ``tally`` counts
+        them against the ``totalSize`` Salesforce announced."""
         headers = {"Sforce-Query-Options": f"batchSize={page_size}"}
+        tally = tally if tally is not None else QueryTally()
         try:
             result = self.sf.query(soql, include_deleted=include_deleted, headers=headers)
+            if isinstance(result.get("totalSize"), int):
+                tally.total = int(result["totalSize"])
             while True:
-                yield list(result.get("records") or [])
+                records = list(result.get("records") or [])
+                tally.received += len(records)
+                yield records
                 following = result.get("nextRecordsUrl")
                 if result.get("done", True) or not following:
                     return
@@ -244,5 +259,5 @@ class SalesforceClient:
             return {}
 
     def bulk(self) -> BulkQuery:
-        return BulkQuery(self.sf, poll_seconds=self.config.bulk_poll_seconds,
+        return BulkQuery(self.sf, self.policy, poll_seconds=self.config.bulk_poll_seconds,
                          timeout_seconds=self.config.bulk_timeout_seconds)

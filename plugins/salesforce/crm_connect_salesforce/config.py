@@ -1,13 +1,15 @@
 """The ``[connections.NAME]`` table of a Salesforce connection.
 
 Secrets (``password``, ``security_token``, ``consumer_secret``, ``private_key``,
-``session_id``) never sit in the file: they come from the keyring (``crm-connect auth set``)
-or from ``CRM_CONNECT_<CONNECTION>_<FIELD>``.
+``session_id``, ``refresh_token``) never sit in the file: they come from the keyring
+(``crm-connect auth set``) or from ``CRM_CONNECT_<CONNECTION>_<FIELD>``, and a rotated refresh
+token from where the last login saved it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -25,6 +27,7 @@ class AuthMethod(StrEnum):
     JWT = "jwt"  # OAuth 2.0 JWT bearer: consumer key + private key, as username
     CLIENT_CREDENTIALS = "client_credentials"  # OAuth 2.0 client credentials
     SESSION = "session"  # an existing session id (access token) with instance_url
+    REFRESH_TOKEN = "refresh_token"  # OAuth 2.0 refresh token of a connected app (may rotate)
 
 
 def _base_url(value: str | None) -> str | None:
@@ -43,16 +46,42 @@ def _base_url(value: str | None) -> str | None:
 BaseUrl = Annotated[str | None, BeforeValidator(_base_url)]
 
 
+_DOMAIN_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+_DOMAIN_HELP = ("write domain = \"login\" (production), \"test\" (sandboxes) or your My Domain "
+                "name such as \"acme.my\" (for https://acme.my.salesforce.com); a login host "
+                "outside salesforce.com goes in login_url = \"https://...\" instead")
+
+
+def _login_domain(value: str) -> str:
+    """The ``{domain}`` of ``https://{domain}.salesforce.com``: a name, never a host or a URL
+    (which would build URLs such as ``https://https://x.salesforce.com.salesforce.com``)."""
+    text = value.strip()
+    lowered = text.lower()
+    host = urlsplit(lowered).hostname if "://" in lowered else lowered.split("/", 1)[0]
+    name = (host or "").split(":", 1)[0].removesuffix(".salesforce.com")
+    if _DOMAIN_NAME.fullmatch(lowered):
+        if lowered.endswith(".salesforce.com"):
+            raise ValueError(f"domain = {text!r} is a host name; write domain = {name!r} "
+                             f"(the part before .salesforce.com)")
+        return lowered
+    if name and _DOMAIN_NAME.fullmatch(name) and (host or "").split(":", 1)[0].endswith(
+            ".salesforce.com"):
+        kind = "a URL" if "://" in lowered or "/" in lowered else "a host"
+        raise ValueError(f"domain = {text!r} is {kind}; write domain = {name!r} (the part "
+                         "before .salesforce.com), or set login_url to the full URL")
+    raise ValueError(f"domain = {text!r} is not a login domain: {_DOMAIN_HELP}")
+
+
 class SalesforceConfig(ConnectorConfig):
     """Options of a ``connector = "salesforce"`` connection."""
 
     secret_fields = ("password", "security_token", "consumer_secret", "private_key",
-                     "session_id")
+                     "session_id", "refresh_token")
 
     # -- signing in -----------------------------------------------------------------------
     auth: AuthMethod = Field(
         default=AuthMethod.PASSWORD,
-        description="password | jwt | client_credentials | session")
+        description="password | jwt | client_credentials | session | refresh_token")
     username: str | None = Field(
         default=None, description="The Salesforce user (password and jwt logins).")
     consumer_key: str | None = Field(
@@ -148,19 +177,14 @@ class SalesforceConfig(ConnectorConfig):
     @field_validator("domain")
     @classmethod
     def _domain_is_a_name(cls, value: str) -> str:
-        text = value.strip().lower()
-        if text.startswith(("http://", "https://")):
-            text = urlsplit(text).hostname or ""
-        text = text.removesuffix(".salesforce.com")
-        if not text or "/" in text:
-            raise ValueError("domain is 'login', 'test' or a My Domain name such as 'acme.my'")
-        return text
+        return _login_domain(value)
 
     @model_validator(mode="after")
     def _auth_needs(self) -> SalesforceConfig:
         if self.auth in (AuthMethod.PASSWORD, AuthMethod.JWT) and not self.username:
             raise ValueError(f"auth = '{self.auth}' needs username")
-        if self.auth in (AuthMethod.JWT, AuthMethod.CLIENT_CREDENTIALS) and not self.consumer_key:
+        if self.auth in (AuthMethod.JWT, AuthMethod.CLIENT_CREDENTIALS,
+                         AuthMethod.REFRESH_TOKEN) and not self.consumer_key:
             raise ValueError(f"auth = '{self.auth}' needs consumer_key")
         if self.auth is AuthMethod.SESSION and not self.instance_url:
             raise ValueError("auth = 'session' needs instance_url")

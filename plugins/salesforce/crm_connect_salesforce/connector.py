@@ -39,8 +39,13 @@ from crm_connect.connector import (
     Stream,
 )
 from crm_connect.errors import ConfigError, ConnectorError, CrmConnectError
-from crm_connect_salesforce.bulk import BulkJobFailed
-from crm_connect_salesforce.client import SalesforceApiError, SalesforceClient, error_code
+from crm_connect_salesforce.bulk import BulkJobFailed, job_fingerprint
+from crm_connect_salesforce.client import (
+    QueryTally,
+    SalesforceApiError,
+    SalesforceClient,
+    error_code,
+)
 from crm_connect_salesforce.config import SalesforceConfig
 from crm_connect_salesforce.mapping import (
     DEFAULT_DEAL_TYPES,
@@ -111,6 +116,9 @@ class ReadPlan:
     sweep_started: bool = False
     total: int | None = None
     """How many records the read returns, from the ``COUNT()`` query's ``totalSize``."""
+    short_read: str | None = None
+    """Set when a query ended before the records its ``totalSize`` announced: its ids are no
+    proof that the missing rows were deleted."""
 
 
 class _QueryTimeout(Exception):
@@ -390,7 +398,10 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                  "cursor": iso(progress.cursor) if progress.cursor else state.get("cursor"),
                  "last_id": progress.last_id, "complete": True,
                  "runs_since_id_check": 0 if check_ids else runs}
-        if plan.sweep_pages:
+        if plan.sweep_pages and plan.short_read is not None:
+            self._warn_short_read(plan)
+            yield Page([], final)
+        elif plan.sweep_pages:
             yield Page([], final, id_sweep=IdSweep([], first=not plan.sweep_started, last=True,
                                                    prefix=plan.key_prefix))
         elif check_ids:
@@ -414,8 +425,25 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                 yield Page([], id_sweep=IdSweep(pending, first=first, prefix=plan.key_prefix))
                 first = False
             pending = ids
+        if plan.short_read is not None:
+            self._warn_short_read(plan)
+            yield Page([], final)
+            return
         yield Page([], final, id_sweep=IdSweep(pending or [], first=first, last=True,
                                                prefix=plan.key_prefix))
+
+    def _tally(self, plan: ReadPlan, received: int, announced: int | None) -> None:
+        """Remember a query that returned fewer records than it announced."""
+        if announced is not None and received < announced and plan.short_read is None:
+            plan.short_read = (f"Salesforce reported the {plan.sobject} query done after "
+                               f"{received:,} of the {announced:,} records it announced")
+
+    def _warn_short_read(self, plan: ReadPlan) -> None:
+        log.warning(
+            "%s/%s: %s; no rows are marked deleted from this read, so that the ones it did "
+            "not return are kept. The records read are stored; the next full refresh "
+            "(--full-refresh) checks for deletes again.", self.connection, plan.spec.stream,
+            plan.short_read)
 
     def _all_ids(self, plan: ReadPlan) -> Iterator[list[str]]:
         """Pages of ``SELECT Id FROM X``: Bulk API 2.0 for large objects, else REST."""
@@ -424,13 +452,17 @@ class SalesforceConnector(Connector[SalesforceConfig]):
             bulk = self.client.bulk()
             try:
                 job_id = bulk.create(soql, include_deleted=plan.include_deleted)
-                bulk.wait(job_id)
+                expected = bulk.wait(job_id).get("numberRecordsProcessed")
                 locator: str | None = None
+                received = 0
                 while True:
                     page = bulk.results(job_id, locator, self.config.bulk_page_size)
+                    received += len(page.rows)
                     yield [row["Id"] for row in page.rows if row.get("Id")]
                     locator = page.locator
                     if locator is None:
+                        self._tally(plan, received,
+                                    expected if isinstance(expected, int) else None)
                         return
             except BulkJobFailed as exc:
                 raise ConnectorError(f"{plan.sobject} ids: {exc}",
@@ -440,9 +472,11 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                 raise ConnectorError(
                     f"{plan.sobject} ids: Bulk API 2.0 answered HTTP {exc.status} "
                     f"({code}: {message})", connection=self.connection) from None
+        tally = QueryTally()
         for records in self.client.query_pages(soql, include_deleted=plan.include_deleted,
-                                               page_size=self.config.page_size):
+                                               page_size=self.config.page_size, tally=tally):
             yield [str(record["Id"]) for record in records if record.get("Id")]
+        self._tally(plan, tally.received, tally.total)
 
     def _first_window(self, state: dict[str, Any]) -> Window:
         cursor = parse_sf_datetime(state.get("cursor"))
@@ -537,9 +571,11 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                      ) -> Iterator[Page]:
         groups = self._groups(plan, window)
         soql = select_query(plan.sobject, groups[0], plan.cursor, window)
+        tally = QueryTally()
         try:
             for records in self.client.query_pages(soql, include_deleted=plan.include_deleted,
-                                                   page_size=self.config.page_size):
+                                                   page_size=self.config.page_size,
+                                                   tally=tally):
                 if not records:
                     continue
                 rows = [normalise(flatten(record), plan.types) for record in records]
@@ -548,6 +584,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                 for row in rows:
                     progress.advance(parse_sf_datetime(row.get(plan.cursor)), row.get("Id"))
                 yield self._page(plan, rows, self._state(plan, progress))
+            self._tally(plan, tally.received, tally.total)
         except SalesforceApiError as exc:
             if exc.code == "QUERY_TIMEOUT":
                 raise _QueryTimeout(str(exc)) from None
@@ -579,44 +616,50 @@ class SalesforceConnector(Connector[SalesforceConfig]):
 
     def _read_bulk(self, plan: ReadPlan, window: Window, state: dict[str, Any],
                    progress: _Progress) -> Iterator[Page]:
+        """Read the window with a Bulk 2.0 job.  The job's id is saved in the stream's state
+        before the first poll, so a sync killed at any moment finds it next run."""
         bulk = self.client.bulk()
         base: dict[str, Any] = {key: state.get(key) for key in (
             "cursor_field", "cursor", "last_id", "complete") if key in state}
         resume = state.get("bulk") if isinstance(state.get("bulk"), dict) else None
-        job_id: str | None = None
-        locator: str | None = None
+        soql = select_query(plan.sobject, plan.fields, plan.cursor, window)
+        soql = soql.rsplit(" ORDER BY ", 1)[0]  # ORDER BY would disable PK chunking
+        fingerprint = job_fingerprint(soql, include_deleted=plan.include_deleted)
         best = _Progress()
+
+        def job_state(job_id: str, locator: str | None) -> dict[str, Any]:
+            return {**base, "bulk": {
+                "job_id": job_id, "query": fingerprint, "locator": locator,
+                "max_cursor": iso(best.cursor) if best.cursor else None,
+                "max_id": best.last_id}}
+
         try:
-            if resume is not None:
-                job_id, locator = str(resume.get("job_id")), resume.get("locator")
+            job_id, reused = bulk.job_for(
+                soql, include_deleted=plan.include_deleted, fingerprint=fingerprint,
+                remembered=resume, label=f"{self.connection}/{plan.spec.stream}")
+            locator: str | None = None
+            if reused and resume is not None:
+                locator = resume.get("locator")
                 best = _Progress(parse_sf_datetime(resume.get("max_cursor")),
                                  resume.get("max_id"))
-                try:
-                    bulk.wait(job_id)
-                except (SalesforceError, BulkJobFailed) as exc:
-                    log.warning("%s/%s: cannot resume Bulk job %s (%s); starting it again",
-                                self.connection, plan.spec.stream, job_id, exc)
-                    job_id, locator, best = None, None, _Progress()
-            if job_id is None:
-                soql = select_query(plan.sobject, plan.fields, plan.cursor, window)
-                soql = soql.rsplit(" ORDER BY ", 1)[0]  # ORDER BY would disable PK chunking
-                job_id = bulk.create(soql, include_deleted=plan.include_deleted)
-                bulk.wait(job_id)
+            else:
+                yield Page([], job_state(job_id, None))
+            info = bulk.wait(job_id)
+            expected = info.get("numberRecordsProcessed")
+            received = 0
             while True:
                 page = bulk.results(job_id, locator, self.config.bulk_page_size)
                 rows = [normalise(flatten(row), plan.types) for row in page.rows]
+                received += len(rows)
                 for row in rows:
                     best.advance(parse_sf_datetime(row.get(plan.cursor)), row.get("Id"))
                 locator = page.locator
-                page_state: dict[str, Any] | None = None
-                if locator is not None:
-                    page_state = {**base, "bulk": {
-                        "job_id": job_id, "locator": locator,
-                        "max_cursor": iso(best.cursor) if best.cursor else None,
-                        "max_id": best.last_id}}
-                yield self._page(plan, rows, page_state)
+                yield self._page(plan, rows, job_state(job_id, locator)
+                                 if locator is not None else None)
                 if locator is None:
                     break
+            if isinstance(expected, int) and locator is None and not reused:
+                self._tally(plan, received, expected)
         except BulkJobFailed as exc:
             if exc.timed_out:
                 raise _QueryTimeout(str(exc)) from None

@@ -232,9 +232,12 @@ def test_bulk_resumes_from_its_locator(connect: Callable[..., SalesforceConnecto
     connector = connect(bulk="always", bulk_page_size=300)
     stream = next(s for s in connector.streams() if s.name == "tasks")
     pages = connector.read(stream, None)
+    created = next(pages)  # the job's id, saved before the first status poll
+    assert created.records == [] and created.state is not None
     first = next(pages)
     pages.close()  # the process dies here
     assert first.state is not None and first.state["bulk"]["locator"]
+    assert first.state["bulk"]["job_id"] == created.state["bulk"]["job_id"]
     org.clear_log()
     records, _ = read_all(connect(bulk="always", bulk_page_size=300), "tasks", first.state)
     total = org.counts(include_deleted=True)["Task"]

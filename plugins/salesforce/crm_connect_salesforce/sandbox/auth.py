@@ -75,6 +75,9 @@ class TokenStore:
     _tokens: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     refresh_revoked: bool = False
+    rotate_refresh_tokens: bool = False
+    """Refresh token rotation (a connected app setting): each refresh_token grant answers a
+    new refresh token and revokes the one presented."""
 
     def issue(self) -> str:
         token = f"{self.credentials.org_id[:15]}!AR{secrets.token_urlsafe(72)[:96]}"
@@ -154,9 +157,12 @@ class TokenStore:
                 raise OAuthError("invalid_client_id", "client identifier invalid")
             if client_secret is not None and client_secret != creds.client_secret:
                 raise OAuthError("invalid_client", "invalid client credentials")
-            if form.get("refresh_token") != creds.refresh_token or self.refresh_revoked:
-                raise OAuthError("invalid_grant", "expired access/refresh token")
-            return self.token_response(instance_url)
+            with self._lock:
+                if form.get("refresh_token") != creds.refresh_token or self.refresh_revoked:
+                    raise OAuthError("invalid_grant", "expired access/refresh token")
+                if self.rotate_refresh_tokens:
+                    creds.refresh_token = f"5Aep861{secrets.token_urlsafe(48)}"
+            return self.token_response(instance_url, with_refresh=self.rotate_refresh_tokens)
         if grant_type == JWT_GRANT:
             self._jwt(form.get("assertion", ""), jwt_audiences)
             return self.token_response(instance_url)

@@ -339,6 +339,7 @@ class SalesforceSandbox:
         max_url_length: int = MAX_URL_LENGTH,
         credentials: Credentials | None = None,
         jwt_public_key_pem: bytes | None = None,
+        rotate_refresh_tokens: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox only listens on the loopback interface")
@@ -362,6 +363,8 @@ class SalesforceSandbox:
         if jwt_public_key_pem is not None:
             self.credentials.jwt_public_key_pem = jwt_public_key_pem
         self.tokens = TokenStore(self.credentials, session_seconds)
+        self.tokens.rotate_refresh_tokens = rotate_refresh_tokens
+        self._done_early = 0
         self.faults = FaultBook()
         self._api_used = 0
         self._bulk_jobs_used = 0
@@ -455,6 +458,15 @@ class SalesforceSandbox:
     def expire_tokens(self) -> None:
         """Every issued access token becomes invalid (401 INVALID_SESSION_ID until re-login)."""
         self.tokens.expire_all()
+
+    def answer_done_early(self, count: int = 1) -> None:
+        """The next ``count`` query answers that have more records to give say ``done: true``
+        anyway, without ``nextRecordsUrl`` (``totalSize`` stays right), as Salesforce has
+        been seen to do: a client that trusts ``done`` misses the rest.  Bulk result pages
+        likewise answer ``Sforce-Locator: null`` early (``numberRecordsProcessed`` stays
+        right)."""
+        with self._state_lock:
+            self._done_early += count
 
     def revoke_refresh_token(self) -> None:
         """The refresh token is refused from now on (``invalid_grant``)."""
@@ -1068,6 +1080,15 @@ class SalesforceSandbox:
         body: dict[str, Any] = {"totalSize": len(cursor.refs), "done": end >= len(cursor.refs)}
         if end < len(cursor.refs):
             with self._state_lock:
+                early = self._done_early > 0
+                self._done_early -= 1 if early else 0
+            if early:
+                h._fault = "done_early"
+                body["done"] = True
+                body["records"] = records
+                h.send_json(200, body)
+                return
+            with self._state_lock:
                 if locator is None:
                     locator = make_id("01g", next(self._counter))
                 self._cursors[locator] = cursor
@@ -1292,6 +1313,13 @@ class SalesforceSandbox:
             if end < len(job.refs)
             else "null"
         )
+        if next_locator != "null":
+            with self._state_lock:
+                early = self._done_early > 0
+                self._done_early -= 1 if early else 0
+            if early:
+                h._fault = "done_early"
+                next_locator = "null"
         headers = {"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(len(page))}
         h.send_stream(200, self._csv_rows(job, page), "text/csv", headers)
 
