@@ -159,3 +159,31 @@ def test_a_crafted_rates_key_in_the_configuration_exits_2(project: Path) -> None
     message = " ".join(result.stderr.split())
     assert "[reporting] rates: key" in message and "is not a currency code" in message
     assert "TOPSECRET" not in result.stdout + result.stderr
+
+
+def test_a_dollar_sign_in_a_note_is_not_taken_for_a_parameter(store: DuckDBStore) -> None:
+    from typing import Any
+
+    from crm_connect import hookimpl
+    from crm_connect.metrics import KpiDefinition, Measure
+    from crm_connect.plugins import register_plugin, unregister_plugin
+
+    class Upsells:
+        @hookimpl
+        def register_kpis(self, register: Any) -> None:
+            register(KpiDefinition(
+                key="upsells_won", name="Upsells won", unit="count", better="up",
+                formula="won deals of type upsell", entities=("deals",),
+                measures=(Measure(name="upsells", relation="deals",
+                                  where="f.is_won AND f.deal_type = 'upsell'",
+                                  event="f.closed_at"),),
+                value="upsells", count="upsells", null_when="upsells = 0",
+                null_note="no upsell won: worth $1 or $12, they count"))
+
+    register_plugin(Upsells(), "upsells")
+    try:
+        rows = totals(compute_kpis(store, metrics=["upsells_won", "win_rate"], rates=RATES,
+                                   **MARCH))  # type: ignore[arg-type]
+    finally:
+        unregister_plugin("upsells")
+    assert rows["upsells_won"].value == 2 and rows["win_rate"].value == 75  # D2, D7

@@ -28,6 +28,7 @@ __all__ = ["CURRENCY_PATTERN", "MoneySql", "check_currency", "check_rates", "is_
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 _CURRENCY = re.compile(CURRENCY_PATTERN)
 _PARAMETER = re.compile(r"\$(\d+)")
+_STRING = re.compile(r"'(?:[^']|'')*'")
 
 Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
@@ -101,8 +102,9 @@ class MoneySql:
 
 
 def query_parameters(sql: str, money: MoneySql) -> list[Any]:
-    """The parameter values ``sql`` needs: as many of ``money``'s as it references."""
-    used = max((int(n) for n in _PARAMETER.findall(sql)), default=0)
+    """The parameter values ``sql`` needs: as many of ``money``'s as it references (a ``$5``
+    inside a string literal, a note say, is not a parameter)."""
+    used = max((int(n) for n in _PARAMETER.findall(_STRING.sub("''", sql))), default=0)
     return money.parameters[:used]
 
 
