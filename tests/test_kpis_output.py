@@ -189,11 +189,13 @@ def test_week_grain_over_years_stays_one_row_per_kpi(crafted: Path) -> None:
 
 
 def test_wide_prints_every_period_in_blocks_that_fit(sample: Path) -> None:
-    args = [*ARGS, "--metric", "revenue", "--metric", "open_pipeline_value", "--wide"]
+    args = [*ARGS, "--metric", "customer_churn_rate", "--metric", "revenue", "--metric",
+            "open_pipeline_value", "--by", "source", "--periods", "14", "--wide"]
     rows = _json_rows(args, sample)
     table = run_cli(*args, cwd=sample, env=COLUMNS_80)
     assert table.returncode == 0, table.stderr
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    assert "…" not in table.stdout
     assert table.stdout.count("by month:") >= 2
     for row in rows:
         if row["period_start"] <= "2026-06-01":

@@ -32,6 +32,8 @@ _SUFFIX = {"days": " d", "hours": " h", "minutes": " min", "months": " mo", "%":
 _SPARKS = "▁▂▃▄▅▆▇█"
 TREND_PERIODS = 12
 """At most this many periods in the summary's sparkline (``--wide`` shows them all)."""
+_COLUMN_GAP = 3
+"""Padding and divider between two columns of a borderless table."""
 SMALL_SAMPLE = 30
 """Below this many records a rate or an average is flagged as a small sample."""
 
@@ -227,7 +229,8 @@ def period_grids(rows: Sequence[KpiRow], view: KpiView, width: int) -> list[Tabl
     blocks: list[list[dt.date]] = [[]]
     used = label_width
     for start in starts:
-        column = max(len(period_label(start, grain)), *(len(c) for c in cells[start])) + 2
+        column = max(len(period_label(start, grain)), *(len(c) for c in cells[start]))
+        column += _COLUMN_GAP
         if blocks[-1] and used + column > width:
             blocks.append([])
             used = label_width
@@ -258,10 +261,33 @@ def render_kpis(rows: Sequence[KpiRow], view: KpiView, width: int) -> list[Rende
     return result
 
 
+def table_width(table: Table) -> int:
+    """The narrowest width at which ``table`` cuts nothing: no-wrap columns at their widest
+    line, the others at their longest word; the gaps of the borderless boxes used here."""
+    widths = []
+    for column in table.columns:
+        texts = [Text.from_markup(cell) if isinstance(cell, str) else cell
+                 for cell in (column.header, *column.cells)]
+        lines = [line for text in texts if isinstance(text, Text)
+                 for line in text.plain.splitlines()]
+        if column.no_wrap:
+            widths.append(max((Text(line).cell_len for line in lines), default=1))
+        else:
+            widths.append(max((Text(word).cell_len for line in lines for word in line.split()),
+                              default=1))
+    count = len(widths)
+    padding = 2 * count - (0 if table.pad_edge else 2)
+    dividers = count - 1 + (2 if table.show_edge else 0)
+    return sum(widths) + padding + dividers
+
+
 def print_renderables(console: Console, renderables: Sequence[RenderableType]) -> None:
     """Print each at the console's width, or wider when its values need it: a value is
     never cut or folded."""
     wide_options = console.options.update_width(10_000)
     for renderable in renderables:
-        needed = Measurement.get(console, wide_options, renderable).minimum
+        if isinstance(renderable, Table):
+            needed = table_width(renderable)
+        else:
+            needed = Measurement.get(console, wide_options, renderable).minimum
         console.print(renderable, width=max(console.width, needed), crop=False)
