@@ -231,3 +231,12 @@ def test_sparkline_and_natural_order() -> None:
     assert sparkline([2.0, 2.0]) == "▄▄" and sparkline([None]) == " "
     names = ["Rep 10", "rep 2", "Rep 1", "Alex"]
     assert sorted(names, key=natural_key) == ["Alex", "Rep 1", "rep 2", "Rep 10"]
+
+
+def test_to_ends_the_table_at_a_period_not_over_yet_and_says_so(sample: Path) -> None:
+    args = [*ARGS, "--metric", "revenue", "--periods", "3"]
+    default = run_cli(*args, cwd=sample, env=COLUMNS_80)
+    assert "KPIs for 2026-06" in default.stdout and "partial period" not in default.stdout
+    current = run_cli(*args, "--to", "2026-07-15", cwd=sample, env=COLUMNS_80)
+    assert current.returncode == 0, current.stderr
+    assert "KPIs for 2026-07" in current.stdout and "partial period" in current.stdout
