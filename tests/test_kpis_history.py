@@ -113,3 +113,26 @@ def test_a_table_before_the_first_sync_is_only_the_message(tmp_path: Path) -> No
     assert "holds no records yet: run `crm-connect sync` first" in result.stderr
     assert result.stdout == ""
     assert not (tmp_path / "crm.duckdb").exists()
+
+
+def test_a_history_saved_by_an_older_version_is_read_and_extended(synced: Path) -> None:
+    con = duckdb.connect(str(synced / "crm.duckdb"))
+    try:
+        con.execute(
+            "CREATE TABLE kpi_snapshots (run_at TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL, "
+            "metric VARCHAR NOT NULL, grain VARCHAR NOT NULL, period_start DATE NOT NULL, "
+            "period_end DATE NOT NULL, dimensions VARCHAR NOT NULL, value DOUBLE, "
+            "unit VARCHAR, numerator DOUBLE, denominator DOUBLE, count BIGINT, note VARCHAR)")
+        for _ in range(2):  # the duplicates the old --save left
+            con.execute("INSERT INTO kpi_snapshots VALUES (TIMESTAMP '2026-07-15 01:00', "
+                        "TIMESTAMP '2026-07-15', 'revenue', 'month', DATE '2026-06-01', "
+                        "DATE '2026-07-01', '{}', 1234.5, 'currency', 1234.5, NULL, 3, NULL)")
+    finally:
+        con.close()
+    rows = _kpis(synced, "--from-history", "--as-of", AS_OF, "--metric", "revenue",
+                 "--periods", "2")
+    june = next(row for row in rows if row["period_start"] == "2026-06-01")
+    assert june["value"] == 1234.5 and june["count"] == 3
+    _kpis(synced, "--save", "--as-of", AS_OF, "--metric", "revenue", "--periods", "2")
+    saved = [row for row in _snapshots(synced) if row[2].isoformat() == "2026-06-01"]
+    assert len(saved) == 1 and saved[0][5] == "USD"
