@@ -136,3 +136,10 @@ def test_a_history_saved_by_an_older_version_is_read_and_extended(synced: Path) 
     _kpis(synced, "--save", "--as-of", AS_OF, "--metric", "revenue", "--periods", "2")
     saved = [row for row in _snapshots(synced) if row[2].isoformat() == "2026-06-01"]
     assert len(saved) == 1 and saved[0][5] == "USD"
+
+
+def test_before_the_first_sync_a_bad_metric_is_still_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "crm-connect.toml").write_text(
+        '[connections.f]\nconnector = "files"\npath = "x"\n')
+    result = run_cli("kpis", "--metric", "winrate", cwd=tmp_path)
+    assert result.returncode == 2 and "win_rate" in result.stderr

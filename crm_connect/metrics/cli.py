@@ -156,6 +156,7 @@ def _compute(request: _Request, config: Any, err: Console
                       "first." + (" Nothing was saved." if request.save else ""),
                       highlight=False, markup=False)
             if request.table:
+                _validate(request)  # a mistyped --metric is still a usage error
                 return None
         with _status(err, "Computing KPIs…"):
             rows = compute_kpis(store, metrics=request.metric, grain=request.grain,
@@ -171,6 +172,16 @@ def _compute(request: _Request, config: Any, err: Console
     finally:
         store.close()
     return rows, moment, labels
+
+
+def _validate(request: _Request) -> None:
+    from crm_connect.metrics.compute import resolve_request
+    from crm_connect.metrics.registry import get_kpis
+
+    if request.grain not in GRAINS:
+        raise ConfigError(f"unknown grain {request.grain!r}; choose one of: "
+                          f"{', '.join(GRAINS)}")
+    resolve_request(get_kpis(), request.metric, request.by)
 
 
 def _status(err: Console, message: str) -> Any:
