@@ -138,10 +138,20 @@ class KpiDefinition(BaseModel):
     snapshot: bool = Field(
         default=False, description="A value at as_of that every period row carries.")
     benchmark: Benchmark | None = None
+    precision: int | None = Field(
+        default=None, ge=0, le=9,
+        description="Decimals the value is reported with (default: 0 for counts, else 2).")
 
     @property
     def derived(self) -> bool:
         return bool(self.inputs)
+
+    @property
+    def decimals(self) -> int:
+        """Decimals JSON, CSV and the history report the value with."""
+        if self.precision is not None:
+            return self.precision
+        return 0 if self.unit == "count" else 2
 
     @model_validator(mode="after")
     def _consistent(self) -> KpiDefinition:

@@ -1,10 +1,16 @@
 """KPI history: ``crm-connect kpis --save`` keeps each run's rows in ``kpi_snapshots``.
 
 Snapshot KPIs (CRM adoption) only exist at the moment they are computed, and source data is
-edited after the fact; the history keeps what each run saw.  Reading it back
-(``--from-history``) takes, for every period and breakdown, the latest saved row of a run
-whose ``as_of`` is not after the one asked for; for a
-snapshot KPI, the latest row saved with an ``as_of`` inside that period.
+edited after the fact; the history keeps what each run saw.  A row is keyed by
+``(metric, grain, period_start, dimensions, as_of)``: saving the same ``as_of`` again replaces
+those rows (an upsert), so a retried cron job leaves no duplicates.  Each row keeps the
+comparisons it was computed with (the period before, the same period a year earlier) and the
+currency of its money.
+
+Reading it back (``--from-history``) takes, for every period and breakdown, the latest saved
+row of a run whose ``as_of`` is not after the one asked for; for a snapshot KPI, the latest
+row saved with an ``as_of`` inside that period.  A comparison whose period the history does
+not hold comes from the saved row.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ _COLUMNS = ("run_at TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL, metric VARCHAR
             "grain VARCHAR NOT NULL, period_start DATE NOT NULL, period_end DATE NOT NULL, "
             "dimensions VARCHAR NOT NULL, value DOUBLE, unit VARCHAR, numerator DOUBLE, "
             "denominator DOUBLE, count BIGINT, note VARCHAR")
+_ADDED_COLUMNS = {"currency": "VARCHAR", "comparisons": "VARCHAR"}
+"""Columns later versions added; older histories gain them on the next ``--save``."""
+_KEY = ("metric", "grain", "period_start", "dimensions", "as_of")
+_SAVED_COMPARISONS = ("previous", "year_ago")
 
 
 def _connection(store: Any) -> Any:
@@ -37,11 +47,14 @@ def _connection(store: Any) -> Any:
 
 
 def save_snapshots(store: Any, rows: Sequence[KpiRow], as_of: dt.datetime,
-                   run_at: dt.datetime | None = None) -> int:
-    """Append ``rows`` to the history with the run time; returns how many were saved."""
+                   run_at: dt.datetime | None = None, currency: str | None = None) -> int:
+    """Upsert ``rows`` into the history (same key: the row is replaced); returns how many
+    were saved."""
     con = _connection(store)
     run_at = run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con.execute(f"CREATE TABLE IF NOT EXISTS {SNAPSHOT_TABLE} ({_COLUMNS})")
+    for column, kind in _ADDED_COLUMNS.items():
+        con.execute(f"ALTER TABLE {SNAPSHOT_TABLE} ADD COLUMN IF NOT EXISTS {column} {kind}")
     if not rows:
         return 0
     table = pa.table({
@@ -58,10 +71,24 @@ def save_snapshots(store: Any, rows: Sequence[KpiRow], as_of: dt.datetime,
         "denominator": pa.array([r.denominator for r in rows], pa.float64()),
         "count": pa.array([r.count for r in rows], pa.int64()),
         "note": pa.array([r.note for r in rows], pa.string()),
+        "currency": pa.array([currency if r.unit.startswith("currency") else None
+                              for r in rows], pa.string()),
+        "comparisons": [json.dumps({name: r.comparisons[name] for name in _SAVED_COMPARISONS
+                                    if name in r.comparisons}, sort_keys=True)
+                        for r in rows],
     })
+    same_key = " AND ".join(f"r.{column} = s.{column}" for column in _KEY)
     con.register("_kpi_rows", table)
     try:
-        con.execute(f"INSERT INTO {SNAPSHOT_TABLE} SELECT * FROM _kpi_rows")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {SNAPSHOT_TABLE} s WHERE EXISTS "
+                        f"(SELECT 1 FROM _kpi_rows r WHERE {same_key})")
+            con.execute(f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT * FROM _kpi_rows")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
     finally:
         con.unregister("_kpi_rows")
     return len(rows)
@@ -79,12 +106,19 @@ def read_history(store: Any, definitions: Mapping[str, KpiDefinition], keys: Seq
     if not exists or not exists[0]:
         raise MetricError("no KPI history in the store yet: run `crm-connect kpis --save` "
                           "(e.g. from cron after each sync) to build it")
+    _check_grain(con, definitions, keys, grain)
     values = ", ".join(
         f"({p.index}, DATE '{p.start.date()}', DATE '{p.end.date()}', "
         f"TIMESTAMP '{p.start.isoformat(sep=' ')}', TIMESTAMP '{p.end.isoformat(sep=' ')}')"
         for p in periods)
     metrics = ", ".join(f"'{key}'" for key in keys)
     snapshots = ", ".join(f"'{key}'" for key in keys if definitions[key].snapshot) or "''"
+    columns = {name for (name,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+        [SNAPSHOT_TABLE]).fetchall()}
+    comparisons = "comparisons" if "comparisons" in columns else "NULL AS comparisons"
+    fields = f"period_index, metric, dimensions, value, numerator, denominator, count, note, " \
+             f"{comparisons}"
     sql = f"""
 WITH periods AS (SELECT * FROM (VALUES {values}) AS v(period_index, start_day, end_day,
                                                       period_start, period_end)),
@@ -102,14 +136,13 @@ snapshot AS (
     FROM saved s JOIN periods p ON s.as_of >= p.period_start AND s.as_of < p.period_end
     WHERE s.metric IN ({snapshots})
 )
-SELECT period_index, metric, dimensions, value, numerator, denominator, count, note
-FROM periodic WHERE rank_ = 1
+SELECT {fields} FROM periodic WHERE rank_ = 1
 UNION ALL
-SELECT period_index, metric, dimensions, value, numerator, denominator, count, note
-FROM snapshot WHERE rank_ = 1"""
+SELECT {fields} FROM snapshot WHERE rank_ = 1"""
     raw = []
-    for period_index, metric, dims_text, value, numerator, denominator, count, note in (
-            con.execute(sql, [as_of, grain]).fetchall()):
+    saved: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for (period_index, metric, dims_text, value, numerator, denominator, count, note,
+         compared) in con.execute(sql, [as_of, grain]).fetchall():
         dimensions = json.loads(dims_text)
         wanted = {d for d in by if d in definitions[metric].dimensions}
         if dimensions and set(dimensions) != wanted:
@@ -117,4 +150,44 @@ FROM snapshot WHERE rank_ = 1"""
         raw.append({"metric": metric, "period_index": period_index, "value": value,
                     "numerator": numerator, "denominator": denominator, "count": count,
                     "note": note, **{f"d_{d}": v for d, v in dimensions.items()}})
-    return shape_rows(raw, definitions, keys, by, periods, lag, grain, targets, as_of=as_of)
+        if compared:
+            saved[(metric, dimensions_key(dimensions), int(period_index))] = json.loads(compared)
+    rows = shape_rows(raw, definitions, keys, by, periods, lag, grain, targets, as_of=as_of)
+    _restore_comparisons(rows, saved, periods)
+    return rows
+
+
+def _check_grain(con: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+                 grain: str) -> None:
+    """A grain the history was never saved at is an error that says which grains it has."""
+    periodic = [key for key in keys if not definitions[key].snapshot]
+    if not periodic:
+        return
+    listed = ", ".join(f"'{key}'" for key in periodic)
+    grains = [found for (found,) in con.execute(
+        f"SELECT DISTINCT grain FROM {SNAPSHOT_TABLE} WHERE metric IN ({listed}) "
+        "ORDER BY grain").fetchall()]
+    if grain in grains:
+        return
+    having = (f"it holds {', '.join(grains)}" if grains
+              else "it holds none of the metrics asked for")
+    raise MetricError(f"no KPI history at grain {grain!r} ({having}): read another grain "
+                      f"with --grain, or start one with `crm-connect kpis --save --grain "
+                      f"{grain}`")
+
+
+def _restore_comparisons(rows: Sequence[KpiRow], saved: Mapping[tuple[str, str, int],
+                                                                 dict[str, Any]],
+                         periods: Sequence[Period]) -> None:
+    """A comparison the history cannot make (its period was never saved, e.g. a year
+    before the first run) is the one saved with the row."""
+    index_of = {period.start.date(): period.index for period in periods}
+    for row in rows:
+        kept = saved.get((row.metric, dimensions_key(row.dimensions),
+                          index_of[row.period_start]))
+        if not kept:
+            continue
+        for name in _SAVED_COMPARISONS:
+            current = row.comparisons.get(name)
+            if name in kept and (current is None or current.get("value") is None):
+                row.comparisons[name] = kept[name]
