@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -120,6 +120,8 @@ def register_commands(app: typer.Typer) -> None:
             view = KpiView(definitions, currency, labels, moment,
                            include_partial=end is not None, wide=wide)
             print_renderables(console, render_kpis(rows, view, console.width))
+        from crm_connect.metrics.compute import missing_rate_summary
+
         unconverted = missing_rate_summary(rows, currency)
         if unconverted:  # the rows are printed: exit 1 says some could not be computed
             core.err.print(escape(unconverted), highlight=False)
