@@ -13,7 +13,7 @@ The hierarchy::
     │   ├── AuthenticationError     credentials refused (a refresh cannot help)
     │   ├── QuotaExceededError      a vendor quota is spent: stop cleanly, resume next run
     │   └── RetryExhaustedError     a transient failure outlasted the retry budget
-    └── MetricError                 a KPI cannot be computed (e.g. a currency with no rate)
+    └── MetricError                 the KPIs cannot be computed as asked (e.g. no history)
 
 Every message says what happened, to which connection or record, and what to do next.
 """
