@@ -15,7 +15,7 @@ The hierarchy::
     │   ├── QuotaExceededError      a vendor quota is spent: stop cleanly, resume next run
     │   ├── RetryExhaustedError     a transient failure outlasted the retry budget
     │   └── NotRetriedError         a transient failure hit a request unsafe to repeat
-    └── MetricError                 a KPI cannot be computed (e.g. a currency with no rate)
+    └── MetricError                 the KPIs cannot be computed as asked (e.g. no history)
 
 Every message says what happened, to which connection or record, and what to do next.
 """

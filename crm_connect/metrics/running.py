@@ -35,6 +35,7 @@ __all__ = ["compute_rows", "effective_entities", "kpi_money"]
 
 
 def effective_entities(definitions: Mapping[str, KpiDefinition], key: str) -> set[str]:
+    """The entities KPI ``key`` reads, its inputs' included."""
     definition = definitions[key]
     entities = set(definition.entities)
     for name in definition.inputs:
