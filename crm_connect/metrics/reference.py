@@ -45,6 +45,8 @@ def _entry(definition: KpiDefinition) -> list[str]:
     if definition.inputs:
         lines.append(f"- computed from: {', '.join(f'`{k}`' for k in definition.inputs)}")
     lines.append(f"- breakdowns (`--by`): {', '.join(definition.dimensions)}")
+    for missing in definition.missing:
+        lines.append(f"- null when an input is missing: {_cell(missing.note)}")
     if definition.null_when != "FALSE":
         lines.append(f"- null when: {_cell(definition.null_note)}")
     if definition.snapshot:
