@@ -24,6 +24,13 @@ def synced_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("history")
     write_sample_export(root / "exports", scale=0.1, seed=3)
+    # Deals a year before the sample's first, so that the year-ago comparison has a value.
+    with (root / "exports" / "deals.csv").open("a", encoding="utf-8") as deals:
+        for month in (4, 5, 6):
+            stamp = f"2025-{month:02d}-15T10:00:00.000+0000"
+            deals.write(f"Y{month},2025-01-05T10:00:00.000+0000,{stamp},,Old deal {month},,,"
+                        f"default,closed_won,{1000 * month}.00,USD,new_business,referral,,"
+                        f"{stamp},True,True,100\n")
     (root / "crm-connect.toml").write_text(
         '[reporting]\ncurrency = "USD"\nrates = { EUR = 1.08 }\n\n'
         '[connections.finance]\nconnector = "files"\npath = "exports/"\n')

@@ -118,7 +118,7 @@ def test_the_whole_catalogue_is_whole_at_80_columns(sample: Path) -> None:
     assert table.returncode == 0, table.stderr
     # The table ends at the last complete period: June, not the July of --as-of.
     assert "KPIs for 2026-06 (month" in table.stdout
-    assert "trend: 2025-08 to 2026-06" in " ".join(table.stdout.split())
+    assert "trend: 2025-07 to 2026-06" in " ".join(table.stdout.split())
     _assert_whole(table.stdout, [r for r in rows if not r["dimensions"]], "2026-06-01", "USD",
                   width=80)
     assert "target 3.0 % by 2027-06-30" in " ".join(table.stdout.split())
@@ -164,7 +164,8 @@ def test_json_and_csv_round_name_the_currency_and_split_dimensions(crafted: Path
     assert rep2["dimensions"] == {"source": "crafted", "owner": "Rep 2"}
     assert [r["dimensions"].get("owner") for r in june] == [
         None, "[bold]Rep 3[/bold]", "Rep 2", "Rep 10"]
-    assert [r["partial"] for r in rows if not r["dimensions"]] == [False, True]
+    # By default the range ends at the last complete period with data: June, not July.
+    assert [r["partial"] for r in rows if not r["dimensions"]] == [False, False]
 
     result = run_cli(*args, "--format", "csv", cwd=crafted)
     assert result.returncode == 0, result.stderr
@@ -185,7 +186,7 @@ def test_week_grain_over_years_stays_one_row_per_kpi(crafted: Path) -> None:
     assert table.returncode == 0, table.stderr
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
     assert len(table.stdout.splitlines()) < 12
-    assert "2026-W28" in table.stdout  # the last complete week before 2026-07-15
+    assert "2026-W24" in table.stdout  # the last complete week with data (deals 2026-06-10)
 
 
 def test_wide_prints_every_period_in_blocks_that_fit(sample: Path) -> None:

@@ -166,9 +166,10 @@ def compute_kpis(
             coverage = read_coverage(execute, {
                 entity for key in keys for entity in effective_entities(definitions, key)})
         if last is None:
-            # By default the range ends at the last complete period with data (history:
-            # at as_of, the rows saved then are all there is).
-            last = moment if coverage is None else default_last_period(coverage, grain, moment)
+            # By default the range ends at the last complete period with data (history: the
+            # last period complete at as_of, as the computed rows saved then ended).
+            last = (shift_period(period_containing(moment, grain), grain, -1)
+                    if coverage is None else default_last_period(coverage, grain, moment))
         if first is None:
             first = shift_period(period_containing(last, grain), grain, -(max(periods, 1) - 1))
         if first > last:

@@ -140,8 +140,8 @@ def _change(row: KpiRow) -> Text:
     return Text(f"{arrow} {amount}", style=style)
 
 
-def _details(row: KpiRow, view: KpiView) -> Text:
-    """The line under a KPI: everything that qualifies its value."""
+def _details(row: KpiRow, view: KpiView) -> list[Text]:
+    """What goes on the line under a KPI: everything that qualifies its value, one part each."""
     parts: list[Text] = []
     if row.unit != "count" and row.count is not None and row.value is not None:
         # A rate or a mean from a handful of records says so; a sum is what it is.
@@ -173,13 +173,31 @@ def _details(row: KpiRow, view: KpiView) -> Text:
             text.append(f": {bench['verdict']}", style=styles.get(bench["verdict"], ""))
         parts.append(text)
     if row.note:
-        parts.append(Text(row.note, style="italic"))
-    line = Text(" · ", style="dim").join(parts)
+        # Prose may break between its words; the other parts are kept whole.
+        parts.extend(Text(word, style="italic") for word in row.note.split())
+    return parts
+
+
+def _wrap_parts(parts: Sequence[Text], width: int, notes_from: int) -> Text:
+    """``parts`` joined with `` · `` (words of the note with spaces), broken into lines of at
+    most ``width`` cells between parts only, so no figure is split from its unit."""
+    line = Text(style="dim")
+    used = 0
+    for index, part in enumerate(parts):
+        joint = "" if index == 0 else (" " if index > notes_from else " · ")
+        if index and used + len(joint) + part.cell_len > width:
+            line.append("\n")
+            used = 0
+        elif joint:
+            line.append(joint, style="dim")
+            used += len(joint)
+        line.append_text(part)
+        used += part.cell_len
     line.stylize("dim")
     return line
 
 
-def summary_table(rows: Sequence[KpiRow], view: KpiView) -> Table | None:
+def summary_table(rows: Sequence[KpiRow], view: KpiView, width: int = 80) -> Table | None:
     latest = latest_period(rows, view)
     if latest is None:
         return None
@@ -188,28 +206,40 @@ def summary_table(rows: Sequence[KpiRow], view: KpiView) -> Table | None:
     starts = sorted({row.period_start for row in rows if row.period_start <= latest})
     trend = starts[-TREND_PERIODS:]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left",
-                  expand=True, title=f"KPIs for {period_label(latest, grain)} ({grain}, as of "
+                  title=f"KPIs for {period_label(latest, grain)} ({grain}, as of "
                         f"{view.as_of:%Y-%m-%d %H:%M} UTC)",
                   caption=f"change: vs the {grain} before (green better, red worse); "
                           f"trend: {period_label(trend[0], grain)} to "
                           f"{period_label(trend[-1], grain)}",
                   caption_justify="left")
-    table.add_column("KPI", overflow="fold", ratio=1)
-    table.add_column(period_label(latest, grain), justify="right", no_wrap=True)
-    table.add_column("change", justify="right", no_wrap=True)
-    table.add_column("trend", no_wrap=True)
+    cells = []
     for by_period in lines.values():
         row = by_period.get(latest)
         if row is None:
             continue
-        label = _kpi_cell(row, view)
-        details = _details(row, view)
-        if details:
-            label.append("\n  " if row.dimensions else "\n")
-            label.append_text(details)
         values = [by_period[start].value if start in by_period else None for start in trend]
-        table.add_row(label, Text(format_value(row.value, row.unit, view.currency)), _change(row),
-                      Text(sparkline(values), style="cyan"))
+        cells.append((row, Text(format_value(row.value, row.unit, view.currency)),
+                      _change(row), Text(sparkline(values), style="cyan")))
+    header = period_label(latest, grain)
+    fixed = 3 * _COLUMN_GAP + sum(
+        max([len(title), *(texts[column].cell_len for _, *texts in cells)])
+        for column, title in ((0, header), (1, "change"), (2, "trend")))
+    kpi_width = max(width - fixed, 24)
+    table.add_column("KPI", overflow="fold", width=kpi_width)
+    table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("trend", no_wrap=True)
+    for row, value, change, spark in cells:
+        label = _kpi_cell(row, view)
+        parts = _details(row, view)
+        if parts:
+            indent = "  " if row.dimensions else ""
+            notes_from = len(parts) - len(row.note.split()) if row.note else len(parts)
+            wrapped = _wrap_parts(parts, kpi_width - len(indent), notes_from)
+            for text in wrapped.split("\n"):
+                label.append("\n" + indent)
+                label.append_text(text)
+        table.add_row(label, value, change, spark)
     return table
 
 
@@ -252,7 +282,7 @@ def period_grids(rows: Sequence[KpiRow], view: KpiView, width: int) -> list[Tabl
 
 def render_kpis(rows: Sequence[KpiRow], view: KpiView, width: int) -> list[RenderableType]:
     """What ``crm-connect kpis`` prints for ``rows`` on a console ``width`` columns wide."""
-    summary = summary_table(rows, view)
+    summary = summary_table(rows, view, width)
     if summary is None:
         return [Text("No KPI rows for the periods asked for.")]
     result: list[RenderableType] = [summary]
