@@ -126,3 +126,15 @@ def test_documented_configuration_is_valid(tmp_path: Path) -> None:
     assert len(rows) == 4
     for name, reason in rows:
         assert why_ignored(name) == reason
+
+
+def test_a_file_that_cannot_be_opened_is_named_not_a_traceback(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"contacts.csv": CONTACTS})
+    (project / "exports" / "deals.csv").symlink_to(project / "exports" / "gone.csv")
+    tested = run_cli("connections", "test", "exp", cwd=project)
+    assert tested.returncode == 1
+    assert "deals.csv cannot be opened (No such file or directory)" in one_line(tested.stdout)
+    synced = run_cli("sync", cwd=project)
+    assert synced.returncode == 1 and "Traceback" not in synced.stderr
+    assert "exp/deals: deals.csv cannot be opened" in one_line(synced.stderr)
+    assert query(project, "SELECT count(*) FROM contacts") == [(2,)]

@@ -67,7 +67,11 @@ def _as_utc(value: Any) -> dt.datetime | None:
 
 
 def _fingerprint(path: Path) -> str:
-    info = path.stat()
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConnectorError(f"{path.name} cannot be opened ({exc.strerror}); check that it "
+                             "is a readable file") from None
     return f"{info.st_size}:{info.st_mtime_ns}"
 
 
@@ -105,7 +109,7 @@ class FilesConnector(Connector[FilesConfig]):
         if not scan.files:
             raise ConfigError(self._no_file_message(scan))
         for item in scan.ignored:
-            log.warning("%s: %s in %s", self.connection, item, scan.folder)
+            log.warning("%s: %s (folder %s)", self.connection, item, scan.folder)
         log.info("%s: reading %s from %s", self.connection,
                  ", ".join(path.name for path in scan.files.values()), scan.folder)
         return [Stream(entity, entity, "updated_at", path.name)

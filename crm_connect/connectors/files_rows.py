@@ -117,7 +117,11 @@ def _cannot_decode(name: str, encoding: str, line: int, exc: UnicodeDecodeError
 
 
 def _open(path: Path, encoding: str) -> IO[str]:
-    return path.open(newline="", encoding=_codec(encoding), errors="surrogateescape")
+    try:
+        return path.open(newline="", encoding=_codec(encoding), errors="surrogateescape")
+    except OSError as exc:
+        raise ConnectorError(f"{path.name} cannot be opened ({exc.strerror}); check that it "
+                             "is a readable file") from None
 
 
 def csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
