@@ -6,8 +6,9 @@ is never repeated once its answer may have been received."""
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crm_connect_salesforce.sandbox import FaultKind, SalesforceSandbox
@@ -56,11 +57,13 @@ def test_rotated_refresh_token_survives_on_a_server_without_keyring(
 
 def test_rotated_refresh_token_goes_to_the_keyring_when_there_is_one(
         org: SalesforceSandbox, tmp_path: Path, memory_keyring: MemoryKeyring,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, crm_plugin: Callable[[Any, str], None]) -> None:
+    from crm_connect_salesforce import plugin
     from typer.testing import CliRunner
 
     from crm_connect.cli import app
 
+    crm_plugin(plugin, "salesforce")  # in-process: the plugin set may be loaded already
     env = project(org, tmp_path)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
