@@ -115,19 +115,56 @@ def _parse_json_object(value: Any) -> Any:
     return value
 
 
+# -- what the store can hold ------------------------------------------------------------------
+# A value pydantic accepts but the store cannot hold would fail the whole page at write time, so
+# the limits of the store's column types are part of the schema, here and nowhere else: a
+# record beyond them fails validation and goes to the quarantine with the reason.
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Whole numbers are stored as ``BIGINT``."""
+MONEY_PRECISION, MONEY_SCALE = 38, 9
+"""Money is stored as ``DECIMAL(38, 9)``: at most 29 digits before the point, 9 after."""
+MONEY_LIMIT = Decimal("99999999999999999999999999999.9999999995")
+"""Amounts must stay strictly inside +/- this bound: rounded to 9 decimals, they still fit."""
+
+
+def _storable_text(value: Any) -> Any:
+    """Refuse text that cannot be written as UTF-8 (a lone surrogate such as JSON ``"\\ud800"``).
+
+    ``isascii`` is answered from a flag CPython keeps, so plain text costs next to nothing.
+    It runs before pydantic's own checks, which refuse such text with a vaguer message when
+    the field has a length limit."""
+    if value.__class__ is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"text with a lone surrogate ({value[exc.start]!r} at character {exc.start}) "
+                "is not valid UTF-8 and cannot be stored"
+            ) from None
+    return value
+
+
+StorableText = Annotated[str, BeforeValidator(_storable_text)]
+"""Text the store can hold: valid UTF-8."""
+StorableInt = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+"""A whole number within the 64-bit range."""
+StorableMoney = Annotated[Decimal, Field(gt=MONEY_LIMIT.copy_negate(), lt=MONEY_LIMIT)]
+"""An amount that fits ``DECIMAL(38, 9)``."""
+
 # pydantic's own parsers do the heavy lifting (ISO-8601 in every vendor spelling, epoch
 # seconds or milliseconds, "true"/"1"/"yes", decimal text); Python runs only where it must.
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_to_utc)] | None
 """A timezone-aware UTC datetime (or nothing); naive values are read as UTC."""
 Date = Annotated[dt.date | None, BeforeValidator(_parse_date)]
-Money = Decimal | None
-Text = str | None
+Money = StorableMoney | None
+Text = StorableText | None
 Flag = bool | None
-Count = int | None
+Count = StorableInt | None
 Number = float | None
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None
 RequiredDate = Annotated[dt.date, BeforeValidator(_parse_date)]
-RequiredMoney = Decimal
+RequiredMoney = StorableMoney
 RequiredNumber = float
 
 
@@ -194,8 +231,9 @@ class CanonicalRecord(BaseModel):
 
     entity: ClassVar[str] = ""
 
-    source: str = Field(min_length=1, description="The connection the record came from.")
-    id: str = Field(min_length=1, description="The vendor's id for the record, as text.")
+    source: StorableText = Field(min_length=1,
+                                 description="The connection the record came from.")
+    id: StorableText = Field(min_length=1, description="The vendor's id for the record, as text.")
     created_at: UtcDatetime = None
     updated_at: UtcDatetime = None
     is_deleted: bool = False
