@@ -128,25 +128,21 @@ MONEY_LIMIT = Decimal("99999999999999999999999999999.9999999995")
 """Amounts must stay strictly inside +/- this bound: rounded to 9 decimals, they still fit."""
 
 
-def _storable_text(value: Any) -> Any:
-    """Refuse text that cannot be written as UTF-8 (a lone surrogate such as JSON ``"\\ud800"``).
+def unstorable_text(values: Any) -> str | None:
+    """Why one of ``values`` is text the store cannot hold (not valid UTF-8: a lone surrogate
+    such as JSON ``"\\ud800"``), or ``None`` when all are fine.
 
-    ``isascii`` is answered from a flag CPython keeps, so plain text costs next to nothing.
-    It runs before pydantic's own checks, which refuse such text with a vaguer message when
-    the field has a length limit."""
-    if value.__class__ is str and not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(
-                f"text with a lone surrogate ({value[exc.start]!r} at character {exc.start}) "
-                "is not valid UTF-8 and cannot be stored"
-            ) from None
-    return value
+    ``isascii`` is answered from a flag CPython keeps, so plain text costs next to nothing."""
+    for value in values:
+        if value.__class__ is str and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return (f"text with a lone surrogate ({value[exc.start]!r} at character "
+                        f"{exc.start} of {value!r}) is not valid UTF-8 and cannot be stored")
+    return None
 
 
-StorableText = Annotated[str, BeforeValidator(_storable_text)]
-"""Text the store can hold: valid UTF-8."""
 StorableInt = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 """A whole number within the 64-bit range."""
 StorableMoney = Annotated[Decimal, Field(gt=MONEY_LIMIT.copy_negate(), lt=MONEY_LIMIT)]
@@ -158,7 +154,7 @@ UtcDatetime = Annotated[dt.datetime, AfterValidator(_to_utc)] | None
 """A timezone-aware UTC datetime (or nothing); naive values are read as UTC."""
 Date = Annotated[dt.date | None, BeforeValidator(_parse_date)]
 Money = StorableMoney | None
-Text = StorableText | None
+Text = str | None
 Flag = bool | None
 Count = StorableInt | None
 Number = float | None
@@ -231,9 +227,8 @@ class CanonicalRecord(BaseModel):
 
     entity: ClassVar[str] = ""
 
-    source: StorableText = Field(min_length=1,
-                                 description="The connection the record came from.")
-    id: StorableText = Field(min_length=1, description="The vendor's id for the record, as text.")
+    source: str = Field(min_length=1, description="The connection the record came from.")
+    id: str = Field(min_length=1, description="The vendor's id for the record, as text.")
     created_at: UtcDatetime = None
     updated_at: UtcDatetime = None
     is_deleted: bool = False
@@ -244,9 +239,14 @@ class CanonicalRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _blank_means_absent(cls, data: Any) -> Any:
-        """A blank or null value is an absent one: the field takes its default."""
+        """A blank or null value is an absent one: the field takes its default.  Text the
+        store cannot hold is refused here, once per record for every field (cheaper than a
+        validator per text field)."""
         if isinstance(data, dict):
             values = data.values()
+            problem = unstorable_text(values)
+            if problem is not None:
+                raise ValueError(problem)
             if None in values or "" in values:
                 return {key: value for key, value in data.items()
                         if value is not None and value != ""}
