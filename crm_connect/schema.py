@@ -115,19 +115,52 @@ def _parse_json_object(value: Any) -> Any:
     return value
 
 
+# -- what the store can hold ------------------------------------------------------------------
+# A value pydantic accepts but the store cannot hold would fail the whole page at write time, so
+# the limits of the store's column types are part of the schema, here and nowhere else: a
+# record beyond them fails validation and goes to the quarantine with the reason.
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Whole numbers are stored as ``BIGINT``."""
+MONEY_PRECISION, MONEY_SCALE = 38, 9
+"""Money is stored as ``DECIMAL(38, 9)``: at most 29 digits before the point, 9 after."""
+MONEY_LIMIT = Decimal("99999999999999999999999999999.9999999995")
+"""Amounts must stay strictly inside +/- this bound: rounded to 9 decimals, they still fit."""
+
+
+def unstorable_text(values: Any) -> str | None:
+    """Why one of ``values`` is text the store cannot hold (not valid UTF-8: a lone surrogate
+    such as JSON ``"\\ud800"``), or ``None`` when all are fine.
+
+    ``isascii`` is answered from a flag CPython keeps, so plain text costs next to nothing."""
+    for value in values:
+        if value.__class__ is str and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return (f"text with a lone surrogate ({value[exc.start]!r} at character "
+                        f"{exc.start} of {value!r}) is not valid UTF-8 and cannot be stored")
+    return None
+
+
+StorableInt = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+"""A whole number within the 64-bit range."""
+StorableMoney = Annotated[Decimal, Field(gt=MONEY_LIMIT.copy_negate(), lt=MONEY_LIMIT)]
+"""An amount that fits ``DECIMAL(38, 9)``."""
+
 # pydantic's own parsers do the heavy lifting (ISO-8601 in every vendor spelling, epoch
 # seconds or milliseconds, "true"/"1"/"yes", decimal text); Python runs only where it must.
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_to_utc)] | None
 """A timezone-aware UTC datetime (or nothing); naive values are read as UTC."""
 Date = Annotated[dt.date | None, BeforeValidator(_parse_date)]
-Money = Decimal | None
+Money = StorableMoney | None
 Text = str | None
 Flag = bool | None
-Count = int | None
+Count = StorableInt | None
 Number = float | None
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None
 RequiredDate = Annotated[dt.date, BeforeValidator(_parse_date)]
-RequiredMoney = Decimal
+RequiredMoney = StorableMoney
 RequiredNumber = float
 
 
@@ -206,9 +239,14 @@ class CanonicalRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _blank_means_absent(cls, data: Any) -> Any:
-        """A blank or null value is an absent one: the field takes its default."""
+        """A blank or null value is an absent one: the field takes its default.  Text the
+        store cannot hold is refused here, once per record for every field (cheaper than a
+        validator per text field)."""
         if isinstance(data, dict):
             values = data.values()
+            problem = unstorable_text(values)
+            if problem is not None:
+                raise ValueError(problem)
             if None in values or "" in values:
                 return {key: value for key, value in data.items()
                         if value is not None and value != ""}

@@ -15,29 +15,29 @@ Timestamps are stored as UTC (``TIMESTAMP``), money as ``DECIMAL(38, 9)``.
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 import functools
 import json
 import os
-import types
-import typing
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 
+from crm_connect.columns import entity_columns, records_to_arrow, split_storable
 from crm_connect.connector import IdSweep
+from crm_connect.errors import StoreError
 from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, CanonicalRecord
 from crm_connect.store_access import SharedConnection, duckdb_path, open_shared
 
-__all__ = ["DuckDBStore", "PageWrite", "QuarantinedRecord", "Store", "last_per_key",
-           "open_store", "records_to_arrow"]
+__all__ = ["DuckDBStore", "PageWrite", "QuarantinedRecord", "Store", "entity_columns",
+           "last_per_key", "open_store", "records_to_arrow"]
 
 
 @dataclass
@@ -117,78 +117,6 @@ class Store(abc.ABC):
 
 # -- DuckDB -----------------------------------------------------------------------------------
 
-_SQL_TYPES: dict[Any, str] = {
-    str: "VARCHAR",
-    int: "BIGINT",
-    float: "DOUBLE",
-    bool: "BOOLEAN",
-    Decimal: "DECIMAL(38, 9)",
-    dt.datetime: "TIMESTAMP",
-    dt.date: "DATE",
-}
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "VARCHAR": pa.string(),
-    "BIGINT": pa.int64(),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "DECIMAL(38, 9)": pa.decimal128(38, 9),
-    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-    "DATE": pa.date32(),
-    "JSON": pa.string(),
-}
-
-
-def _base_type(annotation: Any) -> Any:
-    """Strip ``Annotated``, ``Optional`` and enums down to a plain Python type."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _base_type(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return _base_type(args[0])
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return str
-    if origin is dict:
-        return dict
-    return annotation
-
-
-def entity_columns(entity: str) -> list[tuple[str, str]]:
-    """(column, SQL type) of an entity's table, in the model's field order."""
-    model = ENTITIES[entity]
-    columns = []
-    for name, info in model.model_fields.items():
-        base = _base_type(info.annotation)
-        sql_type = "JSON" if base is dict else _SQL_TYPES[base]
-        columns.append((name, sql_type))
-    return columns
-
-
-_MONEY_QUANTUM = Decimal("0.000000001")
-
-
-def records_to_arrow(entity: str, records: Sequence[CanonicalRecord]) -> pa.Table:
-    """A page of validated records as an Arrow table ready for one bulk insert."""
-    columns = entity_columns(entity)
-    rows = [record.__dict__ for record in records]
-    arrays = []
-    for name, sql_type in columns:
-        values: list[Any] = [row[name] for row in rows]
-        if sql_type == "JSON":
-            values = [json.dumps(value, default=str, separators=(",", ":")) if value else "{}"
-                      for value in values]
-        elif sql_type.startswith("DECIMAL"):
-            values = [
-                value.quantize(_MONEY_QUANTUM)
-                if value is not None and value.as_tuple().exponent < -9  # type: ignore[operator,unused-ignore]
-                else value
-                for value in values
-            ]
-        array = pa.array(values, type=_ARROW_TYPES[sql_type])
-        if sql_type == "TIMESTAMP":
-            array = array.cast(pa.timestamp("us"))
-        arrays.append(array)
-    return pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
 
 
 class DuckDBStore(Store):
@@ -311,22 +239,25 @@ class DuckDBStore(Store):
         if isinstance(records, pa.Table):
             page = records if records.num_rows else None
         else:
-            page = records_to_arrow(entity, last_per_key(records)) if records else None
+            page, unstorable = split_storable(entity, last_per_key(records))
+            quarantined = [*quarantined, *(
+                QuarantinedRecord(source, stream, entity, item.reason,
+                                  item.record.model_dump(mode="json"), record_id=item.record.id)
+                for item in unstorable)]
         con.execute("BEGIN TRANSACTION")
+        committing = False
         try:
             if page is not None:
                 con.register("_crm_page", page)
-                try:
-                    changed, deleted = self._count_changes(entity, source, page.column_names)
-                    con.execute(
-                        f'DELETE FROM "{entity}" WHERE source = ? AND id IN '
-                        "(SELECT id FROM _crm_page)",
-                        [source],
-                    )
-                    names = ", ".join(f'"{name}"' for name in page.column_names)
-                    con.execute(f'INSERT INTO "{entity}" ({names}) SELECT {names} FROM _crm_page')
-                finally:
-                    con.unregister("_crm_page")
+                changed, deleted = self._count_changes(entity, source, page.column_names)
+                con.execute(
+                    f'DELETE FROM "{entity}" WHERE source = ? AND id IN '
+                    "(SELECT id FROM _crm_page)",
+                    [source],
+                )
+                names = ", ".join(f'"{name}"' for name in page.column_names)
+                con.execute(f'INSERT INTO "{entity}" ({names}) SELECT {names} FROM _crm_page')
+                con.unregister("_crm_page")
             if quarantined:
                 self._quarantine(quarantined, run_id, now)
             if id_sweep is not None:
@@ -337,9 +268,16 @@ class DuckDBStore(Store):
                     "VALUES (?, ?, ?, ?, ?)",
                     [source, stream, json.dumps(state, default=str), run_id, now],
                 )
+            committing = True
             con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
+        except BaseException as exc:
+            # A COMMIT that fails has already ended the transaction (DuckDB rolls it back);
+            # a ROLLBACK then would fail too and hide the real cause.
+            if not committing:
+                self._rollback(exc)
+            self._unregister_page_views()
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(self._page_error(exc, source, stream)) from exc
             raise
         return PageWrite(changed, deleted)
 
@@ -358,6 +296,29 @@ class DuckDBStore(Store):
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    def _rollback(self, cause: BaseException) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            cause.add_note(f"(and the rollback that followed failed: {exc})")
+
+    def _unregister_page_views(self) -> None:
+        """Drop the Arrow views of a failed write (an aborted transaction refuses it before
+        the rollback, and an error there would replace the real cause)."""
+        for name in ("_crm_page", "_crm_quarantine", "_crm_sweep"):
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister(name)
+
+    def _page_error(self, exc: duckdb.Error, source: str, stream: str) -> str:
+        message = str(exc).strip()
+        if "no space left on device" in message.lower():
+            what = f"no space left on device at {self.path}"
+        else:
+            what = f"the store {self.path} refused the write ({message})"
+        return (f"{what}, while storing a page of {source}/{stream}: nothing of this page was "
+                "stored; the next sync resumes from the last stored page once the cause is "
+                "fixed")
+
     def _sweep(self, entity: str, source: str, stream: str, sweep: IdSweep) -> int:
         """Stage a part of an id sweep; on its last part mark the rows it did not list."""
         con = self.con
@@ -367,11 +328,9 @@ class DuckDBStore(Store):
         if sweep.ids:
             part = pa.table({"id": pa.array(sweep.ids, type=pa.string())})
             con.register("_crm_sweep", part)
-            try:
-                con.execute("INSERT INTO sync_id_sweep SELECT ?, ?, id FROM _crm_sweep",
-                            [source, stream])
-            finally:
-                con.unregister("_crm_sweep")
+            con.execute("INSERT INTO sync_id_sweep SELECT ?, ?, id FROM _crm_sweep",
+                        [source, stream])
+            con.unregister("_crm_sweep")
         if not sweep.last:
             return 0
         row = con.execute(
@@ -388,25 +347,27 @@ class DuckDBStore(Store):
                     now: dt.datetime) -> None:
         values = []
         for row in rows:
-            key = row.record_id or row.location or json.dumps(row.raw, sort_keys=True,
-                                                              default=str)[:500]
-            values.append([row.source, row.stream, row.entity, key, row.record_id, row.location,
-                           row.reason, json.dumps(row.raw, default=str), run_id, now])
+            # What a vendor sent is kept even when it is not valid UTF-8 (why it may be here).
+            record_id = _utf8(row.record_id)
+            location = _utf8(row.location)
+            raw = _json_text(row.raw)
+            key = record_id or location or json.dumps(row.raw, sort_keys=True,
+                                                      default=str)[:500]
+            values.append([row.source, row.stream, row.entity, key, record_id, location,
+                           _utf8(row.reason), raw, run_id, now])
         table = pa.table(
             list(zip(*values, strict=True)),
             names=["source", "stream", "entity", "record_key", "record_id", "location",
                    "reason", "raw", "run_id", "quarantined_at"],
         )
         self.con.register("_crm_quarantine", table)
-        try:
-            # The same bad record read again replaces its earlier entry: re-runs stay idempotent.
-            self.con.execute(
-                "DELETE FROM quarantine q USING _crm_quarantine n WHERE q.source = n.source "
-                "AND q.stream = n.stream AND q.record_key = n.record_key"
-            )
-            self.con.execute("INSERT INTO quarantine SELECT * FROM _crm_quarantine")
-        finally:
-            self.con.unregister("_crm_quarantine")
+        # The same bad record read again replaces its earlier entry: re-runs stay idempotent.
+        self.con.execute(
+            "DELETE FROM quarantine q USING _crm_quarantine n WHERE q.source = n.source "
+            "AND q.stream = n.stream AND q.record_key = n.record_key"
+        )
+        self.con.execute("INSERT INTO quarantine SELECT * FROM _crm_quarantine")
+        self.con.unregister("_crm_quarantine")
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -488,6 +449,25 @@ def last_per_key(records: Sequence[CanonicalRecord]) -> Sequence[CanonicalRecord
     if len(seen) == len(records):
         return records
     return list(seen.values())
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str | None) -> str | None:
+    """``text`` with any lone surrogate written out as ``\\udXXX`` so that it can be stored."""
+    if text is None or text.isascii():
+        return text
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text the store's JSON parser accepts, lone surrogates included (as
+    the visible text ``\\udXXX``; an escaped lone surrogate is not valid JSON)."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(lambda match: f"\\\\u{ord(match.group()):04x}", text)
 
 
 def _utcnow() -> dt.datetime:

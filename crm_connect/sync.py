@@ -9,31 +9,29 @@ and the other streams go on; a spent vendor quota stops the connection cleanly.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import time
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import pyarrow as pa
-from pydantic import TypeAdapter, ValidationError
-
 from crm_connect.config import Config
-from crm_connect.connector import Connector, IdSweep, Page, Stream
+from crm_connect.connector import Connector, Page, Stream
 from crm_connect.errors import (
     AuthenticationError,
     ConfigError,
     CrmConnectError,
     QuotaExceededError,
 )
+from crm_connect.interrupts import Terminated, stoppable_sync, store_write
+from crm_connect.pages import PageWorkers, PreparedPage, prepare_page, validate_page
 from crm_connect.plugins import call_hook, has_implementations
-from crm_connect.schema import ENTITIES, CanonicalRecord
-from crm_connect.store import QuarantinedRecord, Store, last_per_key, open_store, records_to_arrow
+from crm_connect.store import Store, open_store
 
-__all__ = ["StreamResult", "SyncReport", "SyncRun", "run_sync", "validate_page"]
+__all__ = ["PageWorkers", "StreamResult", "SyncReport", "SyncRun", "Terminated",
+           "run_sync", "validate_page"]
 
 log = logging.getLogger("crm_connect.sync")
 
@@ -66,6 +64,8 @@ class StreamResult:
     stops_connection: bool = False
     """Credentials, configuration or quota: the connection's other streams would fail the same
     way (and repeated refused logins can lock the vendor account), so they are not tried."""
+    warnings: list[str] = field(default_factory=list)
+    """Records stored as they are but worth a look (won deals with a negative amount)."""
 
     @property
     def rate(self) -> float:
@@ -111,60 +111,6 @@ class _Silent:
         pass
 
 
-_adapters: dict[str, TypeAdapter[list[CanonicalRecord]]] = {}
-
-
-def _adapter(entity: str) -> TypeAdapter[list[CanonicalRecord]]:
-    if entity not in _adapters:
-        model = ENTITIES[entity]
-        _adapters[entity] = TypeAdapter(list[model])  # type: ignore[valid-type]
-    return _adapters[entity]
-
-
-def _describe_errors(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for error in errors:
-        where = ".".join(str(part) for part in error["loc"][1:]) or "record"
-        value = error.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        parts.append(f"{where}: {error['msg']} (got {shown})")
-    return "; ".join(parts)
-
-
-def validate_page(entity: str, source: str, stream: str, page: Page
-                  ) -> tuple[list[CanonicalRecord], list[QuarantinedRecord]]:
-    """Validate a whole page at once; records that fail go to the quarantine list."""
-    adapter = _adapter(entity)
-    records = page.records
-    quarantined = [
-        QuarantinedRecord(source, stream, entity, rejected.reason, rejected.raw,
-                          location=rejected.location)
-        for rejected in page.rejected
-    ]
-    try:
-        return adapter.validate_python(records), quarantined
-    except ValidationError as exc:
-        by_index: dict[int, list[dict[str, Any]]] = {}
-        for error in exc.errors():
-            index = error["loc"][0]
-            if isinstance(index, int):
-                by_index.setdefault(index, []).append(dict(error))
-    for index, errors in sorted(by_index.items()):
-        record = records[index]
-        raw = page.raw[index] if page.raw is not None else record
-        location = page.locations[index] if page.locations is not None else None
-        record_id = record.get("id")
-        quarantined.append(QuarantinedRecord(
-            source, stream, entity, _describe_errors(errors), raw,
-            record_id=str(record_id) if record_id not in (None, "") else None,
-            location=location,
-        ))
-    good = [record for index, record in enumerate(records) if index not in by_index]
-    return adapter.validate_python(good), quarantined
-
-
 def _prepare(connection: str, stream: Stream, page: Page) -> None:
     for record in page.records:
         record["source"] = connection
@@ -175,78 +121,6 @@ def _prepare(connection: str, stream: Stream, page: Page) -> None:
                 page.records = result
 
 
-@dataclass
-class PreparedPage:
-    """A page validated and turned into one Arrow batch, ready for a single bulk write."""
-
-    table: pa.Table | None
-    quarantined: list[QuarantinedRecord]
-    records: int
-    id_sweep: IdSweep | None = None
-    total: int | None = None
-
-
-def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedPage:
-    """Validate a page and convert it to Arrow.  Runs in a worker process on large syncs."""
-    records, quarantined = validate_page(entity, source, stream, page)
-    unique = last_per_key(records)
-    table = records_to_arrow(entity, unique) if unique else None
-    return PreparedPage(table, quarantined, len(records), page.id_sweep, page.total)
-
-
-class PageWorkers:
-    """Worker processes that validate pages while the main process reads and stores.
-
-    pydantic validation holds the GIL, so the second core is put to work with processes.
-    ``CRM_CONNECT_WORKERS`` sets how many (0: validate in the main process); the default is
-    two on a machine with at least two cores.  The pool starts only once a stream has a second
-    page, so small syncs pay nothing for it.
-    """
-
-    def __init__(self, workers: int | None = None) -> None:
-        if workers is None:
-            configured = os.environ.get("CRM_CONNECT_WORKERS")
-            workers = int(configured) if configured else min(2, (os.cpu_count() or 1))
-            if workers == 1 and not configured:
-                workers = 0
-        self.workers = max(0, workers)
-        self._pool: ProcessPoolExecutor | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.workers > 0
-
-    @property
-    def in_flight_limit(self) -> int:
-        return self.workers + 1
-
-    def submit(self, entity: str, source: str, stream: str, page: Page
-               ) -> Future[PreparedPage]:
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                             initializer=_exit_with_parent,
-                                             initargs=(os.getpid(),))
-        return self._pool.submit(prepare_page, entity, source, stream, page)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end the worker when the sync that started it is gone (SIGKILL)."""
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="crm-connect-parent-watch", daemon=True).start()
-
-
 def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id: int,
                 full_refresh: bool, progress: SyncProgress,
                 workers: PageWorkers | None = None) -> StreamResult:
@@ -254,7 +128,8 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
 
     Pages after the first are validated by ``workers`` (when enabled) while the next pages are
     read; they are still written one at a time and in the order they were read, each with its
-    state, so the stored state always covers exactly the records stored.
+    state, so the stored state always covers exactly the records stored.  Once a page cannot be
+    stored, no later page is: its state would move the checkpoint past the lost page.
     """
     connection = connector.connection
     result = StreamResult(connection, stream.name, stream.entity)
@@ -264,14 +139,23 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
     log.info("%s/%s: reading (%s)", connection, stream.name,
              "full refresh" if state is None else "incremental")
     pending: deque[tuple[PreparedPage | Future[PreparedPage], dict[str, Any] | None]] = deque()
+    page_failed = False
+    negative_won = 0
 
     def store_next() -> None:
+        nonlocal page_failed, negative_won
         work, page_state = pending.popleft()
-        prepared = work.result() if isinstance(work, Future) else work
-        written = store.write_page(
-            entity=stream.entity, source=connection, stream=stream.name,
-            records=prepared.table if prepared.table is not None else [], state=page_state,
-            quarantined=prepared.quarantined, run_id=run_id, id_sweep=prepared.id_sweep)
+        try:
+            prepared = work.result() if isinstance(work, Future) else work
+            with store_write():
+                written = store.write_page(
+                    entity=stream.entity, source=connection, stream=stream.name,
+                    records=prepared.table if prepared.table is not None else [],
+                    state=page_state, quarantined=prepared.quarantined, run_id=run_id,
+                    id_sweep=prepared.id_sweep)
+        except BaseException:
+            page_failed = True
+            raise
         if written.deleted:
             log.info("%s/%s: %d stored records marked deleted", connection, stream.name,
                      written.deleted)
@@ -280,6 +164,7 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
         result.pages += 1
         result.records += prepared.records
         result.quarantined += len(prepared.quarantined)
+        negative_won += prepared.negative_won_deals
         log.debug("%s/%s: stored page %d (%d records, %d quarantined)", connection,
                   stream.name, result.pages, prepared.records, len(prepared.quarantined))
         progress.page_stored(connection, stream, prepared.records, len(prepared.quarantined),
@@ -301,10 +186,14 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
                 limit = workers.in_flight_limit if workers is not None else 1
                 while pending and (len(pending) > limit or ready(pending[0][0])):
                     store_next()
-        finally:
-            # Whatever was read before a failure is stored: nothing already fetched is lost.
-            while pending:
-                store_next()
+        except BaseException as exc:
+            if not page_failed:
+                # The connector (or the user) stopped the read: every page read before that is
+                # stored, so nothing already fetched is lost.
+                _store_the_rest(store_next, pending, exc)
+            raise
+        while pending:
+            store_next()
     except QuotaExceededError as exc:
         result.status, result.error, result.exit_code = "stopped", str(exc), 1
         result.stops_connection = True
@@ -316,13 +205,47 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
         result.stops_connection = True
     except CrmConnectError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
+    except BrokenProcessPool:
+        log.debug("stream %s/%s: a worker died", connection, stream.name, exc_info=True)
+        if workers is not None:
+            workers.close()  # a fresh pool serves the next stream
+        result.status, result.exit_code = "failed", 1
+        result.error = ("a validation worker process stopped unexpectedly (killed, or out of "
+                        "memory): the pages after the last stored one were not stored; run "
+                        "the sync again to resume from there")
     except Exception as exc:
         log.debug("stream %s/%s failed", connection, stream.name, exc_info=True)
         result.status, result.exit_code = "failed", 1
         result.error = f"{type(exc).__name__}: {exc}"
+        if page_failed:
+            result.error = (f"a page could not be stored ({result.error}): nothing after the "
+                            "last stored page was stored; run the sync again to resume there")
+    finally:
+        for work, _ in pending:
+            if isinstance(work, Future):
+                work.cancel()
+    if negative_won:
+        warning = (f"{negative_won} won deal{'s' if negative_won > 1 else ''} with a negative "
+                   "amount (kept as they are: credit notes and refunds exist; check the source "
+                   "if they should not)")
+        result.warnings.append(warning)
+        log.warning("%s/%s: %s", connection, stream.name, warning)
     result.seconds = time.monotonic() - started
     progress.stream_finished(result)
     return result
+
+
+def _store_the_rest(store_next: Callable[[], None],
+                    pending: deque[tuple[Any, dict[str, Any] | None]],
+                    cause: BaseException) -> None:
+    """Store the pages read before ``cause``; a page that fails then stops it, and the error
+    that stopped the read stays the one reported."""
+    try:
+        while pending:
+            store_next()
+    except Exception as exc:
+        log.error("a page read before the error could not be stored either: %s", exc)
+        cause.add_note(f"a page read before it could not be stored: {exc}")
 
 
 def run_sync(config: Config, connections: Sequence[str] | None = None, *,
@@ -346,13 +269,16 @@ def run_sync(config: Config, connections: Sequence[str] | None = None, *,
         _notify("sync_started", run=run)
         workers = PageWorkers()
         try:
-            for name in names:
-                report.results.extend(
-                    _sync_connection(config, name, store, run, progress, workers))
-        except KeyboardInterrupt:
+            with stoppable_sync():
+                for name in names:
+                    report.results.extend(
+                        _sync_connection(config, name, store, run, progress, workers))
+        except KeyboardInterrupt as exc:
             run.status = "interrupted"
+            why = ("terminated (SIGTERM)" if isinstance(exc, Terminated)
+                   else "interrupted by the user")
             store.finish_run(run.run_id, "interrupted", _counts(report),
-                             "interrupted by the user; the next run resumes")
+                             f"{why}; the next run resumes")
             raise
         except BaseException as exc:
             run.status = "failed"
@@ -417,6 +343,7 @@ def _counts(report: SyncReport) -> dict[str, Any]:
             "status": r.status, "records": r.records, "changed": r.changed,
             "quarantined": r.quarantined,
             "deleted": r.deleted, "pages": r.pages, "seconds": round(r.seconds, 3),
+            **({"warnings": r.warnings} if r.warnings else {}),
         }
         for r in report.results
     }

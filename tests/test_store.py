@@ -78,10 +78,14 @@ def test_a_page_that_fails_to_store_leaves_records_and_state_untouched(
                      state={"cursor": "a"}, quarantined=[], run_id=run)
     broken = QuarantinedRecord("sf", "Opportunity", "deals", "bad amount", raw={"Id": "D9"})
     store.con.execute("DROP TABLE quarantine")  # make the write fail after the records went in
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(StoreError) as failure:
         store.write_page(entity="deals", source="sf", stream="Opportunity",
                          records=[deal(2)], state={"cursor": "b"}, quarantined=[broken],
                          run_id=run)
+    # The real cause is reported, not what the aborted transaction says afterwards.
+    message = str(failure.value)
+    assert "quarantine does not exist" in message and "aborted" not in message
+    assert "sf/Opportunity" in message and "nothing of this page was stored" in message
     assert store.execute("SELECT id FROM deals") == [("D1",)]
     assert store.get_state("sf", "Opportunity") == {"cursor": "a"}
 

@@ -1,0 +1,182 @@
+"""Pages on their way to the store: validated with pydantic at once, records that fail sent
+to the quarantine, the rest converted to one Arrow batch.
+
+On large syncs this runs in worker processes (:class:`PageWorkers`) while the main process
+reads and stores: pydantic validation holds the GIL.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from pydantic import TypeAdapter, ValidationError
+
+from crm_connect.columns import split_storable
+from crm_connect.connector import IdSweep, Page
+from crm_connect.schema import ENTITIES, CanonicalRecord, Deal
+from crm_connect.store import QuarantinedRecord, last_per_key
+
+__all__ = ["PageWorkers", "PreparedPage", "prepare_page", "validate_page"]
+
+
+_adapters: dict[str, TypeAdapter[list[CanonicalRecord]]] = {}
+
+
+def _adapter(entity: str) -> TypeAdapter[list[CanonicalRecord]]:
+    if entity not in _adapters:
+        model = ENTITIES[entity]
+        _adapters[entity] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    return _adapters[entity]
+
+
+def _describe_errors(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors:
+        where = ".".join(str(part) for part in error["loc"][1:]) or "record"
+        value = error.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        parts.append(f"{where}: {error['msg']} (got {shown})")
+    return "; ".join(parts)
+
+
+def validate_page(entity: str, source: str, stream: str, page: Page
+                  ) -> tuple[list[CanonicalRecord], list[QuarantinedRecord]]:
+    """Validate a whole page at once; records that fail go to the quarantine list."""
+    records, _, quarantined = _validate(entity, source, stream, page)
+    return records, quarantined
+
+
+def _quarantined(entity: str, source: str, stream: str, page: Page, index: int,
+                 reason: str) -> QuarantinedRecord:
+    """The quarantine entry of the page's record ``index``, with its raw payload and place."""
+    record = page.records[index]
+    raw = page.raw[index] if page.raw is not None else record
+    location = page.locations[index] if page.locations is not None else None
+    record_id = record.get("id")
+    return QuarantinedRecord(
+        source, stream, entity, reason, raw,
+        record_id=str(record_id) if record_id not in (None, "") else None, location=location)
+
+
+def _validate(entity: str, source: str, stream: str, page: Page
+              ) -> tuple[list[CanonicalRecord], list[int], list[QuarantinedRecord]]:
+    """The page's valid records, the index of each in the page, and the quarantine list."""
+    adapter = _adapter(entity)
+    records = page.records
+    quarantined = [
+        QuarantinedRecord(source, stream, entity, rejected.reason, rejected.raw,
+                          location=rejected.location)
+        for rejected in page.rejected
+    ]
+    try:
+        return adapter.validate_python(records), list(range(len(records))), quarantined
+    except ValidationError as exc:
+        by_index: dict[int, list[dict[str, Any]]] = {}
+        for error in exc.errors():
+            index = error["loc"][0]
+            if isinstance(index, int):
+                by_index.setdefault(index, []).append(dict(error))
+    for index, errors in sorted(by_index.items()):
+        quarantined.append(
+            _quarantined(entity, source, stream, page, index, _describe_errors(errors)))
+    kept = [index for index in range(len(records)) if index not in by_index]
+    return adapter.validate_python([records[index] for index in kept]), kept, quarantined
+
+
+@dataclass
+class PreparedPage:
+    """A page validated and turned into one Arrow batch, ready for a single bulk write."""
+
+    table: pa.Table | None
+    quarantined: list[QuarantinedRecord]
+    records: int
+    id_sweep: IdSweep | None = None
+    negative_won_deals: int = 0
+    """Won deals with a negative amount: kept (credit notes exist), but worth a warning."""
+    total: int | None = None
+    """How many records the vendor says the read returns (``Page.total``), for progress."""
+
+
+def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedPage:
+    """Validate a page and convert it to Arrow.  Runs in a worker process on large syncs.
+
+    A record the store cannot hold goes to the quarantine with the reason; the rest of the page
+    is stored."""
+    records, indices, quarantined = _validate(entity, source, stream, page)
+    table, unstorable = split_storable(entity, last_per_key(records))
+    if unstorable:
+        index_of = {id(record): index for record, index in zip(records, indices, strict=True)}
+        quarantined.extend(
+            _quarantined(entity, source, stream, page, index_of[id(item.record)], item.reason)
+            for item in unstorable)
+    negative = sum(1 for record in records if isinstance(record, Deal) and record.is_won
+                   and record.amount is not None and record.amount < 0)
+    return PreparedPage(table, quarantined, len(records) - len(unstorable), page.id_sweep,
+                        negative, page.total)
+
+
+class PageWorkers:
+    """Worker processes that validate pages while the main process reads and stores.
+
+    pydantic validation holds the GIL, so the second core is put to work with processes.
+    ``CRM_CONNECT_WORKERS`` sets how many (0: validate in the main process); the default is
+    two on a machine with at least two cores.  The pool starts only once a stream has a second
+    page, so small syncs pay nothing for it.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is None:
+            configured = os.environ.get("CRM_CONNECT_WORKERS")
+            workers = int(configured) if configured else min(2, (os.cpu_count() or 1))
+            if workers == 1 and not configured:
+                workers = 0
+        self.workers = max(0, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 0
+
+    @property
+    def in_flight_limit(self) -> int:
+        return self.workers + 1
+
+    def submit(self, entity: str, source: str, stream: str, page: Page
+               ) -> Future[PreparedPage]:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=_exit_with_parent,
+                                             initargs=(os.getpid(),))
+        return self._pool.submit(prepare_page, entity, source, stream, page)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end the worker when the sync that started it is gone (SIGKILL).
+
+    Ctrl-C at a terminal reaches the workers too; they ignore it and finish their page, which
+    the sync then stores before it stops (its pool shuts them down)."""
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="crm-connect-parent-watch", daemon=True).start()
