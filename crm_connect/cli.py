@@ -18,11 +18,13 @@ from rich.markup import escape
 from crm_connect import __version__
 
 # out and err are re-exported: command modules (kpis, runs, ...) print through them.
+from crm_connect.cli_help import use_plain_argument_help
 from crm_connect.cli_output import cell, plain_table
 from crm_connect.cli_output import err as err
 from crm_connect.cli_output import out as out
 from crm_connect.errors import ConfigError, CrmConnectError
 
+use_plain_argument_help()
 app = typer.Typer(
     name="crm-connect",
     help="Pull CRM records through connector plugins into one canonical store, and compute "

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,9 @@ import pytest
 from conftest import register_entry_point
 
 COMMANDS = [[], ["plugins"], ["plugins", "list"], ["connections"], ["connections", "list"],
-            ["connections", "test"], ["auth"], ["auth", "set"], ["schema"], ["sync"], ["runs"],
-            ["quarantine"], ["quarantine", "list"], ["quarantine", "show"]]
+            ["connections", "test"], ["auth"], ["auth", "set"], ["auth", "get"],
+            ["auth", "delete"], ["schema"], ["sync"], ["runs"], ["quarantine"],
+            ["quarantine", "list"], ["quarantine", "show"], ["kpis"]]
 
 
 def test_version(cli) -> None:  # type: ignore[no-untyped-def]
@@ -22,6 +24,8 @@ def test_every_command_has_help(cli, command: list[str]) -> None:  # type: ignor
     result = cli(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 4
+    # Arguments by name, as every command line writes them: no {template}, no Python types.
+    assert not re.search(r"\{\w+\}|<[\w\[\], ]+>", result.stdout), result.stdout
 
 
 def test_usage_errors_exit_2(cli) -> None:  # type: ignore[no-untyped-def]

@@ -75,8 +75,10 @@ def test_a_currency_without_a_rate_exits_1_naming_it(project: Path) -> None:
 
 def test_save_builds_a_history_that_can_be_read_back(synced: Path) -> None:
     for as_of in ("2026-06-10T00:00:00Z", AS_OF):
-        saved = run_cli("kpis", "--save", "--as-of", as_of, "--metric", "users_active_7d",
-                        "--metric", "revenue", "--format", "json", cwd=synced)
+        # --to as_of: the snapshot is saved in the period of its run, partial as it is.
+        saved = run_cli("kpis", "--save", "--as-of", as_of, "--to", as_of, "--metric",
+                        "users_active_7d", "--metric", "revenue", "--format", "json",
+                        cwd=synced)
         assert saved.returncode == 0, saved.stderr
     history = run_cli("kpis", "--from-history", "--as-of", AS_OF, "--metric",
                       "users_active_7d", "--periods", "2", "--format", "json", cwd=synced)

@@ -165,11 +165,16 @@ def compute_kpis(
         if not from_history:
             coverage = read_coverage(execute, {
                 entity for key in keys for entity in effective_entities(definitions, key)})
+        if last is None and from_history:
+            # History ends where the runs saved up to as_of ended (else at as_of).
+            from crm_connect.metrics.history import last_saved_period
+
+            last = last_saved_period(store, keys, grain, moment) or moment
+        elif last is None and coverage is not None:
+            # By default the range ends at the last complete period with data.
+            last = default_last_period(coverage, grain, moment)
         if last is None:
-            # By default the range ends at the last complete period with data (history: the
-            # last period complete at as_of, as the computed rows saved then ended).
-            last = (shift_period(period_containing(moment, grain), grain, -1)
-                    if coverage is None else default_last_period(coverage, grain, moment))
+            last = moment
         if first is None:
             first = shift_period(period_containing(last, grain), grain, -(max(periods, 1) - 1))
         if first > last:

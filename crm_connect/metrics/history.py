@@ -29,7 +29,7 @@ from crm_connect.metrics.engine import KpiRow, Period, dimensions_key
 if TYPE_CHECKING:
     from crm_connect.config import Target
 
-__all__ = ["SNAPSHOT_TABLE", "read_history", "save_snapshots"]
+__all__ = ["SNAPSHOT_TABLE", "last_saved_period", "read_history", "save_snapshots"]
 
 SNAPSHOT_TABLE = "kpi_snapshots"
 _COLUMNS = ("run_at TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL, metric VARCHAR NOT NULL, "
@@ -92,6 +92,24 @@ def save_snapshots(store: Any, rows: Sequence[KpiRow], as_of: dt.datetime,
     finally:
         con.unregister("_kpi_rows")
     return len(rows)
+
+
+def last_saved_period(store: Any, keys: Sequence[str], grain: str, as_of: dt.datetime
+                      ) -> dt.datetime | None:
+    """The start of the latest period saved at ``grain`` for ``keys`` by a run at or before
+    ``as_of`` (where ``--from-history`` ends by default), or ``None`` when none was."""
+    con = _connection(store)
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                         [SNAPSHOT_TABLE]).fetchone()
+    if not exists or not exists[0]:
+        return None
+    marks = ", ".join("?" for _ in keys)
+    row = con.execute(f"SELECT max(period_start) FROM {SNAPSHOT_TABLE} WHERE grain = ? "
+                      f"AND as_of <= ? AND metric IN ({marks})",
+                      [grain, as_of, *keys]).fetchone()
+    if not row or row[0] is None:
+        return None
+    return dt.datetime.combine(row[0], dt.time())
 
 
 def read_history(store: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
