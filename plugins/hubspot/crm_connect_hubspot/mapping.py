@@ -136,8 +136,9 @@ class MappingContext:
     keep_extra: bool = True
 
     def __post_init__(self) -> None:
-        self.deal_types = {key.strip().lower(): value for key, value in self.deal_types.items()}
-        self.lead_origins = {key.strip().lower(): value
+        self.deal_types = {key.strip().lower(): DealType(value)
+                           for key, value in self.deal_types.items()}
+        self.lead_origins = {key.strip().lower(): LeadOrigin(value)
                              for key, value in self.lead_origins.items()}
         self.consumed = {"hs_object_id", self.spec.cursor, *self.spec.inputs} | {
             source.prop for text in self.fieldmap.values() for source in parse_source(text)}
