@@ -165,8 +165,9 @@ class HubSpotClient:
 
     def url_length(self, object_type: str, properties: Sequence[str]) -> int:
         """How long a list URL asking for ``properties`` is."""
-        query = urlencode({"limit": 100, "after": "x" * 24, "archived": "false",
-                           "properties": ",".join(properties)})
+        # hubspot-api-client repeats the parameter: properties=a&properties=b
+        query = urlencode([("limit", "100"), ("after", "x" * 24), ("archived", "False"),
+                           *(("properties", name) for name in properties)])
         return len(f"{self.base_url}/crm/v3/objects/{object_type}?{query}")
 
     def batch_read(self, object_type: str, ids: Sequence[str], properties: Sequence[str], *,

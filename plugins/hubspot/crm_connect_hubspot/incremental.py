@@ -82,6 +82,11 @@ def cursor_ms(obj: HubSpotObject, prop: str) -> int | None:
     return to_ms(stamp) if stamp is not None else None
 
 
+def _past_cap(exc: BaseException) -> bool:
+    """A 400 on a paged search: what HubSpot answers past its result cap."""
+    return getattr(exc, "status", None) == 400
+
+
 def _id(value: str) -> int:
     try:
         return int(value)
@@ -233,8 +238,18 @@ class SearchReader:
                                   operator="GT" if position.strict else "GTE",
                                   value=str(position.lower)))
         after: int | None = None
+        last: int | None = None
         while True:
-            objects, following, total = self._send(self._request(filters, self.cursor, after))
+            try:
+                objects, following, total = self._send(self._request(filters, self.cursor,
+                                                                      after))
+            except Exception as exc:
+                if after is None or not _past_cap(exc) or last is None:
+                    raise
+                # the portal's cap is lower than ours: re-seek from the last value read
+                log.info("search on %s refused offset %d (HTTP 400); re-seeking", self.cursor,
+                         after)
+                return last
             fresh = []
             for obj in objects:
                 value = cursor_ms(obj, self.cursor)
@@ -244,10 +259,11 @@ class SearchReader:
                 position.advance(obj, value, self.lookback_ms)
             if fresh:
                 yield SearchPage(fresh, position.state(complete=False), total)
+            if objects:
+                last = cursor_ms(objects[-1], self.cursor)
             if following is None or not objects:
                 return None
             if following + self.page_size > self.cap:
-                last = cursor_ms(objects[-1], self.cursor)
                 log.info("search on %s reached the %d-result cap at %s; re-seeking",
                          self.cursor, self.cap, iso_ms(last) if last else "?")
                 return last if last is not None else position.lower
@@ -262,7 +278,14 @@ class SearchReader:
         while True:
             filters = [Filter(property_name=self.cursor, operator="EQ", value=str(value)),
                        Filter(property_name="hs_object_id", operator="GT", value=str(bound))]
-            objects, following, _ = self._send(self._request(filters, "hs_object_id", after))
+            try:
+                objects, following, _ = self._send(self._request(filters, "hs_object_id",
+                                                                 after))
+            except Exception as exc:
+                if after is None or not _past_cap(exc):
+                    raise
+                after, bound = None, position.tie_last_id
+                continue
             fresh = [obj for obj in objects if position.seen.get(obj.id) != value]
             if objects:
                 position.tie_last_id = max(position.tie_last_id,

@@ -120,3 +120,21 @@ def test_first_read_from_a_start_date() -> None:
     since = dt.datetime.fromtimestamp((BASE + 5_000) / 1000, tz=dt.UTC)
     ids = [obj.id for page in reader(search).read(None, since=since) for obj in page.objects]
     assert sorted(ids, key=int) == [str(i) for i in range(50, 101)]
+
+
+def test_a_400_past_a_lower_cap_than_expected_re_seeks_instead_of_failing() -> None:
+    search = portal()
+    search.cap = 60  # the portal refuses offsets the reader thought allowed
+    ids, final, _ = read_all(search)
+    assert len(ids) == len(set(ids)) == 600 and final["complete"] is True
+
+
+def test_a_400_on_the_first_page_is_not_swallowed() -> None:
+    import pytest
+    from hubspot.crm.objects.exceptions import ApiException
+
+    def refuse(request: object) -> object:
+        raise ApiException(status=400, reason="Bad Request")
+
+    with pytest.raises(ApiException):
+        list(SearchReader(refuse, "hs_lastmodifieddate", []).read(None))
