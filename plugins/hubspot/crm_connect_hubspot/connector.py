@@ -175,7 +175,9 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                         warnings.append(f"{text}, so {canonical} stays empty")
         except CrmConnectError as exc:
             return CheckResult(False, str(exc))
-        details = {"streams": readable, "kpis_not_fed": unfed_kpis()}
+        unfed = unfed_kpis(self.config.mapping)
+        warnings += [f"{kpi} is not fed by HubSpot: {why}" for kpi, why in unfed.items()]
+        details = {"streams": readable, "kpis_not_fed": unfed}
         if problems:
             return CheckResult(False, f"{len(problems)} mapping problem(s)", problems,
                                details, warnings)

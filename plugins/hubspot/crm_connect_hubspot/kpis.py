@@ -8,7 +8,9 @@ custom property (or another connection, such as a ``files`` one, provides the en
 
 from __future__ import annotations
 
-__all__ = ["NOT_FED", "stream_kpis", "unfed_kpis"]
+from collections.abc import Mapping
+
+__all__ = ["FED_BY_MAPPING", "NOT_FED", "stream_kpis", "unfed_kpis"]
 
 NOT_FED: dict[str, str] = {
     "renewal_rate": "HubSpot has no contracts object: feed contracts from a files "
@@ -39,9 +41,23 @@ def stream_kpis(entity: str) -> list[str]:
                   if entity in definition.entities)
 
 
-def unfed_kpis() -> dict[str, str]:
-    """The catalogue's KPIs HubSpot data cannot feed, each with the reason."""
+FED_BY_MAPPING: dict[str, tuple[str, str]] = {
+    "customer_churn_rate": ("accounts", "churned_at"),
+    "average_handling_time": ("tickets", "handle_time_seconds"),
+}
+"""KPIs a connection feeds once its ``mapping`` names the property: (stream, field)."""
+
+
+def unfed_kpis(mapping: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str]:
+    """The catalogue's KPIs HubSpot data cannot feed, each with the reason, given the
+    connection's ``mapping`` (a mapped churn date feeds the churn rate)."""
     from crm_connect.metrics.registry import get_kpis
 
     known = get_kpis()
-    return {key: why for key, why in NOT_FED.items() if key in known}
+    mapped = mapping or {}
+    unfed = {}
+    for key, why in NOT_FED.items():
+        stream, canonical = FED_BY_MAPPING.get(key, ("", ""))
+        if key in known and not (stream and mapped.get(stream, {}).get(canonical, "").strip()):
+            unfed[key] = why
+    return unfed

@@ -26,8 +26,9 @@ class Seen:
 
 @dataclass
 class Stub:
-    """Routes ``(method, path regex) -> (status, body)``; ``faults`` answer first, in order,
-    for the first request whose path contains their key."""
+    """Routes ``(method, path regex) -> (status, body)`` (a regex ending ``#archived``
+    answers ``archived=true`` lists, which are empty otherwise); ``faults`` answer first, in
+    order, for the first request whose path contains their key."""
 
     routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
     faults: list[tuple[str, int, Any, dict[str, str]]] = field(default_factory=list)
@@ -88,10 +89,16 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
                                  "correlationId": "019cd9fe-d093-7d4f-99bc-45975fdcf7c6",
                                  "category": "EXPIRED_AUTHENTICATION"}, {})
                 return
+            archived = (parse_qs(parts.query).get("archived") or [""])[0].lower() == "true"
             for (route_method, pattern), (status, payload) in stub.routes.items():
-                if route_method == method and re.fullmatch(pattern, parts.path):
+                if route_method != method or pattern.endswith("#archived") != archived:
+                    continue
+                if re.fullmatch(pattern.removesuffix("#archived"), parts.path):
                     self._send(status, payload, stub.headers)
                     return
+            if archived:  # no archived records unless a route says so
+                self._send(200, {"results": []}, stub.headers)
+                return
             self._send(404, {"status": "error", "message": f"no route {method} {parts.path}",
                              "category": "OBJECT_NOT_FOUND"}, {})
 

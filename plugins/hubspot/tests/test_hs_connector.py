@@ -174,3 +174,7 @@ def test_check_names_missing_properties_and_the_kpis_hubspot_cannot_feed(
     assert "renewal_rate" in result.details["kpis_not_fed"]
     ok = make(tmp_path, portal, streams=["deals"]).check()
     assert ok.ok is True and ok.problems == []
+    assert "customer_churn_rate" in ok.details["kpis_not_fed"]
+    mapped = make(tmp_path, portal, streams=["deals"],
+                  mapping={"accounts": {"churned_at": "churn_date"}}).check()
+    assert "customer_churn_rate" not in mapped.details["kpis_not_fed"]
