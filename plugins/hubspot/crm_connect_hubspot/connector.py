@@ -30,7 +30,13 @@ from crm_connect_hubspot.auth import TokenManager
 from crm_connect_hubspot.client import HubSpotClient
 from crm_connect_hubspot.config import HubSpotConfig
 from crm_connect_hubspot.fieldmap import source_properties
-from crm_connect_hubspot.incremental import SearchReader, cursor_ms, iso_ms, to_ms
+from crm_connect_hubspot.incremental import (
+    SEEN_LIMIT,
+    SearchReader,
+    cursor_ms,
+    iso_ms,
+    to_ms,
+)
 from crm_connect_hubspot.kpis import stream_kpis, unfed_kpis
 from crm_connect_hubspot.mapping import (
     DEFAULT_DEAL_TYPES,
@@ -49,6 +55,13 @@ __all__ = ["HubSpotConnector"]
 log = logging.getLogger("crm_connect_hubspot")
 
 _PIPELINE_OBJECTS = {"deals": "deals", "tickets": "tickets"}
+
+
+def _newest(seen: dict[str, int], floor: int) -> dict[str, int]:
+    """The ids read at or after ``floor``, at most ``SEEN_LIMIT`` of the newest."""
+    kept = sorted(((value, key) for key, value in seen.items() if value >= floor),
+                  reverse=True)[:SEEN_LIMIT]
+    return {key: value for value, key in kept}
 
 
 class HubSpotConnector(Connector[HubSpotConfig]):
@@ -258,33 +271,42 @@ class HubSpotConnector(Connector[HubSpotConfig]):
 
     def _read_list(self, spec: ObjectSpec, ctx: MappingContext, state: dict[str, Any] | None
                    ) -> Generator[Page, None, dict[str, Any]]:
-        """Every live record by the list endpoint; returns the search state to go on from."""
-        now = dt.datetime.now(dt.UTC)
-        started = (state or {}).get("started_at") or iso_ms(to_ms(now))
+        """Every live record by the list endpoint; returns the search state to go on from.
+
+        The next run searches from the newest modification read (HubSpot's clock, not
+        ours), but never from later than this read began: a record changed while the list
+        was being read is read again.  The records read near that cursor are remembered so
+        the next run does not read them again unchanged."""
+        started = (state or {}).get("started_at") or iso_ms(to_ms(dt.datetime.now(dt.UTC)))
         after = (state or {}).get("after")
-        seen: dict[str, int] = dict((state or {}).get("seen") or {})
-        high: int | None = None
-        begin = read_datetime("started_at", started)
-        assert begin is not None
-        near = to_ms(begin) - self.config.search_lookback_seconds * 1000
+        seen: dict[str, int] = {str(k): int(v) for k, v in ((state or {}).get("seen") or {})
+                                .items()}
+        high: int | None = (state or {}).get("high")
+        lookback = self.config.search_lookback_seconds * 1000
         properties = self._properties(spec)
         while True:
             objects, after = self._list_objects(spec, properties, after, archived=False)
             for obj in objects:
                 value = cursor_ms(obj, spec.cursor)
-                if value is not None and value >= near:
+                if value is None:
+                    continue
+                high = value if high is None else max(high, value)
+                if value >= high - lookback:
                     seen[obj.id] = value
-                if value is not None and (high is None or value > high):
-                    high = value
+            if len(seen) > 2 * SEEN_LIMIT and high is not None:
+                seen = _newest(seen, high - lookback)
             page_state = {"mode": "list", "after": after, "started_at": started,
-                          "seen": seen} if after else None
+                          "seen": seen, "high": high} if after else None
             if objects:
                 yield self._page(spec, ctx, objects, page_state)
             if not after:
                 break
-        # the next run searches from when this read began (records changed during it are
-        # read again); those read near that moment are remembered so they are not
-        return {"mode": "search", "cursor": started, "complete": True, "seen": seen}
+        begin = read_datetime("started_at", started)
+        assert begin is not None
+        cursor = min(high, to_ms(begin)) if high is not None else None
+        kept = _newest(seen, cursor - lookback) if cursor is not None else {}
+        return {"mode": "search", "cursor": iso_ms(cursor) if cursor is not None else None,
+                "complete": True, "seen": kept}
 
     def _read_archived(self, spec: ObjectSpec, ctx: MappingContext,
                        search_state: dict[str, Any], state: dict[str, Any]) -> Iterator[Page]:

@@ -28,7 +28,8 @@ RATE_HEADERS = {"X-HubSpot-RateLimit-Max": "190", "X-HubSpot-RateLimit-Remaining
 def stub() -> Iterator[Stub]:
     canned = [
         ("GET", r"/crm/v3/objects/deals", 200, "nango_list_deals_with_associations.json"),
-        ("GET", r"/crm/v3/objects/contacts", 200, "amp_list_contacts_paging_next_link.json"),
+        ("GET", r"/crm/v3/objects/contacts#archived", 200,
+         "amp_list_contacts_paging_next_link.json"),
         ("POST", r"/crm/v3/objects/deals/search", 200, "nango_search_deals_paged.json"),
         ("POST", r"/crm/v3/objects/contacts/batch/read", 200, "amp_contacts_batch_read.json"),
         ("POST", r"/crm/v4/associations/contacts/companies/batch/read", 207,
