@@ -27,7 +27,7 @@ from crm_connect.connector import CheckResult, ConnectionContext, Connector, Pag
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_hubspot.auth import TokenManager
-from crm_connect_hubspot.client import HubSpotClient
+from crm_connect_hubspot.client import ASSOCIATION_BATCH, HubSpotClient
 from crm_connect_hubspot.config import HubSpotConfig
 from crm_connect_hubspot.fieldmap import source_properties
 from crm_connect_hubspot.incremental import (
@@ -55,6 +55,10 @@ __all__ = ["HubSpotConnector"]
 log = logging.getLogger("crm_connect_hubspot")
 
 _PIPELINE_OBJECTS = {"deals": "deals", "tickets": "tickets"}
+
+
+Chunk = tuple[list[HubSpotObject], dict[str, Any] | None]
+"""Records read by one request and the state once they are stored (``None``: keep the last)."""
 
 
 def _newest(seen: dict[str, int], floor: int) -> dict[str, int]:
@@ -209,11 +213,27 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         elif spec.object_type == "campaigns":
             yield from self._read_whole(spec, ctx, state, self._campaign_pages(spec))
         else:
-            yield from self._read_object(spec, ctx, state)
+            yield from self._grouped(spec, ctx, self._read_object(spec, state))
+
+    def _grouped(self, spec: ObjectSpec, ctx: MappingContext, chunks: Iterator[Chunk]
+                 ) -> Iterator[Page]:
+        """Pages of up to ``ASSOCIATION_BATCH`` records, so that one v4 associations request
+        per object type serves up to 1,000 of them.  A page's state is the last one its
+        chunks carry (a resume reads again what came after it: upserts change nothing)."""
+        objects: list[HubSpotObject] = []
+        state: dict[str, Any] | None = None
+        for found, chunk_state in chunks:
+            objects += found
+            state = chunk_state if chunk_state is not None else state
+            if len(objects) >= ASSOCIATION_BATCH:
+                yield self._page(spec, ctx, objects, state)
+                objects, state = [], None
+        if objects or state is not None:
+            yield self._page(spec, ctx, objects, state)
 
     def _page(self, spec: ObjectSpec, ctx: MappingContext, objects: list[HubSpotObject],
               state: dict[str, Any] | None) -> Page:
-        live = [obj for obj in objects]
+        live = [obj for obj in objects if not obj.archived]  # deleted: their links do not count
         for to_type in spec.associations:
             if not live:
                 break
@@ -224,17 +244,17 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         records, raws, rejected = map_objects(objects, ctx)
         return Page(records, state, raw=raws, rejected=rejected)
 
-    def _read_object(self, spec: ObjectSpec, ctx: MappingContext,
-                     state: dict[str, Any] | None) -> Iterator[Page]:
+    def _read_object(self, spec: ObjectSpec, state: dict[str, Any] | None
+                     ) -> Iterator[Chunk]:
         mode = (state or {}).get("mode")
         search_state: dict[str, Any] | None = None
         archived_since = (state or {}).get("archived_cursor")
         if mode == "archived":
             assert state is not None
-            yield from self._read_archived(spec, ctx, dict(state["search"]), state)
+            yield from self._read_archived(spec, dict(state["search"]), state)
             return
         if mode == "list" or (state is None and self.config.start_date is None):
-            search_state = yield from self._read_list(spec, ctx, state)
+            search_state = yield from self._read_list(spec, state)
             archived_since = None
         else:
             reader = SearchReader(self.client.search(spec.object_type), spec.cursor,
@@ -244,14 +264,12 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             for found in reader.read(state if mode == "search" else None,
                                      since=self.config.start_date):
                 search_state = {**found.state, "archived_cursor": archived_since}
-                if found.objects:
-                    yield self._page(spec, ctx, found.objects, search_state)
+                yield found.objects, search_state
         assert search_state is not None
         if not spec.archivable:
-            yield Page([], search_state)
+            yield [], search_state
             return
-        yield from self._read_archived(spec, ctx, search_state,
-                                       {"archived_cursor": archived_since})
+        yield from self._read_archived(spec, search_state, {"archived_cursor": archived_since})
 
     def _list_objects(self, spec: ObjectSpec, properties: list[str], after: str | None,
                       archived: bool) -> tuple[list[HubSpotObject], str | None]:
@@ -269,8 +287,8 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                     obj.properties.update(full[obj.id].properties)
         return objects, following
 
-    def _read_list(self, spec: ObjectSpec, ctx: MappingContext, state: dict[str, Any] | None
-                   ) -> Generator[Page, None, dict[str, Any]]:
+    def _read_list(self, spec: ObjectSpec, state: dict[str, Any] | None
+                   ) -> Generator[Chunk, None, dict[str, Any]]:
         """Every live record by the list endpoint; returns the search state to go on from.
 
         The next run searches from the newest modification read (HubSpot's clock, not
@@ -297,8 +315,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                 seen = _newest(seen, high - lookback)
             page_state = {"mode": "list", "after": after, "started_at": started,
                           "seen": seen, "high": high} if after else None
-            if objects:
-                yield self._page(spec, ctx, objects, page_state)
+            yield objects, page_state
             if not after:
                 break
         begin = read_datetime("started_at", started)
@@ -308,8 +325,8 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         return {"mode": "search", "cursor": iso_ms(cursor) if cursor is not None else None,
                 "complete": True, "seen": kept}
 
-    def _read_archived(self, spec: ObjectSpec, ctx: MappingContext,
-                       search_state: dict[str, Any], state: dict[str, Any]) -> Iterator[Page]:
+    def _read_archived(self, spec: ObjectSpec, search_state: dict[str, Any],
+                       state: dict[str, Any]) -> Iterator[Chunk]:
         """Records archived since the last run, marked deleted; the last page's state is
         the finished search state with the new archive cursor."""
         since = read_datetime("archived_cursor", state.get("archived_cursor"))
@@ -334,15 +351,12 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             page_state = {"mode": "archived", "after": after, "search": search_state,
                           "archived_cursor": state.get("archived_cursor"),
                           "archived_max": newest} if after else None
-            if fresh:
-                yield self._page(spec, ctx, fresh, page_state)
-            elif after:
-                yield Page([], page_state)
+            yield fresh, page_state
             if not after:
                 break
         final = dict(search_state)
         final["archived_cursor"] = iso_ms(newest) if newest else state.get("archived_cursor")
-        yield Page([], final)
+        yield [], final
 
     # -- owners and campaigns: listed whole ---------------------------------------------------
 

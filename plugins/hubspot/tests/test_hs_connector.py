@@ -67,11 +67,20 @@ def test_first_sync_lists_then_reads_archived_and_batches_associations(tmp_path:
     assert by_id["7"]["is_deleted"] is True
     assert by_id["10"]["is_won"] is True and by_id["11"]["is_won"] is False
     assert by_id["11"]["account_id"] == "9011" and by_id["11"]["currency"] == "EUR"
-    # one association request per page of records, never one per record
-    assert portal.association_batches == [100, 100, 49, 1]
+    # one association request for up to 1,000 records, never one per record; archived
+    # records need none
+    assert portal.association_batches == [249]
     final = last_state(pages)
     assert final["mode"] == "search" and final["complete"] is True
     assert final["archived_cursor"] is not None
+
+
+def test_associations_are_read_a_thousand_records_at_a_time(tmp_path: Path) -> None:
+    portal = deals_portal(2500)
+    records, pages = read(make(tmp_path, portal), "deals")
+    assert len(records) == 2500 and portal.calls["list"] == 25
+    assert portal.association_batches == [1000, 1000, 500]
+    assert all(record["account_id"] == str(9000 + int(record["id"])) for record in records)
 
 
 def test_incremental_runs_search_and_store_only_what_changed(tmp_path: Path) -> None:
