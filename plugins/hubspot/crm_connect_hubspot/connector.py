@@ -61,6 +61,22 @@ Chunk = tuple[list[HubSpotObject], dict[str, Any] | None]
 """Records read by one request and the state once they are stored (``None``: keep the last)."""
 
 
+def _updated_ms(obj: HubSpotObject) -> int | None:
+    """When the record last changed as its ``updatedAt`` says (what ``updated_at`` holds)."""
+    try:
+        stamp = read_datetime("updatedAt", obj.updated_at)
+    except UnreadableValue:
+        return None
+    return to_ms(stamp) if stamp is not None else None
+
+
+def _later(first: str | None, second: str | None) -> str | None:
+    """The later of two cursor texts (either may be missing)."""
+    moments = [stamp for stamp in (read_datetime("cursor", first),
+                                   read_datetime("cursor", second)) if stamp is not None]
+    return iso_ms(to_ms(max(moments))) if moments else None
+
+
 def _newest(seen: dict[str, int], floor: int) -> dict[str, int]:
     """The ids read at or after ``floor``, at most ``SEEN_LIMIT`` of the newest."""
     kept = sorted(((value, key) for key, value in seen.items() if value >= floor),
@@ -222,14 +238,25 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         chunks carry (a resume reads again what came after it: upserts change nothing)."""
         objects: list[HubSpotObject] = []
         state: dict[str, Any] | None = None
+        newest: int | None = None  # the newest updatedAt read: a state's cursor covers it
+
+        def covered(state: dict[str, Any] | None) -> dict[str, Any] | None:
+            if state is None or "cursor" not in state or newest is None:
+                return state
+            return {**state, "cursor": _later(state["cursor"], iso_ms(newest))}
+
         for found, chunk_state in chunks:
             objects += found
+            for obj in found:
+                changed = _updated_ms(obj)
+                if changed is not None and (newest is None or changed > newest):
+                    newest = changed
             state = chunk_state if chunk_state is not None else state
             if len(objects) >= ASSOCIATION_BATCH:
-                yield self._page(spec, ctx, objects, state)
+                yield self._page(spec, ctx, objects, covered(state))
                 objects, state = [], None
         if objects or state is not None:
-            yield self._page(spec, ctx, objects, state)
+            yield self._page(spec, ctx, objects, covered(state))
 
     def _page(self, spec: ObjectSpec, ctx: MappingContext, objects: list[HubSpotObject],
               state: dict[str, Any] | None) -> Page:
@@ -261,9 +288,14 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                                   self._properties(spec),
                                   page_size=self.config.search_page_size,
                                   lookback_seconds=self.config.search_lookback_seconds)
-            for found in reader.read(state if mode == "search" else None,
-                                     since=self.config.start_date):
-                search_state = {**found.state, "archived_cursor": archived_since}
+            reported = (state or {}).get("cursor")
+            resume = None
+            if mode == "search" and state is not None:
+                resume = {**state, "cursor": state.get("search_from") or reported}
+            for found in reader.read(resume, since=self.config.start_date):
+                search_state = {**found.state, "search_from": found.state.get("cursor"),
+                                "cursor": _later(found.state.get("cursor"), reported),
+                                "archived_cursor": archived_since}
                 yield found.objects, search_state
         assert search_state is not None
         if not spec.archivable:
@@ -322,8 +354,9 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         assert begin is not None
         cursor = min(high, to_ms(begin)) if high is not None else None
         kept = _newest(seen, cursor - lookback) if cursor is not None else {}
-        return {"mode": "search", "cursor": iso_ms(cursor) if cursor is not None else None,
-                "complete": True, "seen": kept}
+        text = iso_ms(cursor) if cursor is not None else None
+        return {"mode": "search", "cursor": text, "search_from": text, "complete": True,
+                "seen": kept}
 
     def _read_archived(self, spec: ObjectSpec, search_state: dict[str, Any],
                        state: dict[str, Any]) -> Iterator[Chunk]:
@@ -332,6 +365,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         since = read_datetime("archived_cursor", state.get("archived_cursor"))
         floor = to_ms(since) if since is not None else None
         newest = max(floor or 0, int(state.get("archived_max") or 0))
+        updated = int(state.get("archived_updated") or 0)
         after = state.get("after")
         properties = self._properties(spec)
         while True:
@@ -348,14 +382,20 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                     fresh.append(obj)
                 if moment is not None:
                     newest = max(newest, moment)
+                changed = _updated_ms(obj) or cursor_ms(obj, spec.cursor)
+                if changed is not None and (floor is None or moment is None or moment > floor):
+                    updated = max(updated, changed)
             page_state = {"mode": "archived", "after": after, "search": search_state,
                           "archived_cursor": state.get("archived_cursor"),
-                          "archived_max": newest} if after else None
+                          "archived_max": newest, "archived_updated": updated} if after else None
             yield fresh, page_state
             if not after:
                 break
         final = dict(search_state)
         final["archived_cursor"] = iso_ms(newest) if newest else state.get("archived_cursor")
+        # the state's cursor covers the archived records stored too; the next search still
+        # starts from the live records' (search_from)
+        final["cursor"] = _later(final.get("cursor"), iso_ms(updated) if updated else None)
         yield [], final
 
     # -- owners and campaigns: listed whole ---------------------------------------------------

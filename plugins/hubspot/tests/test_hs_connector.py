@@ -77,7 +77,7 @@ def test_first_sync_lists_then_reads_archived_and_batches_associations(tmp_path:
 
 def test_associations_are_read_a_thousand_records_at_a_time(tmp_path: Path) -> None:
     portal = deals_portal(2500)
-    records, pages = read(make(tmp_path, portal), "deals")
+    records, _ = read(make(tmp_path, portal), "deals")
     assert len(records) == 2500 and portal.calls["list"] == 25
     assert portal.association_batches == [1000, 1000, 500]
     assert all(record["account_id"] == str(9000 + int(record["id"])) for record in records)
@@ -187,3 +187,26 @@ def test_check_names_missing_properties_and_the_kpis_hubspot_cannot_feed(
     mapped = make(tmp_path, portal, streams=["deals"],
                   mapping={"accounts": {"churned_at": "churn_date"}}).check()
     assert "customer_churn_rate" not in mapped.details["kpis_not_fed"]
+
+
+def test_the_state_cursor_covers_every_record_stored_and_never_goes_back(
+        tmp_path: Path) -> None:
+    portal = deals_portal(50)
+    portal.archive("deals", 9, BASE + 900 * MINUTE)
+    portal.live.setdefault("deals", {})
+    portal.archived["deals"]["9"]["updatedAt"] = "2026-01-01T15:00:00.000Z"  # after all live
+    connector = make(tmp_path, portal)
+    records, pages = read(connector, "deals")
+    final = last_state(pages)
+    newest = max(record["updated_at"] for record in records)
+    assert final["cursor"] == "2026-01-01T15:00:00.000Z" == newest.isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+    # the next search still starts from the live records' newest change
+    assert final["search_from"] == "2026-01-01T00:50:00.000Z"
+    portal.put("deals", 20, BASE + 60 * MINUTE, dealname="changed after the live read",
+               dealstage="closedlost", pipeline="default")
+    changed, pages = read(connector, "deals", final)
+    assert [record["id"] for record in changed] == ["20"]
+    cursors = [page.state["cursor"] for page in pages
+               if page.state is not None and page.state.get("cursor")]
+    assert cursors == sorted(cursors) and cursors[0] >= final["cursor"]
