@@ -101,6 +101,10 @@ class HubSpotConfig(ConnectorConfig):
                            description="Records per list page (at most 100).")
     search_page_size: int = Field(default=200, ge=1, le=200,
                                   description="Records per search page (at most 200).")
+    batch_size: int = Field(
+        default=1000, ge=1, le=1000,
+        description="Records per stored page (and per v4 associations request): a killed "
+        "sync resumes after the last stored page.")
     search_lookback_seconds: int = Field(
         default=60, ge=0,
         description="An incremental run searches from this long before the saved cursor, "

@@ -27,7 +27,7 @@ from crm_connect.connector import CheckResult, ConnectionContext, Connector, Pag
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_hubspot.auth import TokenManager
-from crm_connect_hubspot.client import ASSOCIATION_BATCH, HubSpotClient
+from crm_connect_hubspot.client import HubSpotClient
 from crm_connect_hubspot.config import HubSpotConfig
 from crm_connect_hubspot.fieldmap import source_properties
 from crm_connect_hubspot.incremental import (
@@ -233,8 +233,8 @@ class HubSpotConnector(Connector[HubSpotConfig]):
 
     def _grouped(self, spec: ObjectSpec, ctx: MappingContext, chunks: Iterator[Chunk]
                  ) -> Iterator[Page]:
-        """Pages of up to ``ASSOCIATION_BATCH`` records, so that one v4 associations request
-        per object type serves up to 1,000 of them.  A page's state is the last one its
+        """Pages of ``batch_size`` records (1,000 by default), so that one v4 associations
+        request per object type serves them all.  A page's state is the last one its
         chunks carry (a resume reads again what came after it: upserts change nothing)."""
         objects: list[HubSpotObject] = []
         state: dict[str, Any] | None = None
@@ -252,7 +252,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                 if changed is not None and (newest is None or changed > newest):
                     newest = changed
             state = chunk_state if chunk_state is not None else state
-            if len(objects) >= ASSOCIATION_BATCH:
+            if len(objects) >= self.config.batch_size:
                 yield self._page(spec, ctx, objects, covered(state))
                 objects, state = [], None
         if objects or state is not None:
