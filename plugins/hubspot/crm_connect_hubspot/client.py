@@ -67,6 +67,11 @@ def describe_error(exc: BaseException) -> tuple[int | None, str | None, str]:
     if isinstance(payload, dict):
         category = payload.get("category") or payload.get("status")
         message = str(payload.get("message") or message)
+        context = payload.get("context")
+        scopes = context.get("requiredGranularScopes") if isinstance(context, dict) else None
+        if category == "MISSING_SCOPES" and isinstance(scopes, list) and scopes:
+            message += (f" ({', '.join(map(str, scopes))}): add the scope to the private "
+                        "app (or the OAuth app) and authorize it again")
     return (status if isinstance(status, int) else None,
             str(category) if category else None, message)
 

@@ -153,3 +153,17 @@ def test_a_refused_refresh_token_stops_at_once(tmp_path: Path, stub: Stub,
         connector(tmp_path, stub, monkeypatch, oauth=True).client.list_page("deals", [],
                                                                           after=None)
     assert stub.refreshes == 1 and "refresh-1" not in str(caught.value)
+
+
+def test_a_missing_scope_is_named_with_what_to_do(tmp_path: Path, stub: Stub,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_connect_hubspot.client import HubSpotApiError
+
+    stub.faults.append(("/crm/v3/objects/deals", 403,
+                        reference("amp_error_403_MISSING_SCOPES.json"), {}))
+    with pytest.raises(HubSpotApiError) as caught:
+        connector(tmp_path, stub, monkeypatch).client.list_page("deals", [], after=None)
+    message = str(caught.value)
+    assert "HTTP 403 MISSING_SCOPES" in message and "custom-object-read" in message
+    assert "add the scope" in message
+    assert len(stub.requests_to("/crm/v3/objects/deals")) == 1  # a 403 is not retried
