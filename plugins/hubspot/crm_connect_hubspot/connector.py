@@ -46,6 +46,7 @@ from crm_connect_hubspot.mapping import (
     map_objects,
 )
 from crm_connect_hubspot.objects import OBJECT_SPECS, ObjectSpec, spec_for
+from crm_connect_hubspot.prefetch import read_ahead
 from crm_connect_hubspot.profile import VENDOR
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
@@ -229,7 +230,10 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         elif spec.object_type == "campaigns":
             yield from self._read_whole(spec, ctx, state, self._campaign_pages(spec))
         else:
-            yield from self._grouped(spec, ctx, self._read_object(spec, state))
+            chunks = read_ahead(self._read_object(spec, state),
+                                depth=max(2, self.config.batch_size // 100 + 1),
+                                name=f"hubspot-{self.connection}-{spec.stream}")
+            yield from self._grouped(spec, ctx, chunks)
 
     def _grouped(self, spec: ObjectSpec, ctx: MappingContext, chunks: Iterator[Chunk]
                  ) -> Iterator[Page]:
