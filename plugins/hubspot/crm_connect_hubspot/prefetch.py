@@ -71,7 +71,7 @@ def read_ahead(items: Iterator[T], *, depth: int = 4, name: str = "hubspot-read-
             yield item
     finally:
         stop.set()
-        thread.join(timeout=60)
+        thread.join(timeout=5)  # a request in flight ends by its own timeout
         if not thread.is_alive():
             close = getattr(items, "close", None)
             if callable(close):
