@@ -23,7 +23,7 @@ from crm_connect.connector import ConnectionContext
 from crm_connect.errors import AuthenticationError, CrmConnectError
 from crm_connect_hubspot.config import AuthMethod, HubSpotConfig
 
-__all__ = ["REFRESH_MARGIN_SECONDS", "TokenManager", "refusal_reason"]
+__all__ = ["REFRESH_MARGIN_SECONDS", "RefreshRefused", "TokenManager", "refusal_reason"]
 
 log = logging.getLogger("crm_connect_hubspot.auth")
 
@@ -32,6 +32,15 @@ REFRESH_MARGIN_SECONDS = 300.0
 
 _REFUSALS = ("BAD_REFRESH_TOKEN", "invalid_grant", "BAD_CLIENT_ID", "BAD_AUTH_CODE",
              "invalid_client", "BAD_CLIENT_SECRET")
+
+class RefreshRefused(AuthenticationError):
+    """The token endpoint refused the refresh token for good (raised by the transport, so the
+    retry layer passes it on untouched; :class:`TokenManager` words the message)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 TokenRequest = Callable[[dict[str, str]], Any]
 """Sends the refresh request (form fields) and returns the token answer (a
@@ -131,6 +140,8 @@ class TokenManager:
                 "refresh_token": presented}
         try:
             answer = self.request_token(form)
+        except RefreshRefused as exc:
+            reason: str | None = exc.reason
         except CrmConnectError:
             raise
         except Exception as exc:  # the client's ApiException: a refusal, or something odd
@@ -139,6 +150,9 @@ class TokenManager:
                                     getattr(exc, "body", None))
             if reason is None:
                 raise
+        else:
+            reason = None
+        if reason is not None:
             raise AuthenticationError(
                 f"HubSpot refused to refresh the OAuth token ({reason}). This is final and "
                 "not retried: the app was uninstalled or the refresh token revoked. Sign in "

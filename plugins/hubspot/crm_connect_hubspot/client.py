@@ -28,7 +28,7 @@ from hubspot.crm.objects import (  # type: ignore[import-untyped]
 from crm_connect.errors import ConnectorError, CrmConnectError
 from crm_connect.resilience import ResiliencePolicy, ResilientSession
 from crm_connect.resilience import hubspot_client_options as client_options
-from crm_connect_hubspot.auth import TokenManager
+from crm_connect_hubspot.auth import RefreshRefused, TokenManager, refusal_reason
 from crm_connect_hubspot.config import HubSpotConfig
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
 
@@ -128,9 +128,20 @@ class HubSpotClient:
 
     def _request_token(self, form: dict[str, str]) -> Any:
         api = self._api("oauth", lambda hs: hs.oauth.tokens_api)
+
+        def attempt() -> Any:
+            try:
+                return api.create(**form)
+            except Exception as exc:  # a refusal is final: never retried, never refreshed
+                status = getattr(exc, "status", None)
+                reason = refusal_reason(status if isinstance(status, int) else None,
+                                        getattr(exc, "body", None))
+                if reason is not None:
+                    raise RefreshRefused(reason) from None
+                raise
+
         # a refresh does not change the refresh token's validity: safe to repeat
-        return self.policy.call(lambda: api.create(**form), description="POST /oauth/v1/token",
-                                idempotent=True)
+        return self.policy.call(attempt, description="POST /oauth/v1/token", idempotent=True)
 
     def session(self) -> ResilientSession:
         if self._session is None:
