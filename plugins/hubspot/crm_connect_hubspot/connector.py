@@ -27,7 +27,7 @@ from crm_connect.connector import CheckResult, ConnectionContext, Connector, Pag
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_hubspot.auth import TokenManager
-from crm_connect_hubspot.client import HubSpotClient
+from crm_connect_hubspot.client import HubSpotApiError, HubSpotClient
 from crm_connect_hubspot.config import HubSpotConfig
 from crm_connect_hubspot.fieldmap import source_properties
 from crm_connect_hubspot.incremental import (
@@ -224,6 +224,20 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         spec = spec_for(stream.name)
         if spec not in self._specs():
             raise ConfigError(f"connection {self.connection!r} has no stream {stream.name!r}")
+        started = False
+        try:
+            for page in self._read(spec, state):
+                started = True
+                yield page
+        except HubSpotApiError as exc:
+            if started or not spec.optional or exc.status not in (403, 404):
+                raise
+            # a portal without this hub (feedback surveys, marketing campaigns): no records
+            log.warning("%s/%s: the portal offers no %s (%s); KPIs without data: %s",
+                        self.connection, spec.stream, spec.object_type, exc,
+                        ", ".join(stream_kpis(spec.entity)) or "none")
+
+    def _read(self, spec: ObjectSpec, state: dict[str, Any] | None) -> Iterator[Page]:
         ctx = self.context_for(spec)
         if spec.object_type == "owners":
             yield from self._read_whole(spec, ctx, state, self._owner_pages())

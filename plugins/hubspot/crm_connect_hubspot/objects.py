@@ -35,6 +35,8 @@ class ObjectSpec:
     """Read incrementally through the CRM search API (owners and campaigns are not)."""
     archivable: bool = True
     """The object keeps archived (deleted) records that ``archived=true`` lists."""
+    optional: bool = False
+    """Not every portal has it (a hub it belongs to): a 403 or 404 reads no records."""
 
     def properties(self, fieldmap: Mapping[str, str]) -> list[str]:
         """Every property a read of this stream asks for, given its effective field map."""
@@ -154,7 +156,7 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
         fields={"survey_type": "hs_survey_type", "score": "hs_response_value",
                 "comment": "hs_content", "responded_at": "hs_submission_timestamp"},
         inputs=("hs_createdate", "hs_survey_name", "hs_contact_id"),
-        associations=("contacts", "companies"),
+        associations=("contacts", "companies"), optional=True,
     ),
     ObjectSpec(
         "campaigns", "campaigns", "campaigns", "Marketing campaigns (where the portal has them)",
@@ -163,14 +165,14 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
                 "budgeted_cost": "hs_budget_items_sum_amount",
                 "actual_cost": "hs_spend_items_sum_amount", "currency": "hs_currency_code",
                 "channel": "hs_campaign_type"},
-        searchable=False, archivable=False, cursor="updatedAt",
+        searchable=False, archivable=False, cursor="updatedAt", optional=True,
     ),
     ObjectSpec(
         "campaign_spend", "campaigns", "spend",
         "Marketing campaigns' spend items as spend, dated by the campaign's start",
         fields={"amount": "hs_spend_items_sum_amount", "currency": "hs_currency_code",
                 "channel": "hs_campaign_type", "date": "hs_start_date"},
-        searchable=False, archivable=False, cursor="updatedAt",
+        searchable=False, archivable=False, cursor="updatedAt", optional=True,
     ),
 )
 

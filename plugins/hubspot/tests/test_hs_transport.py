@@ -167,3 +167,17 @@ def test_a_missing_scope_is_named_with_what_to_do(tmp_path: Path, stub: Stub,
     assert "HTTP 403 MISSING_SCOPES" in message and "custom-object-read" in message
     assert "add the scope" in message
     assert len(stub.requests_to("/crm/v3/objects/deals")) == 1  # a 403 is not retried
+
+
+def test_a_portal_without_marketing_campaigns_reads_none(
+        tmp_path: Path, stub: Stub, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    hs = connector(tmp_path, stub, monkeypatch)  # the stub has no campaigns route: a 404
+    stream = next(item for item in hs.streams() if item.name == "campaigns")
+    assert list(hs.read(stream, None)) == []
+    assert "offers no campaigns" in caplog.text
+    tickets = next(item for item in hs.streams() if item.name == "tickets")
+    from crm_connect_hubspot.client import HubSpotApiError
+
+    with pytest.raises(HubSpotApiError):  # a CRM object every portal has: a real failure
+        list(hs.read(tickets, None))
