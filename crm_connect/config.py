@@ -246,7 +246,8 @@ def _parse_connection(config: Config, text: str, name: str, table: Any) -> Conne
     if not connector_name:
         raise ConfigError(
             f'{config.where(line)}: connection {name!r} has no connector = "..." '
-            "(for example \"files\", \"salesforce\", \"hubspot\")"
+            "(for example \"files\", or the name a connector plugin gives; see "
+            "`crm-connect plugins list`)"
         )
     connectors = get_connectors()
     if connector_name not in connectors:

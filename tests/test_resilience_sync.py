@@ -4,6 +4,7 @@ exactly once whatever the server throws at it."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from example_crm import EXAMPLE_CRM
 
 from crm_connect import (
     CheckResult,
@@ -36,9 +38,13 @@ from crm_connect.sync import SyncReport, run_sync
 from crm_connect.testing import faults
 from crm_connect.testing.faults import FaultServer
 from crm_connect.testing.memory_keyring import MemoryKeyring
+from crm_connect.vendor import RateLimitSettings
 
 CONNECTION = "paged"
 ALL_IDS = {str(number) for number in range(1, 26)}
+
+# Example CRM's error markers and usage headers, without a client-side rate limit to wait for.
+PAGED_API_PROFILE = dataclasses.replace(EXAMPLE_CRM, rate_limits={"general": RateLimitSettings()})
 
 
 class PagedApiConfig(ConnectorConfig):
@@ -52,6 +58,7 @@ class PagedApiConnector(Connector[PagedApiConfig]):
 
     name = "paged_api"
     config_model = PagedApiConfig
+    profile = PAGED_API_PROFILE
 
     def __init__(self, context: ConnectionContext, config: PagedApiConfig) -> None:
         super().__init__(context, config)

@@ -59,6 +59,7 @@ from crm_connect_salesforce.mapping import (
     parse_source,
 )
 from crm_connect_salesforce.objects import KPI_INPUTS, OBJECT_SPECS, STREAM_KPIS, ObjectSpec
+from crm_connect_salesforce.profile import SALESFORCE_PROFILE
 from crm_connect_salesforce.soql import (
     Window,
     count_query,
@@ -145,6 +146,7 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     name = "salesforce"
     config_model = SalesforceConfig
     description = "Salesforce (REST queryAll + Bulk API 2.0, through simple-salesforce)"
+    profile = SALESFORCE_PROFILE
 
     def __init__(self, context: ConnectionContext, config: SalesforceConfig) -> None:
         super().__init__(context, config)
