@@ -5,8 +5,8 @@ vendor's limits are and what its answers mean arrives from the plugin, as a
 :class:`VendorProfile` declared on its connector class::
 
     from crm_connect import Connector
-    from crm_connect.vendor import ErrorMarker, GroupRule, Meaning, QuotaHeaders, VendorProfile
-    from crm_connect.resilience import RateLimitSettings
+    from crm_connect.vendor import (
+        ErrorMarker, GroupRule, Meaning, QuotaHeaders, RateLimitSettings, VendorProfile)
 
     EXAMPLE_PROFILE = VendorProfile(
         name="Example CRM",
@@ -350,10 +350,6 @@ class VendorProfile:
     quota_reader: QuotaReader | None = None
     daily_reset_hint: str = ""
     refresh: RefreshRules = field(default_factory=RefreshRules)
-
-    def default_rate_limits(self) -> dict[str, RateLimitSettings]:
-        """The published limits, per group (``general`` is always there)."""
-        return {"general": RateLimitSettings()} | dict(self.rate_limits)
 
     def group_for(self, method: str, url: str) -> str:
         """The limit group a ``method`` request to ``url`` counts against."""
