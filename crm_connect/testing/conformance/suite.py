@@ -20,7 +20,8 @@ class ConformanceSuite:
     (``test_ids_unique``, ``test_retries_429_and_503``, ...).
 
     Either set the class attributes below, or override the ``conformance_target`` fixture
-    (class scoped) when the target is only known at run time, e.g. a loopback sandbox's URL::
+    (class scoped, a classmethod) when the target is only known at run time, e.g. a loopback
+    sandbox's URL.  With static files::
 
         class TestAcmeConformance(ConformanceSuite):
             config_file = Path(__file__).parent / "fixtures" / "crm-connect.toml"
@@ -39,20 +40,22 @@ class ConformanceSuite:
     plugins: ClassVar[Mapping[str, object]] = {}
 
     @pytest.fixture(scope="class")
-    def conformance_target(self) -> ConformanceTarget:
+    @classmethod
+    def conformance_target(cls) -> ConformanceTarget:
         """The target named by the class attributes."""
-        if not self.connection:
-            pytest.fail(f"{type(self).__name__}: set `connection` (and `config_file`) or "
-                        "override the conformance_target fixture")
+        if not cls.connection:
+            pytest.fail(f"{cls.__name__}: set `connection` (and `config_file`) or override "
+                        "the conformance_target fixture")
         return ConformanceTarget(
-            config_file=Path(self.config_file) if self.config_file else None,
-            connection=self.connection, secrets=self.secrets,
-            cassettes=Path(self.cassettes) if self.cassettes else None,
-            streams=self.streams, deleted_ids=self.deleted_ids,
-            cursor_overlap=self.cursor_overlap, plugins=self.plugins)
+            config_file=Path(cls.config_file) if cls.config_file else None,
+            connection=cls.connection, secrets=cls.secrets,
+            cassettes=Path(cls.cassettes) if cls.cassettes else None,
+            streams=cls.streams, deleted_ids=cls.deleted_ids,
+            cursor_overlap=cls.cursor_overlap, plugins=cls.plugins)
 
     @pytest.fixture(scope="class")
-    def conformance(self, conformance_target: ConformanceTarget
+    @classmethod
+    def conformance(cls, conformance_target: ConformanceTarget
                     ) -> Iterator[ConformanceSession]:
         """The session the checks of this class share (reads are made once)."""
         with ConformanceSession(conformance_target) as session:
