@@ -1,6 +1,7 @@
 """``crm-connect conformance CONNECTION``: the conformance suite against a configured connection.
 
-One line per check (pass, fail or skip with the reason), then what to fix for each failure.
+One line per check (pass, fail or skip with the reason), then in full what to fix for each
+failure and why each skipped check was skipped.
 Exit 0 when no check fails, 1 when one does, 2 on a usage or configuration error.
 """
 
@@ -56,11 +57,12 @@ def conformance_command(
               for status in Status}
     cli.out.print(f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, "
                   f"{counts[Status.SKIP]} skipped", highlight=False, markup=False)
-    for outcome in failed:
+    explained = failed + [outcome for outcome in outcomes if outcome.status is Status.SKIP]
+    for outcome in explained:
         text = textwrap.fill(outcome.message, WIDTH, initial_indent="  ",
                              subsequent_indent="  ")
-        cli.out.print(f"\n{outcome.name}:\n{text}", highlight=False, markup=False,
-                      soft_wrap=True)
+        cli.out.print(f"\n{_LABELS[outcome.status.value]} {outcome.name}:\n{text}",
+                      highlight=False, markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 

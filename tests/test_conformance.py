@@ -141,6 +141,20 @@ def test_a_single_page_read_skips_resuming_with_the_reason(tmp_path: Path) -> No
     assert outcomes["cassettes_hold_no_secret"].status is Status.SKIP
 
 
+@pytest.mark.usefixtures("memory_plugin")
+def test_a_known_delete_that_is_not_flagged_fails(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"crm": {"connector": GoodConnector.name}})
+    checks = [check for check in CHECKS if check.name == "deletes_flagged"]
+    flagged = ConformanceTarget(config, "crm", secrets={"api_key": SECRET},
+                                deleted_ids={"users": {"u004"}})
+    assert run_conformance(flagged, checks)[0].status is Status.PASS
+    missed = ConformanceTarget(config, "crm", secrets={"api_key": SECRET},
+                               deleted_ids={"users": {"u004", "u006"}})
+    [outcome] = run_conformance(missed, checks)
+    assert outcome.status is Status.FAIL
+    assert "1 deleted record not flagged (e.g. u006)" in outcome.message
+
+
 def test_the_files_connector_passes(project: Path) -> None:
     with (project / "crm-connect.toml").open("a", encoding="utf-8") as config:
         config.write("page_size = 7\n")
@@ -201,11 +215,12 @@ def test_the_installed_command_passes_a_files_connection_and_fails_a_broken_one(
         broken_files: Path) -> None:
     good = cli("conformance", "finance", "--stream", "accounts", cwd=project)
     assert good.returncode == 0, good.stdout + good.stderr
-    lines = good.stdout.splitlines()
-    assert len(lines) == len(CHECKS) + 1
-    assert all(len(line) <= 80 for line in lines)
+    lines = good.stdout.splitlines()[:len(CHECKS) + 1]
+    assert lines[-1] == "8 passed, 0 failed, 5 skipped"  # one page: nothing to resume
+    assert all(len(line) <= 80 for line in good.stdout.splitlines())
     assert lines[0].startswith("PASS  config_model")
     assert any(line.startswith("SKIP  retries_429_and_503") for line in lines)
+    assert "SKIP retries_429_and_503:\n  the read sent no request through" in good.stdout
 
     bad = cli("conformance", "dup", cwd=broken_files)
     assert bad.returncode == 1, bad.stdout + bad.stderr
