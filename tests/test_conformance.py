@@ -5,6 +5,7 @@ prints one line per check and exits 1 on a failure."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -242,3 +243,15 @@ def test_usage_errors_exit_2(project: Path, monkeypatch: pytest.MonkeyPatch,
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert says in result.output
+
+
+def test_the_kit_reference_documents_every_check_and_target_attribute() -> None:
+    docs = Path(__file__).parent.parent / "docs" / "writing-a-plugin.md"
+    text = docs.read_text(encoding="utf-8")
+    section = text[text.index("## Kit reference: the conformance suite"):]
+    assert "\n## " not in section  # the last section, self-contained
+    for check in CHECKS:
+        assert f"| `{check.name}` |" in section, check.name
+    [example] = re.findall(r"```py\n(.*?)```", section, re.DOTALL)
+    attributes = re.findall(r"^    (\w+) = ", example, re.MULTILINE)
+    assert attributes and all(hasattr(ConformanceSuite, name) for name in attributes)
