@@ -196,6 +196,26 @@ def test_each_check_is_a_test_item_of_the_suite_class() -> None:
     assert names == {f"test_{check.name}" for check in CHECKS}
 
 
+def test_injected_failures_are_retried_by_the_policy_and_counted() -> None:
+    from crm_connect.resilience import ResiliencePolicy
+    from crm_connect.resilience.injection import inject_failures
+
+    policy = ResiliencePolicy("crm", sleep=lambda seconds: None)
+    sent: list[int] = []
+
+    def request() -> str:
+        sent.append(1)
+        return "ok"
+
+    assert policy.call(request, description="GET /users") == "ok" and policy.retries == 0
+    with inject_failures((429, 503)) as injection:
+        assert policy.call(request, description="GET /users") == "ok"
+    assert injection.injected == ["GET /users", "GET /users"] and injection.policies == [policy]
+    assert policy.retries == 2 and len(sent) == 2  # the failed attempts never left
+    with pytest.raises(ValueError, match="only 429 and 5xx"):
+        inject_failures((404,)).__enter__()
+
+
 # -- the command line ----------------------------------------------------------------------------
 
 @pytest.fixture

@@ -135,8 +135,7 @@ def check_config_model(session: ConformanceSession) -> _Verdict:
     return Status.PASS, f"unknown keys and secrets in the file are refused (secrets: {secrets})"
 
 
-def _check_result(session: ConformanceSession, connector_check: Callable[[], object]
-                  ) -> tuple[bool, str]:
+def _check_result(connector_check: Callable[[], object]) -> tuple[bool, str]:
     try:
         result = connector_check()
     except CrmConnectError as exc:
@@ -149,7 +148,7 @@ def _check_result(session: ConformanceSession, connector_check: Callable[[], obj
 
 
 def check_check_succeeds(session: ConformanceSession) -> _Verdict:
-    ok, message = _check_result(session, session.connector.check)
+    ok, message = _check_result(session.connector.check)
     if not ok:
         return Status.FAIL, (f"check() failed: {message}. check() must succeed on a connection "
                              "that is configured and reachable")
@@ -169,7 +168,7 @@ def check_missing_secret_named(session: ConformanceSession) -> _Verdict:
         with session.secret_missing(name) as no_tokens:
             connector = session.new_connector(tokens_file=no_tokens)
             try:
-                ok, message = _check_result(session, connector.check)
+                ok, message = _check_result(connector.check)
             finally:
                 connector.close()
         if ok:

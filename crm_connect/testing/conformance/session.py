@@ -195,10 +195,6 @@ class ConformanceSession:
         return self._config
 
     @property
-    def connector_class(self) -> type[Connector[Any]]:
-        return type(self.connector)
-
-    @property
     def secret_fields(self) -> tuple[str, ...]:
         settings = self.config.connection(self.connection)
         return tuple(type(settings.options).secret_fields)
