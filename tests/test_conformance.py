@@ -265,6 +265,20 @@ def test_usage_errors_exit_2(project: Path, monkeypatch: pytest.MonkeyPatch,
     assert says in result.output
 
 
+def test_help_and_a_missing_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    from typer.testing import CliRunner
+
+    from crm_connect.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    help_text = CliRunner().invoke(app, ["conformance", "--help"]).output
+    assert "Usage: crm-connect conformance [OPTIONS] CONNECTION" in help_text
+    assert "--stream NAME" in help_text and "--cassettes DIR" in help_text
+    result = CliRunner().invoke(app, ["conformance", "crm"])
+    assert result.exit_code == 2 and "no configuration found" in result.output
+
+
 def test_the_kit_reference_documents_every_check_and_target_attribute() -> None:
     docs = Path(__file__).parent.parent / "docs" / "writing-a-plugin.md"
     text = docs.read_text(encoding="utf-8")
