@@ -289,3 +289,15 @@ def test_the_kit_reference_documents_every_check_and_target_attribute() -> None:
     [example] = re.findall(r"```py\n(.*?)```", section, re.DOTALL)
     attributes = re.findall(r"^    (\w+) = ", example, re.MULTILINE)
     assert attributes and all(hasattr(ConformanceSuite, name) for name in attributes)
+
+
+def test_the_command_line_side_needs_no_pytest() -> None:
+    """pytest is a test dependency: the checks and the command import without it."""
+    import sys
+
+    code = ("import sys; sys.modules['pytest'] = None; "
+            "import crm_connect.testing, crm_connect.testing.conformance, "
+            "crm_connect.cli_conformance; from crm_connect.cli import app")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
