@@ -41,6 +41,7 @@ from crm_connect.resilience.classify import (
     Outcome,
     classify_exception,
 )
+from crm_connect.resilience.injection import take_injected_failure
 from crm_connect.resilience.limits import GroupLimiter, QuotaTracker, QuotaUsage
 from crm_connect.resilience.settings import RateLimitSettings, ResilienceSettings
 from crm_connect.vendor import NEUTRAL_PROFILE, VendorProfile
@@ -169,6 +170,8 @@ class ResiliencePolicy:
         self._refresh_lock = threading.Lock()
         self._auth_generation = 0
         self._local = threading.local()  # .refreshing: this thread is inside ``refresh``
+        self.retries = 0
+        """How many attempts this policy has retried (conformance checks read it)."""
         _protect_transport_logs()
 
     @classmethod
@@ -350,6 +353,9 @@ class ResiliencePolicy:
             if waited > 0.05:
                 log.debug("%s: %s waited %.2f s for the %s rate limit", self.connection,
                           description, waited, limiter.group)
+            injected = take_injected_failure(self, description)  # see resilience.injection
+            if injected is not None:
+                return None, injected, None
             try:
                 result = attempt()
             except CrmConnectError:
@@ -463,6 +469,7 @@ class ResiliencePolicy:
     def _log_retry(self, state: RetryCallState, description: str) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         reason = exc.outcome.reason if isinstance(exc, _RetrySignal) else repr(exc)
+        self.retries += 1
         log.warning("%s: %s: %s (attempt %d of %d); retrying in %.2f s", self.connection,
                     description, reason, state.attempt_number, self.settings.max_attempts,
                     state.upcoming_sleep)

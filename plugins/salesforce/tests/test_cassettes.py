@@ -190,3 +190,43 @@ def test_scrubbers() -> None:
     scrubbed = scrub_response(response)
     assert b"00Dxx" not in scrubbed["body"]["string"]
     assert scrubbed["headers"]["Set-Cookie"] == ["REDACTED"]
+
+
+def _cassette_check(tmp_path: Path, cassettes: Path) -> Any:
+    """The connector kit's conformance check "no secret in any cassette", with the secrets the
+    cassettes were recorded with as the connection's."""
+    import crm_connect_salesforce.plugin
+    from crm_connect_salesforce.sandbox.auth import Credentials
+    from sf_support import write_project
+
+    from crm_connect.testing.conformance import CHECKS, ConformanceTarget, run_conformance
+
+    credentials = Credentials()
+    config = write_project(tmp_path, {"sf": {"username": credentials.username,
+                                             "login_url": "https://127.0.0.1:9"}})
+    target = ConformanceTarget(
+        config, "sf", cassettes=cassettes, plugins={"salesforce": crm_connect_salesforce.plugin},
+        secrets={"password": credentials.password, "security_token": credentials.security_token,
+                 "consumer_secret": credentials.client_secret,
+                 "refresh_token": credentials.refresh_token})
+    [outcome] = run_conformance(
+        target, [check for check in CHECKS if check.name == "cassettes_hold_no_secret"])
+    return outcome
+
+
+def test_conformance_suite_finds_no_secret_in_the_cassettes(tmp_path: Path) -> None:
+    outcome = _cassette_check(tmp_path, CASSETTES)
+    assert outcome.status == "pass", outcome.message
+    assert outcome.message.startswith(f"{len(list(CASSETTES.glob('*.yaml')))} cassettes")
+
+
+def test_conformance_suite_finds_an_unscrubbed_session_id(tmp_path: Path) -> None:
+    leaked = tmp_path / "cassettes"
+    leaked.mkdir()
+    text = (CASSETTES / "test_rest_read_replayed.yaml").read_text(encoding="utf-8")
+    (leaked / "leaked.yaml").write_text(
+        text.replace("<sessionId>REDACTED", "<sessionId>00DSb0000000001!AQ4AQ.live", 1),
+        encoding="utf-8")
+    outcome = _cassette_check(tmp_path, leaked)
+    assert outcome.status == "fail"
+    assert "leaked.yaml" in outcome.message and "session id" in outcome.message

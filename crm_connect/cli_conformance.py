@@ -1,0 +1,71 @@
+"""``crm-connect conformance CONNECTION``: the conformance suite against a configured connection.
+
+One line per check (pass, fail or skip with the reason), then in full what to fix for each
+failure and why each skipped check was skipped.
+Exit 0 when no check fails, 1 when one does, 2 on a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crm_connect.errors import CrmConnectError
+
+__all__ = ["format_outcome", "register_commands"]
+
+WIDTH = 80
+_LABELS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
+
+
+def format_outcome(name: str, status: str, message: str, width: int = WIDTH) -> str:
+    """``PASS  ids_unique  users: 8 distinct ids``, cut to ``width`` columns."""
+    line = f"{_LABELS[status]}  {name:<28} {message}".rstrip()
+    return line if len(line) <= width else line[:width - 3] + "..."
+
+
+def conformance_command(
+    connection: Annotated[str, typer.Argument(metavar="CONNECTION", show_default=False,
+                                              help="The connection to check.")],
+    stream: Annotated[list[str] | None, typer.Option(
+        "--stream", metavar="NAME", show_default=False,
+        help="Check only this stream (repeatable; default: every stream).")] = None,
+    cassettes: Annotated[Path | None, typer.Option(
+        "--cassettes", metavar="DIR", show_default=False,
+        help="A folder of recorded HTTP exchanges to scan for secrets.")] = None,
+) -> None:
+    """Run the conformance checks against CONNECTION: one line per check; exit 1 when one
+    fails."""
+    from crm_connect import cli
+    from crm_connect.config import find_config_path
+    from crm_connect.testing.conformance import ConformanceTarget, Status, run_conformance
+
+    try:
+        target = ConformanceTarget(find_config_path(cli.state.config_path), connection,
+                                   cassettes=cassettes, streams=tuple(stream or ()))
+        outcomes = run_conformance(target)
+    except CrmConnectError as exc:
+        cli._fail(exc)
+    for outcome in outcomes:
+        cli.out.print(format_outcome(outcome.name, outcome.status.value, outcome.message),
+                      highlight=False, markup=False, soft_wrap=True)
+    failed = [outcome for outcome in outcomes if outcome.status is Status.FAIL]
+    counts = {status: sum(outcome.status is status for outcome in outcomes)
+              for status in Status}
+    cli.out.print(f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, "
+                  f"{counts[Status.SKIP]} skipped", highlight=False, markup=False)
+    explained = failed + [outcome for outcome in outcomes if outcome.status is Status.SKIP]
+    for outcome in explained:
+        text = textwrap.fill(outcome.message, WIDTH, initial_indent="  ",
+                             subsequent_indent="  ")
+        cli.out.print(f"\n{_LABELS[outcome.status.value]} {outcome.name}:\n{text}",
+                      highlight=False, markup=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def register_commands(app: Any) -> None:
+    app.command("conformance")(conformance_command)
