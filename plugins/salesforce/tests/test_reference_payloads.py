@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 from crm_connect_salesforce.bulk import parse_csv
 from crm_connect_salesforce.client import error_code
-from crm_connect_salesforce.connector import ReadPlan, SalesforceConnector, _Progress
+from crm_connect_salesforce.connector import SalesforceConnector
 from crm_connect_salesforce.mapping import flatten, normalise, parse_sf_datetime
 from crm_connect_salesforce.objects import spec_for
-from crm_connect_salesforce.soql import Window, select_query
+from crm_connect_salesforce.plan import ReadPlan
+from crm_connect_salesforce.soql import select_query
 from sf_support import reference
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
+from crm_connect.incremental import CursorProgress, Window, checkpoint_state
 from crm_connect.schema import Account, Activity, Deal, Lead, Ticket, User
 from crm_connect.sync import validate_page
 
@@ -87,10 +89,10 @@ def test_page_state_resumes_after_the_last_record(make_connector: Callable[..., 
     first = reference("nango_query_account_p1_nextRecordsUrl.json")
     # this recording was ordered by SystemModstamp alone; ours add Id as the tie-break
     rows = sorted(rows_of(first, plan), key=lambda row: (row["SystemModstamp"], row["Id"]))
-    progress = _Progress()
+    progress = CursorProgress()
     for row in rows:
         progress.advance(parse_sf_datetime(row["SystemModstamp"]), row["Id"])
-    state = connector._state(plan, progress)
+    state = checkpoint_state(plan.cursor, progress)
     assert state == {"cursor_field": "SystemModstamp",
                      "cursor": "2026-05-06T11:56:44.000+00:00",
                      "last_id": rows[-1]["Id"], "complete": False}
