@@ -49,7 +49,6 @@ from crm_connect.incremental import (
     sweep_due,
 )
 from crm_connect.mapping import MissingField, merge_fieldmap
-from crm_connect.metrics import kpis_fed_by, kpis_reading
 from crm_connect_salesforce.client import (
     QueryTally,
     SalesforceApiError,
@@ -192,6 +191,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
 
     def _missing_object(self, spec: ObjectSpec) -> str:
         sobject = self._sobject(spec)
+        from crm_connect.metrics import kpis_fed_by  # the engine loads only for this message
+
         kpis = ", ".join(kpis_fed_by(spec.entity)) or "none"
         text = (f"{spec.stream}: the org has no {sobject} object (or this user cannot read it); "
                 f"KPIs without data: {kpis}.")
@@ -205,6 +206,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
                 f"{spec.stream} out of `streams` in {table}")
 
     def _missing_field(self, plan: ReadPlan, item: MissingField) -> str:
+        from crm_connect.metrics import kpis_reading  # the engine loads only for this message
+
         spec = plan.spec
         return item.message(stream=spec.stream, entity=spec.entity, container=plan.sobject,
                             table=f"[connections.{self.connection}.mapping.{spec.stream}]",
