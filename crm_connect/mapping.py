@@ -24,7 +24,7 @@ connection adds its own, and :data:`SURVEY_SCALES`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,16 +158,19 @@ class FieldMap:
                                     else parse_source(source))
                         for canonical, source in self.sources.items() if source}
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
+        """The canonical fields the map fills."""
         return iter(self.sources)
 
     def __contains__(self, canonical: object) -> bool:
         return canonical in self.sources
 
     def __getitem__(self, canonical: str) -> str:
+        """The source of ``canonical``."""
         return self.sources[canonical]
 
     def get(self, canonical: str, default: str | None = None) -> str | None:
+        """The source of ``canonical``, or ``default`` when it is unmapped."""
         return self.sources.get(canonical, default)
 
     @property
