@@ -20,6 +20,7 @@ from sf_support import reference
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
 from crm_connect.incremental import CursorProgress, Window, checkpoint_state
+from crm_connect.metrics import kpis_reading
 from crm_connect.schema import Account, Activity, Deal, Lead, Ticket, User
 from crm_connect.sync import validate_page
 
@@ -187,6 +188,21 @@ def test_opportunities(make_connector: Callable[..., Any]) -> None:
     assert first.is_closed is False and first.closed_at is None  # an open deal's CloseDate
     assert first.extra["CloseDate"] == "2026-03-08"                # is only an expectation
     assert first.owner_id == "005dM00000aYf0qQAC"
+
+
+def test_a_missing_amount_names_the_kpis_the_registry_computes_from_it(
+        make_connector: Callable[..., Any]) -> None:
+    """The KPIs left without data come from the KPI registry, not from a list in the plugin."""
+    connector = make_connector(mapping={"deals": {"amount": "Net_Amount__c"}})
+    plan = plan_for(connector, "deals", "cumulusci_describe_opportunity.json")
+    [missing] = [item for item in plan.missing if item.canonical == "amount"]
+    assert missing.explicit
+    text = connector._missing_field(plan, missing)
+    named = text.split("KPIs without data: ", 1)[1].split(". ", 1)[0].split(", ")
+    assert named == kpis_reading("deals", "amount")
+    assert "revenue" in named and "average_deal_size" in named and "win_rate" not in named
+    assert text.startswith("deals: Opportunity.Net_Amount__c (mapped to deals.amount) does "
+                           "not exist")
 
 
 def test_opportunity_won_types_and_currency(make_connector: Callable[..., Any]) -> None:
