@@ -89,10 +89,11 @@ class IdSweep:
     unfinished sweep of the stream are dropped), the last has ``last``.  When the last part is
     stored, every stored row of the stream's entity for this source whose id starts with
     ``prefix`` and that no part listed is marked ``is_deleted`` (rows are never removed), in the
-    same transaction.  ``prefix`` tells streams that share an entity apart (ids with a key
-    prefix per object type: ``00T`` tasks and ``00U`` events both land in ``activities``);
-    ``""`` covers every row of the source.  The ids must include those of records already
-    marked deleted that the vendor still returns, or those rows are simply marked again.
+    same transaction.  ``prefix`` tells streams that share an entity apart (when a vendor's ids
+    start with a per-object prefix and two objects land in ``activities``, say); ``""`` covers
+    every row of the source.  The ids must include those of records already marked deleted that
+    the vendor still returns, or those rows are simply marked again.  How often a stream sends
+    a sweep: :func:`crm_connect.incremental.sweep_due`.
     """
 
     ids: list[str]
