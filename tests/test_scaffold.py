@@ -154,8 +154,10 @@ def test_a_scaffolded_plugin_installs_and_passes_its_tests_and_the_conformance_c
                     "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
                     "--disable-pip-version-check", "-e", str(checkout), "-e", str(root)],
                    check=True, timeout=180, capture_output=True)
+    # Only the scaffolded plugin loads: the dependency folder may hold other plugins' metadata.
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("CRM_CONNECT_") and key != "PYTHONPATH"}
+    env["CRM_CONNECT_LOAD_PLUGINS"] = "acme"
 
     def run(*command: str, cwd: Path = root) -> subprocess.CompletedProcess[str]:
         return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
