@@ -165,7 +165,8 @@ def test_a_scaffolded_plugin_installs_and_passes_its_tests_and_the_conformance_c
 
     listed = run(str(python), "-m", "crm_connect.cli", "plugins", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert "crm-connect-acme" in listed.stdout
+    found = [entry for entry in json.loads(listed.stdout) if entry["name"] == "acme"]
+    assert found and found[0]["connectors"] == ["acme"] and not found[0]["builtin"]
 
     # first run records the cassettes against the sandbox, the second replays them (CI mode)
     for record_mode in ("once", "none"):
