@@ -22,7 +22,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
@@ -43,23 +43,29 @@ _MAX_LENGTH = 40
 MODULE_PLACEHOLDER = "__module__"
 TEMPLATE_SUFFIX = ".tmpl"
 
-#: Names the core or its shipped plugins already use for a connector or a plugin.
-RESERVED_NAMES = frozenset({"files", "duckdb", "kpis", "salesforce", "hubspot", "testing",
-                            "crm_connect", "core"})
+#: Names the core itself uses for its built-in plugins and modules.
+RESERVED_NAMES = frozenset({"files", "duckdb", "kpis", "testing", "core"})
+
+
+def _taken_names() -> set[str]:
+    """The reserved names and those of the plugins installed here (entry points of group
+    ``crm_connect``): a new plugin must not shadow one a user may already have."""
+    installed = {entry.name for entry in metadata.entry_points(group="crm_connect")}
+    return set(RESERVED_NAMES) | installed
 
 
 def validate_plugin_name(name: str) -> str:
     """Check that ``name`` can name a connector, a module and a distribution; return it.
 
     A plugin name is lowercase ASCII letters, digits and underscores, starting with a letter
-    (``acme``, ``tiny_crm``), at most 40 characters, not a Python keyword and not a name the
-    core or a shipped plugin uses.
+    (``acme``, ``tiny_crm``), at most 40 characters, not a Python keyword, and not a name the
+    core or an installed plugin uses.
 
     :raises ConfigError: with what is wrong and a name that would do.
     """
-    if name in RESERVED_NAMES:
-        raise ConfigError(f"The plugin name {name!r} is taken by crm-connect or one of its "
-                          f"plugins: choose your vendor's name, e.g. {name}_crm.")
+    if name in _taken_names():
+        raise ConfigError(f"The plugin name {name!r} is taken by crm-connect or a plugin "
+                          f"installed here: choose another, e.g. {name}_crm.")
     if not _NAME.fullmatch(name) or keyword.iskeyword(name) or len(name) > _MAX_LENGTH:
         suggestion = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
         if suggestion and not suggestion[0].isalpha():

@@ -10,13 +10,14 @@ import sys
 import sysconfig
 import tomllib
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from crm_connect.errors import ConfigError
-from crm_connect.scaffold import plugin_names, render_templates, scaffold_plugin
+from crm_connect.scaffold import RESERVED_NAMES, plugin_names, render_templates, scaffold_plugin
 
 
 @pytest.mark.parametrize("name", ["acme", "tiny_crm", "crm2go"])
@@ -38,9 +39,19 @@ def test_a_name_that_cannot_name_a_plugin_is_refused_with_one_that_can(
         assert f"Try {suggestion!r}" in str(info.value)
 
 
-def test_a_name_crm_connect_uses_is_refused() -> None:
-    with pytest.raises(ConfigError, match="taken"):
-        plugin_names("salesforce")
+@pytest.mark.parametrize("name", ["files", "kpis", "testing"])
+def test_a_name_crm_connect_uses_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="taken by crm-connect or a plugin installed here"):
+        plugin_names(name)
+
+
+def test_the_name_of_a_plugin_installed_here_is_refused() -> None:
+    installed = {entry.name for entry in metadata.entry_points(group="crm_connect")}
+    others = installed - RESERVED_NAMES
+    assert others, "the development environment installs the plugins under plugins/"
+    for name in others:
+        with pytest.raises(ConfigError, match="installed here"):
+            plugin_names(name)
 
 
 def test_the_scaffold_is_a_distribution_with_entry_point_hooks_profile_tests_and_cassettes(
