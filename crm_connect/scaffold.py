@@ -40,8 +40,8 @@ __all__ = [
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _MAX_LENGTH = 40
-MODULE_PLACEHOLDER = "__module__"
-TEMPLATE_SUFFIX = ".tmpl"
+_MODULE_PLACEHOLDER = "__module__"
+_TEMPLATE_SUFFIX = ".tmpl"
 
 #: Names the core itself uses for its built-in plugins and modules.
 RESERVED_NAMES = frozenset({"files", "duckdb", "kpis", "testing", "core"})
@@ -137,10 +137,10 @@ def _walk(folder: Traversable, relative: Path) -> list[tuple[Path, Traversable]]
 
 
 def _target(relative: Path, names: dict[str, str]) -> Path:
-    parts = [names["module"] if part == MODULE_PLACEHOLDER else part for part in relative.parts]
+    parts = [names["module"] if part == _MODULE_PLACEHOLDER else part for part in relative.parts]
     target = Path(*parts)
-    if target.name.endswith(TEMPLATE_SUFFIX):
-        target = target.with_name(target.name[: -len(TEMPLATE_SUFFIX)])
+    if target.name.endswith(_TEMPLATE_SUFFIX):
+        target = target.with_name(target.name[: -len(_TEMPLATE_SUFFIX)])
     return target
 
 
@@ -150,7 +150,7 @@ def render_templates(name: str) -> dict[Path, str]:
     rendered: dict[Path, str] = {}
     for relative, entry in _walk(_template_root(), Path()):
         text = entry.read_text(encoding="utf-8")
-        if relative.name.endswith(TEMPLATE_SUFFIX):
+        if relative.name.endswith(_TEMPLATE_SUFFIX):
             try:
                 text = Template(text).substitute(names)
             except (KeyError, ValueError) as exc:  # a broken template is a bug of crm-connect
