@@ -104,6 +104,13 @@ def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
     assert [path.name for path in target.iterdir()] == ["mine.txt"]
 
 
+def test_a_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("not a folder")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        scaffold_plugin("acme", target)
+
+
 def test_new_plugin_prints_what_it_created_and_the_next_commands(tmp_path: Path) -> None:
     from crm_connect.cli import app
 
