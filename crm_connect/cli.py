@@ -350,7 +350,8 @@ def _register_optional_commands() -> None:
     import importlib
 
     for module_name in ("crm_connect.metrics.cli", "crm_connect.cli_runs",
-                        "crm_connect.cli_quarantine", "crm_connect.cli_conformance"):
+                        "crm_connect.cli_quarantine", "crm_connect.cli_conformance",
+                        "crm_connect.cli_scaffold"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
