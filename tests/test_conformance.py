@@ -283,7 +283,8 @@ def test_the_kit_reference_documents_every_check_and_target_attribute() -> None:
     docs = Path(__file__).parent.parent / "docs" / "writing-a-plugin.md"
     text = docs.read_text(encoding="utf-8")
     section = text[text.index("## Kit reference: the conformance suite"):]
-    assert "\n## " not in section  # the last section, self-contained
+    if "\n## " in section:  # self-contained: up to the next section
+        section = section[:section.index("\n## ")]
     for check in CHECKS:
         assert f"| `{check.name}` |" in section, check.name
     [example] = re.findall(r"```py\n(.*?)```", section, re.DOTALL)
