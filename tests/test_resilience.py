@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from vendor_answers import HUBSPOT_TOKEN_EXPIRED, SALESFORCE_SESSION_EXPIRED
 
 from crm_connect.errors import AuthenticationError, QuotaExceededError, RetryExhaustedError
 from crm_connect.resilience import (
@@ -236,7 +237,8 @@ def test_authentication_errors_never_show_the_token(caplog: pytest.LogCaptureFix
             f"400 Client Error for url: https://login.salesforce.com/services/oauth2/token"
             f"?grant_type=refresh_token&refresh_token={secret}")
 
-    with FaultServer(script={0: faults.expire_token()}, auth_style="salesforce") as server, \
+    with FaultServer(script={0: faults.expire_token()},
+                     auth_error=SALESFORCE_SESSION_EXPIRED) as server, \
             caplog.at_level(logging.DEBUG):
         session = ResilientSession(ResiliencePolicy("sf_prod", FAST, vendor="salesforce",
                                                     refresh=refresh),
@@ -309,7 +311,7 @@ def test_hubspot_api_client_goes_through_the_policy() -> None:
                 "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-02T00:00:00Z",
                 "archived": False} for n in range(1, 6)]
     script = {0: faults.server_error(503), 1: faults.reset(), 2: faults.expire_token()}
-    with FaultServer(records, page_size=2, script=script,
+    with FaultServer(records, page_size=2, script=script, auth_error=HUBSPOT_TOKEN_EXPIRED,
                      records_path="/crm/v3/objects/contacts") as server:
         client: Any = None
 
