@@ -165,9 +165,9 @@ class FaultServer(LoopbackServer):
                 self.faults.add(self._bind(fault), skip=index - seen)
         for path, sequence in (path_script or {}).items():
             seen_here = self.count(path)
-            for position, fault in enumerate(sequence):
-                if fault is not None and position >= seen_here:
-                    self.faults.add(self._bind(fault), path=f"^{re.escape(path)}$",
+            for position, step in enumerate(sequence):
+                if step is not None and position >= seen_here:
+                    self.faults.add(self._bind(step), path=f"^{re.escape(path)}$",
                                     skip=position - seen_here)
 
     def count(self, path: str | None = None) -> int:
