@@ -62,8 +62,8 @@ class Request:
 
     @property
     def params(self) -> dict[str, list[str]]:
-        """The query string, parsed."""
-        return urllib.parse.parse_qs(self.query, keep_blank_values=True)
+        """The query string, parsed (blank values left out)."""
+        return urllib.parse.parse_qs(self.query)
 
     def form(self) -> dict[str, str]:
         """The body as an ``application/x-www-form-urlencoded`` form (first value of each)."""
