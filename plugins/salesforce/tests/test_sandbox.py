@@ -550,7 +550,7 @@ def test_oauth_jwt_bearer_is_verified_against_the_public_key(small: SalesforceSa
         version=VERSION,
     )
     assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] > 0
-    from crm_connect_salesforce.sandbox.tls import new_rsa_keypair
+    from crm_connect.testing.tls import new_rsa_keypair
 
     other_key, _ = new_rsa_keypair()
     with pytest.raises(SalesforceAuthenticationFailed) as err:
