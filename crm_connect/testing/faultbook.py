@@ -178,6 +178,7 @@ class QueuedFault:
 
     @property
     def kind(self) -> FaultKind:
+        """How the queued fault is applied."""
         return self.fault.kind
 
     @property
