@@ -188,3 +188,14 @@ def test_the_kit_reference_example_runs() -> None:
     section = text.split("## Kit reference: loopback servers and faults", 1)[1]
     [code] = re.findall(r"```python kit\n(.*?)```", section, re.DOTALL)
     exec(compile(code, "writing-a-plugin.md", "exec"), {"__name__": "kit_example"})
+
+
+def test_the_kit_names_no_vendor() -> None:
+    """Vendor bodies and headers come from the tests that use the kit, never the kit itself."""
+    import crm_connect.testing
+
+    folder = Path(crm_connect.testing.__file__).parent
+    for source in folder.glob("*.py"):
+        text = source.read_text().lower()
+        for vendor in ("salesforce", "hubspot", "sforce"):
+            assert vendor not in text, f"{source.name} names {vendor}"
