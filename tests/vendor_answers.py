@@ -25,19 +25,6 @@ def salesforce_usage(used: int, limit: int) -> Mapping[str, str]:
     return {"Sforce-Limit-Info": f"api-usage={used}/{limit}"}
 
 
-def hubspot_usage(used: int, limit: int) -> Mapping[str, str]:
-    """HubSpot's daily limit and remaining headers."""
-    return {"X-HubSpot-RateLimit-Daily": str(limit),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(limit - used)}
-
-
-def hubspot_rate_limited(retry_after: int = 1, policy: str = "TEN_SECONDLY_ROLLING") -> Fault:
-    """A HubSpot 429 naming its policy."""
-    return faults.rate_limited(retry_after, {
-        "status": "error", "message": f"You have reached your {policy.lower()} limit.",
-        "errorType": "RATE_LIMIT", "policyName": policy})
-
-
 def daily_quota_exceeded(vendor: str) -> Fault:
     """The vendor's spent-daily-quota answer: Salesforce ``403 REQUEST_LIMIT_EXCEEDED`` or a
     HubSpot ``429`` with ``"policyName": "DAILY"``."""

@@ -128,8 +128,6 @@ class SalesforceSandbox(RestEndpoints):
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
     def start(self) -> SalesforceSandbox:
         if self._tmp is not None:
             return self
