@@ -3,12 +3,12 @@ mechanisms only (limit groups, error markers, usage headers), the way a plugin d
 
 Its answers have the shape of real CRM APIs: a ``policyName`` naming the limit a 429 hit, a
 ``category`` naming why a 401 came, rate-limit headers with an interval in milliseconds, and a
-daily usage header.  The fault server's ``usage_style="salesforce"`` header (written by
-``crm_connect.testing.faults``, rewritten without vendor names by another part of issue 14) is
-read through ``daily_usage``; see ``FAULT_SERVER_USAGE_HEADER``.
+daily usage header (``example_usage`` writes it, for the fault server's ``usage_headers``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from crm_connect.vendor import (
     ErrorMarker,
@@ -19,7 +19,13 @@ from crm_connect.vendor import (
     VendorProfile,
 )
 
-FAULT_SERVER_USAGE_HEADER = "Sforce-Limit-Info"
+USAGE_HEADER = "X-Example-Api-Usage"
+
+
+def example_usage(used: int, limit: int) -> Mapping[str, str]:
+    """Example CRM's daily usage header, as every answer carries it."""
+    return {USAGE_HEADER: f"api-usage={used}/{limit}"}
+
 
 EXAMPLE_CRM = VendorProfile(
     name="Example CRM",
@@ -39,7 +45,7 @@ EXAMPLE_CRM = VendorProfile(
         rate_interval="X-Example-RateLimit-Interval-Milliseconds", rate_interval_seconds=0.001,
         daily_limit="X-Example-RateLimit-Daily",
         daily_remaining="X-Example-RateLimit-Daily-Remaining",
-        daily_usage=FAULT_SERVER_USAGE_HEADER, daily_usage_pattern=r"api-usage=(\d+)/(\d+)",
+        daily_usage=USAGE_HEADER, daily_usage_pattern=r"api-usage=(\d+)/(\d+)",
         daily_name="Example CRM daily API limit"),
     daily_reset_hint="Example CRM's daily limit resets at midnight UTC",
 )

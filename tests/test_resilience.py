@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import requests
-from example_crm import EXAMPLE_CRM, FAULT_SERVER_USAGE_HEADER
+from example_crm import EXAMPLE_CRM, USAGE_HEADER, example_usage
+from vendor_answers import HUBSPOT_TOKEN_EXPIRED, SALESFORCE_SESSION_EXPIRED
 
 from crm_connect.errors import AuthenticationError, QuotaExceededError, RetryExhaustedError
 from crm_connect.resilience import (
@@ -131,7 +132,7 @@ def test_retry_after_in_seconds_and_as_an_http_date() -> None:
 
 
 def test_vendor_usage_headers_are_read() -> None:
-    usage = read_rate_limit_headers({FAULT_SERVER_USAGE_HEADER.lower(): "api-usage=24/15000"},
+    usage = read_rate_limit_headers({USAGE_HEADER.lower(): "api-usage=24/15000"},
                                     profile=EXAMPLE_CRM)
     assert usage is not None
     assert (usage.daily_used, usage.daily_limit) == (24, 15000)
@@ -146,7 +147,7 @@ def test_vendor_usage_headers_are_read() -> None:
     assert read_rate_limit_headers({"content-type": "application/json"},
                                    profile=EXAMPLE_CRM) is None
     # the core alone reads no vendor's headers
-    assert read_rate_limit_headers({FAULT_SERVER_USAGE_HEADER: "api-usage=24/15000"}) is None
+    assert read_rate_limit_headers({USAGE_HEADER: "api-usage=24/15000"}) is None
 
 
 def test_transport_failures_are_retryable_and_certificate_errors_are_not() -> None:
@@ -260,7 +261,8 @@ def test_authentication_errors_never_show_the_token(caplog: pytest.LogCaptureFix
             f"400 Client Error for url: https://login.salesforce.com/services/oauth2/token"
             f"?grant_type=refresh_token&refresh_token={secret}")
 
-    with FaultServer(script={0: faults.expire_token()}, auth_style="salesforce") as server, \
+    with FaultServer(script={0: faults.expire_token()},
+                     auth_error=SALESFORCE_SESSION_EXPIRED) as server, \
             caplog.at_level(logging.DEBUG):
         session = ResilientSession(ResiliencePolicy("sf_prod", FAST, profile=EXAMPLE_CRM,
                                                     refresh=refresh),
@@ -287,10 +289,10 @@ def test_a_second_401_after_refresh_is_final() -> None:
 def test_quota_share_is_measured_from_first_to_latest_reading() -> None:
     policy = ResiliencePolicy("sf", ResilienceSettings(max_daily_quota_share=0.1),
                               profile=EXAMPLE_CRM)
-    policy.observe({FAULT_SERVER_USAGE_HEADER: "api-usage=500/1000"})
-    policy.observe({FAULT_SERVER_USAGE_HEADER: "api-usage=599/1000"})
+    policy.observe({USAGE_HEADER: "api-usage=500/1000"})
+    policy.observe({USAGE_HEADER: "api-usage=599/1000"})
     policy.check_quota()  # 100 requests: exactly 10 %, not more
-    policy.observe({FAULT_SERVER_USAGE_HEADER: "api-usage=600/1000"})
+    policy.observe({USAGE_HEADER: "api-usage=600/1000"})
     with pytest.raises(QuotaExceededError, match=r"101 requests, 10% of the Example CRM daily"):
         policy.check_quota()
     spent = ResiliencePolicy("hs", profile=EXAMPLE_CRM)
@@ -332,7 +334,7 @@ def test_a_urllib3_client_goes_through_the_policy() -> None:
     """A client on urllib3: its pool never retries by itself, times out, and reports every
     answer's usage headers to the policy, which does the retrying."""
     with FaultServer(script={0: faults.server_error(503), 1: faults.reset()},
-                     usage_style="salesforce", daily_limit=1000, daily_used=10) as server:
+                     usage_headers=example_usage, daily_limit=1000, daily_used=10) as server:
         policy = ResiliencePolicy("api", FAST, profile=EXAMPLE_CRM)
         pool = observed_pool(policy)
         answer = policy.execute(
@@ -356,7 +358,7 @@ def test_a_generated_api_client_goes_through_the_policy() -> None:
                 "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-02T00:00:00Z",
                 "archived": False} for n in range(1, 6)]
     script = {0: faults.server_error(503), 1: faults.reset(), 2: faults.expire_token()}
-    with FaultServer(records, page_size=2, script=script,
+    with FaultServer(records, page_size=2, script=script, auth_error=HUBSPOT_TOKEN_EXPIRED,
                      records_path="/crm/v3/objects/contacts") as server:
         client: Any = None
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from example_crm import EXAMPLE_CRM
+from example_crm import EXAMPLE_CRM, example_usage
+from vendor_answers import daily_quota_exceeded
 
 from crm_connect import (
     CheckResult,
@@ -238,7 +239,7 @@ def daily_total_rule() -> Iterator[None]:
 @pytest.mark.parametrize("style", ["salesforce", "hubspot"])
 def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(tmp_path: Path,
                                                                  style: str) -> None:
-    with FaultServer(path_script={"/api/records": [None, faults.daily_quota_exceeded(style)]}
+    with FaultServer(path_script={"/api/records": [None, daily_quota_exceeded(style)]}
                      ) as server:
         config = make_config(tmp_path, server)
         report = run_sync(config)
@@ -259,7 +260,7 @@ def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(tmp_path: Path
 
 @pytest.mark.usefixtures("paged_plugin")
 def test_run_stops_after_its_share_of_the_daily_quota(tmp_path: Path) -> None:
-    with FaultServer(usage_style="salesforce", daily_limit=20, daily_used=3) as server:
+    with FaultServer(usage_headers=example_usage, daily_limit=20, daily_used=3) as server:
         report = run_sync(make_config(tmp_path, server, page_size=2))
         result = only_result(report)
         assert result.status == "stopped"

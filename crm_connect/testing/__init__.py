@@ -12,9 +12,11 @@ Plugin authors add ``pytest_plugins = ["crm_connect.testing"]`` to their ``conft
 :mod:`crm_connect.testing.conformance` is the conformance suite: subclass its
 ``ConformanceSuite`` to run every check against a connector (see ``docs/writing-a-plugin.md``).
 
-``crm_connect.testing.faults`` holds a loopback HTTP server that serves a paged JSON API and
-injects the failures vendors produce (429 with ``Retry-After``, 5xx, dropped connections, slow
-and truncated responses, expired tokens, spent daily quotas), for resilience tests;
+The loopback server kit: ``crm_connect.testing.server`` (``LoopbackServer``: routes, optional
+TLS, a request log), ``crm_connect.testing.faultbook`` (``FaultBook`` and the faults: 429 with
+``Retry-After``, 5xx, connection resets, truncated bodies, expired tokens, slow answers) and
+``crm_connect.testing.tls`` (a throwaway self-signed certificate).  ``crm_connect.testing.faults``
+builds on it a server that pages a JSON API, for resilience tests;
 ``pytest_plugins = ["crm_connect.testing.faults"]`` adds its ``fault_server`` fixture.
 """
 
