@@ -305,11 +305,14 @@ CHECKS: tuple[Check, ...] = (
 
 
 def run_check(session: ConformanceSession, check: Check) -> CheckOutcome:
-    """Run one check; an error it meets is its failure, never a traceback."""
+    """Run one check; an error it meets is its failure, never a traceback.  The outcome is
+    kept in ``session.outcomes``."""
     try:
         status, message = check.run(session)
     except CrmConnectError as exc:
         status, message = Status.FAIL, str(exc)
     except Exception as exc:
         status, message = Status.FAIL, f"{type(exc).__name__}: {exc}"
-    return CheckOutcome(check.name, status, message)
+    outcome = CheckOutcome(check.name, status, message)
+    session.outcomes[check.name] = outcome
+    return outcome

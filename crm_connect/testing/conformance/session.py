@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keyring
 
@@ -27,6 +27,9 @@ from crm_connect.pages import validate_page
 from crm_connect.schema import CanonicalRecord
 from crm_connect.secrets import KEYRING_SERVICE, env_var_name, get_secret, keyring_key
 from crm_connect.testing.memory_keyring import MemoryKeyring
+
+if TYPE_CHECKING:
+    from crm_connect.testing.conformance.outcomes import CheckOutcome
 
 __all__ = ["ConformanceSession", "ConformanceTarget", "StreamRead", "state_cursor"]
 
@@ -122,6 +125,11 @@ class ConformanceSession:
 
     Use it as a context manager: secrets and plugins the target brings are installed on
     entry and removed on exit, and the connector is closed.
+
+    :attr:`outcomes` keeps the outcome of each check run in the session (by check name); the
+    pytest suite reports a kept outcome instead of running the check again, so a session
+    replayed from a cassette can run every check inside it, in the recorded order, before
+    its test items report.
     """
 
     def __init__(self, target: ConformanceTarget) -> None:
@@ -130,6 +138,7 @@ class ConformanceSession:
         self._connector: Connector[Any] | None = None
         self._streams: list[Stream] | None = None
         self._reads: dict[tuple[str, str], StreamRead] = {}
+        self.outcomes: dict[str, CheckOutcome] = {}
         self._exit = contextlib.ExitStack()
 
     # -- set-up ---------------------------------------------------------------------------
