@@ -65,35 +65,39 @@ def _deleted_ids(org: Org) -> dict[str, set[str]]:
     return {stream: {org.id_of(sobject, index)} for stream, (sobject, index) in DELETED.items()}
 
 
+def _real_org(mode: str) -> Recording:
+    """A real org's recording: ``SF_RECORD_LOGIN_URL`` and ``SF_RECORD_USERNAME`` name it, its
+    secrets are in ``CRM_CONNECT_SF_*`` (placeholders on replay: the login is scrubbed)."""
+    secrets = {name: os.environ.get(f"CRM_CONNECT_SF_{name.upper()}") or f"replayed-{name}"
+               for name in ("password", "security_token")}
+    return Recording(mode, {"username": os.environ["SF_RECORD_USERNAME"],
+                            "login_url": os.environ["SF_RECORD_LOGIN_URL"], **READ_OPTIONS},
+                     secrets)
+
+
 @pytest.fixture(scope="module")
 def conformance_recording(record_mode: str) -> Iterator[Recording]:
     """pytest-recording's ``--record-mode``: ``none`` replays, anything else records."""
-    mode = record_mode
-    credentials = Credentials()
-    sandbox_secrets = {"password": credentials.password,
-                       "security_token": credentials.security_token}
-    if mode == "none":
-        # The sandbox's throwaway secrets: the login request carries them (scrubbed before it is
-        # matched), and the cassette scan proves they were not recorded.
-        if not CASSETTE.is_file():
-            pytest.fail(f"{CASSETTE} is missing: record it with --record-mode=rewrite")
-        yield Recording(mode, {"username": credentials.username,
-                               "login_url": "https://127.0.0.1:9", **READ_OPTIONS},
-                        sandbox_secrets, _deleted_ids(Org(**ORG)))
-        return
+    if record_mode == "none" and not CASSETTE.is_file():
+        pytest.fail(f"{CASSETTE} is missing: record it with --record-mode=rewrite")
     if os.environ.get("SF_RECORD_LOGIN_URL"):
-        secrets = {name: os.environ.get(f"CRM_CONNECT_SF_{name.upper()}", "")
-                   for name in ("password", "security_token")}
-        yield Recording(mode, {"username": os.environ["SF_RECORD_USERNAME"],
-                               "login_url": os.environ["SF_RECORD_LOGIN_URL"], **READ_OPTIONS},
-                        {name: value for name, value in secrets.items() if value})
+        yield _real_org(record_mode)
+        return
+    credentials = Credentials()
+    # The sandbox's throwaway secrets: on replay the login carries them (scrubbed before it is
+    # matched), and the cassette scan proves they were not recorded.
+    secrets = {"password": credentials.password, "security_token": credentials.security_token}
+    if record_mode == "none":
+        yield Recording(record_mode, {"username": credentials.username,
+                                      "login_url": "https://127.0.0.1:9", **READ_OPTIONS},
+                        secrets, _deleted_ids(Org(**ORG)))
         return
     with SalesforceSandbox(**ORG) as sandbox:
         for sobject, index in DELETED.values():
             sandbox.org.delete(sandbox.org.id_of(sobject, index))
         options = sandbox_options(sandbox, **READ_OPTIONS)
         options.pop("resilience")  # the replay's options; the backoff is not recorded
-        yield Recording(mode, options, sandbox_secrets, _deleted_ids(sandbox.org))
+        yield Recording(record_mode, options, secrets, _deleted_ids(sandbox.org))
 
 
 class TestSalesforceCassetteConformance(ConformanceSuite):
@@ -129,13 +133,14 @@ class TestSalesforceCassetteConformance(ConformanceSuite):
         """Nothing passes for want of data: no check skipped, the tasks resumed across their
         page boundary, the deleted account and deal read back flagged."""
         outcomes = conformance.outcomes
+        if not conformance_recording.deleted_ids:
+            pytest.skip("a real org's recording: its data is not known here")
         assert {name: outcome.message for name, outcome in outcomes.items()
                 if outcome.status is not Status.PASS} == {}
-        if conformance_recording.deleted_ids:  # the sandbox's org
-            assert "tasks: resumed from 2 committed states" in (
-                outcomes["resume_from_every_state"].message)
-            assert "accounts: the 1 known delete flagged; deals: the 1 known delete flagged" in (
-                outcomes["deletes_flagged"].message)
+        assert "tasks: resumed from 2 committed states" in (
+            outcomes["resume_from_every_state"].message)
+        assert "accounts: the 1 known delete flagged; deals: the 1 known delete flagged" in (
+            outcomes["deletes_flagged"].message)
 
 
 def _target(folder: Path, recording: Recording, **options: Any) -> ConformanceTarget:
