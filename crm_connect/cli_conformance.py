@@ -7,6 +7,7 @@ Exit 0 when no check fails, 1 when one does, 2 on a usage or configuration error
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,13 +19,42 @@ from crm_connect.errors import CrmConnectError
 __all__ = ["format_outcome", "register_commands"]
 
 WIDTH = 80
+_STREAM_PART = re.compile(r"[\w.-]+: ")
 _LABELS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 
 
 def format_outcome(name: str, status: str, message: str, width: int = WIDTH) -> str:
-    """``PASS  ids_unique  users: 8 distinct ids``, cut to ``width`` columns."""
-    line = f"{_LABELS[status]}  {name:<28} {message}".rstrip()
-    return line if len(line) <= width else line[:width - 3] + "..."
+    """``PASS  ids_unique  users: 8 distinct ids``, cut to ``width`` columns.
+
+    A message with one part per stream (``"users: ...; deals: ..."``) keeps the streams that
+    fit and counts the others (``(+3 streams)``); other messages are cut after a word, with
+    ``...`` (the failures and skips are printed in full after the list).
+    """
+    head = f"{_LABELS[status]}  {name:<28} "
+    line = (head + message).rstrip()
+    if len(line) <= width:
+        return line
+    room = width - len(head)
+    parts = message.split("; ")
+    if len(parts) == 1 or not all(_STREAM_PART.match(part) for part in parts):
+        return head + _cut(message, room)
+    for kept in range(len(parts) - 1, 0, -1):
+        shown = "; ".join(parts[:kept]) + f" (+{len(parts) - kept} streams)"
+        if len(shown) <= room:
+            return head + shown
+    rest = f" (+{len(parts) - 1} streams)"
+    return head + _cut(parts[0], room - len(rest)) + rest
+
+
+def _cut(text: str, room: int) -> str:
+    """``text`` cut after a word to fit ``room`` with the ``...`` it ends with."""
+    if len(text) <= room:
+        return text
+    words = text[:room - 2].split(" ")[:-1] or [text[:room - 3]]
+    while len(words) > 1 and (words[-1].count("(") > words[-1].count(")")
+                              or not words[-1].strip(";,:")):
+        words.pop()  # no dangling "(in" or punctuation before the dots
+    return " ".join(words).rstrip(" ;,:") + "..."
 
 
 def conformance_command(
@@ -58,9 +88,14 @@ def conformance_command(
     cli.out.print(f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, "
                   f"{counts[Status.SKIP]} skipped", highlight=False, markup=False)
     explained = failed + [outcome for outcome in outcomes if outcome.status is Status.SKIP]
+    first_with: dict[str, str] = {}
     for outcome in explained:
-        text = textwrap.fill(outcome.message, WIDTH, initial_indent="  ",
-                             subsequent_indent="  ")
+        if outcome.message in first_with:  # one cause failing several checks: said once
+            text = f"  the same as {first_with[outcome.message]}"
+        else:
+            first_with[outcome.message] = outcome.name
+            text = textwrap.fill(outcome.message, WIDTH, initial_indent="  ",
+                                 subsequent_indent="  ")
         cli.out.print(f"\n{_LABELS[outcome.status.value]} {outcome.name}:\n{text}",
                       highlight=False, markup=False, soft_wrap=True)
     if failed:

@@ -18,7 +18,10 @@ from typing import Any
 
 from crm_connect.resilience.classify import Action, Outcome
 
-__all__ = ["InjectedFailures", "inject_failures", "take_injected_failure"]
+__all__ = ["INJECTED", "InjectedFailures", "inject_failures", "take_injected_failure"]
+
+INJECTED = "injected by crm-connect"
+"""What the reason of an injected failure says (and the retry warnings that quote it)."""
 
 _STATUS_REASONS = {429: "Too Many Requests", 500: "Internal Server Error",
                    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -28,7 +31,7 @@ def _outcome(status: int) -> Outcome:
     reason = _STATUS_REASONS.get(status)
     if reason is None:
         raise ValueError(f"cannot inject HTTP {status}: only 429 and 5xx are retried")
-    return Outcome(Action.RETRY, f"HTTP {status} {reason} (injected by crm-connect)",
+    return Outcome(Action.RETRY, f"HTTP {status} {reason} ({INJECTED})",
                    retry_after=0.0, unprocessed=True)
 
 

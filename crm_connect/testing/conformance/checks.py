@@ -47,8 +47,8 @@ def _per_stream(session: ConformanceSession,
     verdicts = [(stream.name, verdict(session, stream)) for stream in session.streams()]
     if not verdicts:
         return Status.SKIP, "the connection offers no stream"
-    failed = [f"{name}: {message}" for name, (status, message) in verdicts
-              if status is Status.FAIL]
+    failed = _grouped([(name, message) for name, (status, message) in verdicts
+                       if status is Status.FAIL])
     if failed:
         return Status.FAIL, "; ".join(failed)
     passed = [f"{name}: {message}" for name, (status, message) in verdicts
@@ -59,6 +59,15 @@ def _per_stream(session: ConformanceSession,
     skipped = [name for name, (status, _) in verdicts if status is Status.SKIP]
     note = f" (skipped: {', '.join(skipped)})" if skipped else ""
     return Status.PASS, "; ".join(passed) + note
+
+
+def _grouped(messages: list[tuple[str, str]]) -> list[str]:
+    """``stream: message`` for each stream; streams with the same message (one error met by
+    every read) share one entry: ``users, deals: message``."""
+    streams: dict[str, list[str]] = {}
+    for name, message in messages:
+        streams.setdefault(message, []).append(name)
+    return [f"{', '.join(names)}: {message}" for message, names in streams.items()]
 
 
 def _records_validate(session: ConformanceSession, stream: Stream) -> Verdict:

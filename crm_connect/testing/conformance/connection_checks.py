@@ -3,13 +3,15 @@ and its secrets, retries through the resilience policy, and the cassettes record
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from crm_connect.config import parse_config
 from crm_connect.errors import ConfigError, CrmConnectError
-from crm_connect.resilience.injection import inject_failures
+from crm_connect.resilience.injection import INJECTED, inject_failures
 from crm_connect.testing.conformance.cassettes import scan_cassettes
 from crm_connect.testing.conformance.outcomes import Status, Verdict, count
 from crm_connect.testing.conformance.session import ConformanceSession
@@ -95,8 +97,8 @@ def _check_result(connector_check: Callable[[], object]) -> tuple[bool, str]:
 def check_check_succeeds(session: ConformanceSession) -> Verdict:
     ok, message = _check_result(session.connector.check)
     if not ok:
-        return Status.FAIL, (f"check() failed: {message}. check() must succeed on a connection "
-                             "that is configured and reachable")
+        return Status.FAIL, (f"check() failed: {message.rstrip('. ')}. check() must succeed on a "
+                             "connection that is configured and reachable")
     return Status.PASS, message
 
 
@@ -132,6 +134,24 @@ def check_missing_secret_named(session: ConformanceSession) -> Verdict:
     return Status.PASS, f"check() names the missing secret ({', '.join(named)})"
 
 
+class _DropInjected(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return INJECTED not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _injected_retries_unlogged() -> Iterator[None]:
+    """The policy's warnings about the failures the check injects are not shown: they are
+    the check's doing, and its outcome reports them."""
+    logger = logging.getLogger("crm_connect.resilience")
+    quiet = _DropInjected()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def check_retries(session: ConformanceSession) -> Verdict:
     candidates = [(len(read.records), stream) for stream in session.streams()
                   if not (read := session.full_read(stream)).error and read.records]
@@ -142,7 +162,7 @@ def check_retries(session: ConformanceSession) -> Verdict:
     connector = session.new_connector()
     try:
         _check_result(connector.check)  # signed in first: the failures meet the read's requests
-        with inject_failures((429, 503)) as injection:
+        with _injected_retries_unlogged(), inject_failures((429, 503)) as injection:
             read = session.read(stream, None, connector)
     finally:
         connector.close()
@@ -177,4 +197,4 @@ def check_cassettes(session: ConformanceSession) -> Verdict:
         return Status.FAIL, ("; ".join(problems[:3]) + "; scrub secrets at record time (the "
                              "vcr_config's filter_headers and before_record_* hooks) and "
                              "record again")
-    return Status.PASS, f"{count(files, 'cassette')} in {folder}, no secret"
+    return Status.PASS, f"{count(files, 'cassette')}, no secret (in {folder})"

@@ -42,7 +42,8 @@ Verdict = tuple[Status, str]
 
 
 def read_failed(read: StreamRead, what: str) -> Verdict:
-    return Status.FAIL, (f"{what} failed: {read.error}. read() must read the stream to its end "
+    error = (read.error or "").rstrip(". ")
+    return Status.FAIL, (f"{what} failed: {error}. read() must read the stream to its end "
                          "or raise a CrmConnectError that says what to do")
 
 
