@@ -129,6 +129,43 @@ def test_loading_is_idempotent_and_lists_versions_and_hooks() -> None:
     assert infos["files"].builtin and infos["files"].version
 
 
+def test_builtins_load_only_through_the_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout that was never installed has no entry points: it says how to install."""
+    from crm_connect import plugins
+
+    installed = list(plugins._entry_points())
+    assert {ep.name for ep in installed if ep.dist is not None
+            and ep.dist.metadata["Name"] == "crm-connect"} == {"files", "duckdb", "kpis"}
+    others = [ep for ep in installed
+              if ep.dist is None or ep.dist.metadata["Name"] != "crm-connect"]
+    monkeypatch.setattr(plugins, "_entry_points", lambda: iter(others))
+    plugins.reset_plugins()
+    try:
+        with pytest.raises(PluginError, match=r"^crm-connect is not installed: run pip "
+                                              r"install -e \. "):
+            load_plugins()
+        with pytest.raises(PluginError, match="crm-connect is not installed"):
+            get_connectors()
+    finally:
+        monkeypatch.undo()
+        plugins.reset_plugins()
+    assert {"files", "duckdb", "kpis"} <= {info.name for info in list_plugins()}
+
+
+def test_reset_reads_the_disabled_list_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_connect import plugins
+
+    monkeypatch.setenv("CRM_CONNECT_DISABLED_PLUGINS", "files")
+    plugins.reset_plugins()
+    try:
+        assert "files" not in get_connectors()
+        assert "files" not in {info.name for info in list_plugins()}
+    finally:
+        monkeypatch.undo()
+        plugins.reset_plugins()
+    assert "files" in get_connectors()
+
+
 def test_every_hook_is_documented_and_typed() -> None:
     from crm_connect import hookspecs
 
