@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -327,9 +328,10 @@ for _commands in (metrics_cli, cli_runs, cli_quarantine):
     _commands.register_commands(app)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``crm-connect`` command: ``argv`` are its arguments (default: ``sys.argv[1:]``)."""
     try:
-        app()
+        app(args=argv, prog_name="crm-connect")
     except CrmConnectError as exc:  # anything a command did not catch itself
         err.print(f"Error: {exc}", highlight=False, markup=False)
         raise SystemExit(exc.exit_code) from None

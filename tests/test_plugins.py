@@ -36,7 +36,8 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_installed_distribution_is_discovered_through_its_entry_point(
-        installed_example: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        installed_example: Path, cli_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli = cli_process  # installed into a folder on PYTHONPATH: a process of its own
     env = {"PYTHONPATH": str(installed_example), "CRM_CONNECT_LOAD_PLUGINS": "example"}
     listed = cli("plugins", "list", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -56,7 +57,8 @@ def test_installed_distribution_is_discovered_through_its_entry_point(
         assert con.execute("SELECT count(*) FROM deals WHERE source = 'ex'").fetchone() == (25,)
 
 
-def test_allow_list_and_deny_list(installed_example: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_allow_list_and_deny_list(installed_example: Path, cli_process) -> None:  # type: ignore[no-untyped-def]
+    cli = cli_process  # installed into a folder on PYTHONPATH: a process of its own
     base = {"PYTHONPATH": str(installed_example)}
     names = lambda env: {p["name"] for p in json.loads(cli("plugins", "list", "--json",  # noqa: E731
                                                          env={**base, **env}).stdout)}
@@ -69,7 +71,8 @@ def test_allow_list_and_deny_list(installed_example: Path, cli) -> None:  # type
     assert "files" not in names({"CRM_CONNECT_DISABLED_PLUGINS": "files"})
 
 
-def test_a_plugin_that_fails_to_import_is_named(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_plugin_that_fails_to_import_is_named(tmp_path: Path, cli_process) -> None:  # type: ignore[no-untyped-def]
+    cli = cli_process  # found through PYTHONPATH: a process of its own
     site = register_entry_point(tmp_path / "site", "crm-connect-broken", "0.1", "broken",
                                 "crm_connect_broken")
     (site / "crm_connect_broken.py").write_text("raise RuntimeError('boom at import')\n")
