@@ -20,7 +20,12 @@ from crm_connect.cli_context import fail as _fail
 from crm_connect.cli_context import load_cli_config as _load_config
 from crm_connect.cli_context import state
 from crm_connect.cli_help import use_plain_argument_help
-from crm_connect.cli_output import cell, err, out, plain_table
+
+# out and err are re-exported for code that prints as the commands do; command modules take
+# them (and fail, load_cli_config, state) from cli_output and cli_context, never from here.
+from crm_connect.cli_output import cell, plain_table
+from crm_connect.cli_output import err as err
+from crm_connect.cli_output import out as out
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.metrics import cli as metrics_cli
 
