@@ -85,6 +85,11 @@ class DuckDBStore(Store):
         return cls(shared, path, read_only=read_only)
 
     @property
+    def location(self) -> str:
+        """The DuckDB file (or ``:memory:``)."""
+        return self.path
+
+    @property
     def con(self) -> duckdb.DuckDBPyConnection:
         """The DuckDB connection (reopened if the writer stepped aside for readers)."""
         return self._shared.con

@@ -91,6 +91,16 @@ class Store(abc.ABC):
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run SQL on the store's engine and return the rows."""
 
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages (a file, a server); never a secret."""
+        return f"{self.scheme}://"
+
+    def total_records(self) -> int | None:
+        """Records of every entity, all sources together, or ``None`` when the store cannot
+        count them cheaply; the ``kpis`` command says that a store holding none is empty."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the store (its connection, its lock); the object is unusable after."""

@@ -259,8 +259,7 @@ def test_contract_modules_import_no_implementation(graph: ImportGraph, contract:
 BUILTIN_PLUGINS = {
     "crm_connect.connectors.files": (),
     "crm_connect.metrics.catalogue": (),
-    # The kpis command says when the DuckDB store is still empty (a DuckDB-only question).
-    "crm_connect.store": ("crm_connect.metrics.cli",),
+    "crm_connect.store": (),
 }
 """The built-in plugin modules (the entry points of pyproject.toml) and who else may import
 them; everything else types against the contracts (the store contract, the KPI registry)."""

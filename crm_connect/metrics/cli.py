@@ -152,7 +152,6 @@ def _compute(request: _Request, config: Any, err: Console
     when there is nothing to show (an empty store under the table format)."""
     from crm_connect.config import open_store
     from crm_connect.metrics.compute import compute_kpis, parse_moment
-    from crm_connect.store import DuckDBStore
 
     moment = parse_moment(request.as_of, "--as-of") or \
         dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -160,10 +159,9 @@ def _compute(request: _Request, config: Any, err: Console
                        read_only=not request.save, wait_seconds=request.wait,
                        memory_limit=config.store.memory_limit)
     try:
-        empty = (not request.from_history and isinstance(store, DuckDBStore)
-                 and store.total_records() == 0)
-        if empty and isinstance(store, DuckDBStore):
-            err.print(f"The store {store.path} holds no records yet: run `crm-connect sync` "
+        empty = not request.from_history and store.total_records() == 0
+        if empty:
+            err.print(f"The store {store.location} holds no records yet: run `crm-connect sync` "
                       "first." + (" Nothing was saved." if request.save else ""),
                       highlight=False, markup=False)
             if request.table:
