@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from crm_connect.cli_context import fail, state
+from crm_connect.cli_output import out
 from crm_connect.errors import CrmConnectError
 
 __all__ = ["format_outcome", "register_commands"]
@@ -69,23 +71,22 @@ def conformance_command(
 ) -> None:
     """Run the conformance checks against CONNECTION: one line per check; exit 1 when one
     fails."""
-    from crm_connect import cli
     from crm_connect.config import find_config_path
     from crm_connect.testing.conformance import ConformanceTarget, Status, run_conformance
 
     try:
-        target = ConformanceTarget(find_config_path(cli.state.config_path), connection,
+        target = ConformanceTarget(find_config_path(state.config_path), connection,
                                    cassettes=cassettes, streams=tuple(stream or ()))
         outcomes = run_conformance(target)
     except CrmConnectError as exc:
-        cli._fail(exc)
+        fail(exc)
     for outcome in outcomes:
-        cli.out.print(format_outcome(outcome.name, outcome.status.value, outcome.message),
+        out.print(format_outcome(outcome.name, outcome.status.value, outcome.message),
                       highlight=False, markup=False, soft_wrap=True)
     failed = [outcome for outcome in outcomes if outcome.status is Status.FAIL]
     counts = {status: sum(outcome.status is status for outcome in outcomes)
               for status in Status}
-    cli.out.print(f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, "
+    out.print(f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, "
                   f"{counts[Status.SKIP]} skipped", highlight=False, markup=False)
     explained = failed + [outcome for outcome in outcomes if outcome.status is Status.SKIP]
     first_with: dict[str, str] = {}
@@ -96,7 +97,7 @@ def conformance_command(
             first_with[outcome.message] = outcome.name
             text = textwrap.fill(outcome.message, WIDTH, initial_indent="  ",
                                  subsequent_indent="  ")
-        cli.out.print(f"\n{_LABELS[outcome.status.value]} {outcome.name}:\n{text}",
+        out.print(f"\n{_LABELS[outcome.status.value]} {outcome.name}:\n{text}",
                       highlight=False, markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)

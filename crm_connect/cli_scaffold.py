@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from crm_connect.cli_context import fail
+from crm_connect.cli_output import out
+
 __all__ = ["register_commands"]
 
 
@@ -23,18 +26,17 @@ def register_commands(app: typer.Typer) -> None:
     ) -> None:
         """Scaffold a vendor plugin: entry point, hooks, vendor profile, a connector with one
         incremental stream over a loopback sandbox, conformance tests, cassettes, README."""
-        from crm_connect import cli as core
         from crm_connect.errors import ConfigError
         from crm_connect.scaffold import scaffold_plugin
 
         try:
             plugin = scaffold_plugin(name, directory)
         except ConfigError as exc:
-            core._fail(exc)
-        core.out.print(f"Created {plugin.names['dist']} in {plugin.root}:", highlight=False,
+            fail(exc)
+        out.print(f"Created {plugin.names['dist']} in {plugin.root}:", highlight=False,
                        markup=False)
         for relative in plugin.files:
-            core.out.print(f"  {relative.as_posix()}", highlight=False, markup=False)
-        core.out.print("\nNext:", highlight=False)
+            out.print(f"  {relative.as_posix()}", highlight=False, markup=False)
+        out.print("\nNext:", highlight=False)
         for step in plugin.next_steps():
-            core.out.print(f"  {step}", highlight=False, markup=False)
+            out.print(f"  {step}", highlight=False, markup=False)

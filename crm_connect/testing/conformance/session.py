@@ -25,7 +25,8 @@ from crm_connect.connector import ConnectionContext, Connector, Stream
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.pages import validate_page
 from crm_connect.schema import CanonicalRecord
-from crm_connect.secrets import KEYRING_SERVICE, env_var_name, get_secret, keyring_key
+from crm_connect.secret_names import env_var_name, keyring_key
+from crm_connect.secrets import KEYRING_SERVICE, get_secret
 from crm_connect.testing.memory_keyring import MemoryKeyring
 
 if TYPE_CHECKING:
