@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from crm_connect.connector import Stream
 from crm_connect.errors import CrmConnectError
@@ -23,14 +24,7 @@ from crm_connect.testing.conformance.connection_checks import (
     check_missing_secret_named,
     check_retries,
 )
-from crm_connect.testing.conformance.outcomes import (
-    Check,
-    CheckOutcome,
-    Status,
-    Verdict,
-    count,
-    read_failed,
-)
+from crm_connect.testing.conformance.outcomes import CheckOutcome, Status, Verdict, count
 from crm_connect.testing.conformance.session import (
     ConformanceSession,
     StreamRead,
@@ -38,7 +32,24 @@ from crm_connect.testing.conformance.session import (
     state_cursor,
 )
 
-__all__ = ["CHECKS", "Check", "CheckOutcome", "Status", "run_check"]
+__all__ = ["CHECKS", "Check", "CheckOutcome", "Status", "read_failed", "run_check"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A conformance check: a name (the pytest item is ``test_<name>``), what it proves."""
+
+    name: str
+    description: str
+    run: Callable[[ConformanceSession], Verdict]
+
+
+def read_failed(read: StreamRead, what: str) -> Verdict:
+    error = (read.error or "").rstrip(". ")
+    return Status.FAIL, (f"{what} failed: {error}. read() must read the stream to its end "
+                         "or raise a CrmConnectError that says what to do")
+
+
 
 
 def _per_stream(session: ConformanceSession,

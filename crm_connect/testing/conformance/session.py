@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keyring
 
@@ -27,10 +27,8 @@ from crm_connect.pages import validate_page
 from crm_connect.schema import CanonicalRecord
 from crm_connect.secret_names import env_var_name, keyring_key
 from crm_connect.secrets import KEYRING_SERVICE, get_secret
+from crm_connect.testing.conformance.outcomes import CheckOutcome
 from crm_connect.testing.memory_keyring import MemoryKeyring
-
-if TYPE_CHECKING:
-    from crm_connect.testing.conformance.outcomes import CheckOutcome
 
 __all__ = ["ConformanceSession", "ConformanceTarget", "StreamRead", "state_cursor"]
 
