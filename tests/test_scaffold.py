@@ -62,7 +62,8 @@ def test_the_scaffold_is_a_distribution_with_entry_point_hooks_profile_tests_and
     written = {path.as_posix() for path in plugin.files}
     assert {"pyproject.toml", "README.md", "cassettes/README.md",
             "crm_connect_acme/plugin.py", "crm_connect_acme/profile.py",
-            "crm_connect_acme/connector.py", "crm_connect_acme/sandbox.py",
+            "crm_connect_acme/connector.py", "crm_connect_acme/mapping.py",
+            "crm_connect_acme/sandbox.py",
             "crm_connect_acme/fixture.json", "crm_connect_acme/py.typed",
             "tests/conftest.py", "tests/test_conformance.py",
             "tests/test_cassettes.py"} <= written
