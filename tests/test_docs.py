@@ -128,6 +128,21 @@ def test_relative_links_in_the_docs_point_at_files_in_the_repository() -> None:
     assert not broken, broken
 
 
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_to_sections_of_the_same_page_name_one_of_its_headings() -> None:
+    broken = []
+    for path in _markdown_files():
+        text = path.read_text(encoding="utf-8")
+        anchors = {_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+        broken += [f"{path.name}: #{target}" for target in re.findall(r"\]\(#([^)\s]+)\)", text)
+                   if target not in anchors]
+    assert not broken, broken
+
+
 def test_readme_names_only_distributions_that_exist() -> None:
     readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
     named = set(re.findall(r"crm-connect-([a-z]+)", readme))
