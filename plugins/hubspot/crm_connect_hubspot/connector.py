@@ -23,7 +23,14 @@ import logging
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
-from crm_connect.connector import CheckResult, ConnectionContext, Connector, Page, Stream
+from crm_connect.connector import (
+    CheckResult,
+    ConnectionContext,
+    Connector,
+    IdSweep,
+    Page,
+    Stream,
+)
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.mapping import MissingField, merge_fieldmap, resolve_fieldmap
 from crm_connect.resilience import ResiliencePolicy
@@ -45,7 +52,7 @@ from crm_connect_hubspot.mapping import (
     MappingContext,
     map_objects,
 )
-from crm_connect_hubspot.objects import OBJECT_SPECS, ObjectSpec, spec_for
+from crm_connect_hubspot.objects import ENGAGEMENT_STREAMS, OBJECT_SPECS, ObjectSpec, spec_for
 from crm_connect_hubspot.prefetch import read_ahead
 from crm_connect_hubspot.profile import HUBSPOT_PROFILE
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
@@ -244,18 +251,44 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         elif spec.object_type == "campaigns":
             yield from self._read_whole(spec, ctx, state, self._campaign_pages(spec))
         else:
+            sweep, first = self._sweeping(spec, state)
             chunks = read_ahead(self._read_object(spec, state),
                                 depth=max(2, self.config.batch_size // 100 + 1),
                                 name=f"hubspot-{self.connection}-{spec.stream}")
-            yield from self._grouped(spec, ctx, chunks)
+            yield from self._grouped(spec, ctx, chunks, sweep=sweep, first=first)
 
-    def _grouped(self, spec: ObjectSpec, ctx: MappingContext, chunks: Iterator[Chunk]
-                 ) -> Iterator[Page]:
+    def _sweeping(self, spec: ObjectSpec, state: dict[str, Any] | None) -> tuple[bool, bool]:
+        """Whether this read's pages double as an id sweep (and whether it starts one).
+
+        A full list read (first sync, ``--full-refresh``) sees every id HubSpot still holds,
+        live and archived; a record purged for good (a GDPR deletion, an archived record past
+        its 90 days) is in neither list, so the store marks its row deleted.  Engagement
+        streams share the ``activities`` entity, so they do not sweep it."""
+        if spec.stream in ENGAGEMENT_STREAMS:
+            return False, False
+        if state is None:
+            return self.config.start_date is None, True
+        return bool(state.get("sweep")), False
+
+    def _grouped(self, spec: ObjectSpec, ctx: MappingContext, chunks: Iterator[Chunk], *,
+                 sweep: bool = False, first: bool = False) -> Iterator[Page]:
         """Pages of ``batch_size`` records (1,000 by default), so that one v4 associations
         request per object type serves them all.  A page's state is the last one its
-        chunks carry (a resume reads again what came after it: upserts change nothing)."""
+        chunks carry (a resume reads again what came after it: upserts change nothing).
+        With ``sweep`` each page lists the ids it read as part of an id sweep, the last one
+        ending it."""
         objects: list[HubSpotObject] = []
         state: dict[str, Any] | None = None
+
+        def page(objects: list[HubSpotObject], state: dict[str, Any] | None, last: bool
+                 ) -> Page:
+            nonlocal first
+            built = self._page(spec, ctx, objects, covered(state))
+            if sweep:
+                built.id_sweep = IdSweep([obj.id for obj in objects], first=first, last=last)
+                first = False
+            return built
+
         newest: int | None = None  # the newest updatedAt read: a state's cursor covers it
 
         def covered(state: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -271,10 +304,10 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                     newest = changed
             state = chunk_state if chunk_state is not None else state
             if len(objects) >= self.config.batch_size:
-                yield self._page(spec, ctx, objects, covered(state))
+                yield page(objects, state, False)
                 objects, state = [], None
-        if objects or state is not None:
-            yield self._page(spec, ctx, objects, covered(state))
+        if objects or state is not None or sweep:
+            yield page(objects, state, True)
 
     def _page(self, spec: ObjectSpec, ctx: MappingContext, objects: list[HubSpotObject],
               state: dict[str, Any] | None) -> Page:
@@ -293,6 +326,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                      ) -> Iterator[Chunk]:
         mode = (state or {}).get("mode")
         search_state: dict[str, Any] | None = None
+        listed = False
         archived_since = (state or {}).get("archived_cursor")
         if mode == "archived":
             assert state is not None
@@ -301,6 +335,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         if mode == "list" or (state is None and self.config.start_date is None):
             search_state = yield from self._read_list(spec, state)
             archived_since = None
+            listed = True
         else:
             reader = SearchReader(self.client.search(spec.object_type), spec.cursor,
                                   self._properties(spec),
@@ -319,7 +354,8 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         if not spec.archivable:
             yield [], search_state
             return
-        yield from self._read_archived(spec, search_state, {"archived_cursor": archived_since})
+        yield from self._read_archived(spec, search_state,
+                                       {"archived_cursor": archived_since, "sweep": listed})
 
     def _list_objects(self, spec: ObjectSpec, properties: list[str], after: str | None,
                       archived: bool) -> tuple[list[HubSpotObject], str | None]:
@@ -364,7 +400,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             if len(seen) > 2 * SEEN_LIMIT and high is not None:
                 seen = _newest(seen, high - lookback)
             page_state = {"mode": "list", "after": after, "started_at": started,
-                          "seen": seen, "high": high} if after else None
+                          "seen": seen, "high": high, "sweep": True} if after else None
             yield objects, page_state
             if not after:
                 break
@@ -404,6 +440,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                 if changed is not None and (floor is None or moment is None or moment > floor):
                     updated = max(updated, changed)
             page_state = {"mode": "archived", "after": after, "search": search_state,
+                          "sweep": bool(state.get("sweep")),
                           "archived_cursor": state.get("archived_cursor"),
                           "archived_max": newest, "archived_updated": updated} if after else None
             yield fresh, page_state
