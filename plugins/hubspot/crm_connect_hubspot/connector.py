@@ -32,6 +32,7 @@ from crm_connect.connector import (
     Stream,
 )
 from crm_connect.errors import ConfigError, CrmConnectError
+from crm_connect.incremental import sweep_due
 from crm_connect.mapping import MissingField, merge_fieldmap, resolve_fieldmap
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_hubspot.auth import TokenManager
@@ -45,6 +46,16 @@ from crm_connect_hubspot.incremental import (
     to_ms,
 )
 from crm_connect_hubspot.kpis import stream_kpis, unfed_kpis
+from crm_connect_hubspot.listing import (
+    Chunk,
+    campaign_pages,
+    id_sweep,
+    later,
+    newest_seen,
+    owner_pages,
+    read_whole,
+    updated_ms,
+)
 from crm_connect_hubspot.mapping import (
     DEFAULT_DEAL_TYPES,
     DEFAULT_LEAD_ORIGINS,
@@ -63,33 +74,6 @@ __all__ = ["HubSpotConnector"]
 log = logging.getLogger("crm_connect_hubspot")
 
 _PIPELINE_OBJECTS = {"deals": "deals", "tickets": "tickets"}
-
-
-Chunk = tuple[list[HubSpotObject], dict[str, Any] | None]
-"""Records read by one request and the state once they are stored (``None``: keep the last)."""
-
-
-def _updated_ms(obj: HubSpotObject) -> int | None:
-    """When the record last changed as its ``updatedAt`` says (what ``updated_at`` holds)."""
-    try:
-        stamp = read_datetime("updatedAt", obj.updated_at)
-    except UnreadableValue:
-        return None
-    return to_ms(stamp) if stamp is not None else None
-
-
-def _later(first: str | None, second: str | None) -> str | None:
-    """The later of two cursor texts (either may be missing)."""
-    moments = [stamp for stamp in (read_datetime("cursor", first),
-                                   read_datetime("cursor", second)) if stamp is not None]
-    return iso_ms(to_ms(max(moments))) if moments else None
-
-
-def _newest(seen: dict[str, int], floor: int) -> dict[str, int]:
-    """The ids read at or after ``floor``, at most ``SEEN_LIMIT`` of the newest."""
-    kept = sorted(((value, key) for key, value in seen.items() if value >= floor),
-                  reverse=True)[:SEEN_LIMIT]
-    return {key: value for value, key in kept}
 
 
 class HubSpotConnector(Connector[HubSpotConfig]):
@@ -247,15 +231,33 @@ class HubSpotConnector(Connector[HubSpotConfig]):
     def _read(self, spec: ObjectSpec, state: dict[str, Any] | None) -> Iterator[Page]:
         ctx = self.context_for(spec)
         if spec.object_type == "owners":
-            yield from self._read_whole(spec, ctx, state, self._owner_pages())
+            yield from read_whole(ctx, state, owner_pages(self.client))
         elif spec.object_type == "campaigns":
-            yield from self._read_whole(spec, ctx, state, self._campaign_pages(spec))
+            properties = spec.properties(self.fieldmap(spec))[2:]
+            yield from read_whole(ctx, state, campaign_pages(self.client, properties))
         else:
             sweep, first = self._sweeping(spec, state)
             chunks = read_ahead(self._read_object(spec, state),
                                 depth=max(2, self.config.batch_size // 100 + 1),
                                 name=f"hubspot-{self.connection}-{spec.stream}")
-            yield from self._grouped(spec, ctx, chunks, sweep=sweep, first=first)
+            pages = self._grouped(spec, ctx, chunks, sweep=sweep, first=first)
+            if sweep or spec.stream in ENGAGEMENT_STREAMS or not self.config.id_sweep_every:
+                yield from pages
+                return
+            decision = sweep_due(state, self.config.id_sweep_every)
+            final: dict[str, Any] | None = None
+            for page in pages:
+                if page.state is not None:
+                    page.state = {**page.state, "runs_since_id_check": decision.runs_after
+                                  if not decision.due else int(
+                                      (state or {}).get("runs_since_id_check", 0)) + 1}
+                    final = page.state
+                yield page
+            if decision.due and final is not None:
+                log.info("%s/%s: comparing HubSpot's %s ids with the stored ones (purged "
+                         "records)", self.connection, spec.stream, spec.object_type)
+                yield from id_sweep(self.client, spec, {**final, "runs_since_id_check": 0},
+                                    self.config.batch_size)
 
     def _sweeping(self, spec: ObjectSpec, state: dict[str, Any] | None) -> tuple[bool, bool]:
         """Whether this read's pages double as an id sweep (and whether it starts one).
@@ -294,12 +296,12 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         def covered(state: dict[str, Any] | None) -> dict[str, Any] | None:
             if state is None or "cursor" not in state or newest is None:
                 return state
-            return {**state, "cursor": _later(state["cursor"], iso_ms(newest))}
+            return {**state, "cursor": later(state["cursor"], iso_ms(newest))}
 
         for found, chunk_state in chunks:
             objects += found
             for obj in found:
-                changed = _updated_ms(obj)
+                changed = updated_ms(obj)
                 if changed is not None and (newest is None or changed > newest):
                     newest = changed
             state = chunk_state if chunk_state is not None else state
@@ -347,7 +349,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                 resume = {**state, "cursor": state.get("search_from") or reported}
             for found in reader.read(resume, since=self.config.start_date):
                 search_state = {**found.state, "search_from": found.state.get("cursor"),
-                                "cursor": _later(found.state.get("cursor"), reported),
+                                "cursor": later(found.state.get("cursor"), reported),
                                 "archived_cursor": archived_since}
                 yield found.objects, search_state
         assert search_state is not None
@@ -398,7 +400,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                 if value >= high - lookback:
                     seen[obj.id] = value
             if len(seen) > 2 * SEEN_LIMIT and high is not None:
-                seen = _newest(seen, high - lookback)
+                seen = newest_seen(seen, high - lookback)
             page_state = {"mode": "list", "after": after, "started_at": started,
                           "seen": seen, "high": high, "sweep": True} if after else None
             yield objects, page_state
@@ -407,7 +409,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         begin = read_datetime("started_at", started)
         assert begin is not None
         cursor = min(high, to_ms(begin)) if high is not None else None
-        kept = _newest(seen, cursor - lookback) if cursor is not None else {}
+        kept = newest_seen(seen, cursor - lookback) if cursor is not None else {}
         text = iso_ms(cursor) if cursor is not None else None
         return {"mode": "search", "cursor": text, "search_from": text, "complete": True,
                 "seen": kept}
@@ -436,7 +438,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                     fresh.append(obj)
                 if moment is not None:
                     newest = max(newest, moment)
-                changed = _updated_ms(obj) or cursor_ms(obj, spec.cursor)
+                changed = updated_ms(obj) or cursor_ms(obj, spec.cursor)
                 if changed is not None and (floor is None or moment is None or moment > floor):
                     updated = max(updated, changed)
             page_state = {"mode": "archived", "after": after, "search": search_state,
@@ -450,46 +452,5 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         final["archived_cursor"] = iso_ms(newest) if newest else state.get("archived_cursor")
         # the state's cursor covers the archived records stored too; the next search still
         # starts from the live records' (search_from)
-        final["cursor"] = _later(final.get("cursor"), iso_ms(updated) if updated else None)
+        final["cursor"] = later(final.get("cursor"), iso_ms(updated) if updated else None)
         yield [], final
-
-    # -- owners and campaigns: listed whole ---------------------------------------------------
-
-    def _owner_pages(self) -> Iterator[list[HubSpotObject]]:
-        for archived in (False, True):
-            after: str | None = None
-            while True:
-                objects, after = self.client.owners_page(after=after, archived=archived)
-                yield objects
-                if not after:
-                    break
-
-    def _campaign_pages(self, spec: ObjectSpec) -> Iterator[list[HubSpotObject]]:
-        after: str | None = None
-        properties = spec.properties(self.fieldmap(spec))[2:]
-        while True:
-            objects, after = self.client.campaigns_page(properties, after=after)
-            yield objects
-            if not after:
-                break
-
-    def _read_whole(self, spec: ObjectSpec, ctx: MappingContext,
-                    state: dict[str, Any] | None, pages: Iterator[list[HubSpotObject]]
-                    ) -> Iterator[Page]:
-        """Small collections without search: read all, store those that changed since the
-        versions the state remembers (``{id: "updatedAt|archived"}``)."""
-        known: dict[str, str] = dict((state or {}).get("versions") or {})
-        versions: dict[str, str] = {}
-        for objects in pages:
-            changed = []
-            for obj in objects:
-                version = f"{obj.updated_at}|{obj.archived}"
-                versions[obj.id] = version
-                if known.get(obj.id) != version:
-                    changed.append(obj)
-            if changed:
-                records, raws, rejected = map_objects(changed, ctx)
-                yield Page(records, None, raw=raws, rejected=rejected)
-        cursor = max((obj_time for obj_time in (v.split("|", 1)[0] for v in versions.values())
-                      if obj_time and obj_time != "None"), default=None)
-        yield Page([], {"mode": "whole", "cursor": cursor, "versions": versions})
