@@ -9,8 +9,13 @@ Reading a CRM object stream (companies, contacts, deals, engagements, tickets, f
    (:class:`~crm_connect_hubspot.incremental.SearchReader`).
 3. **Archived records** (``archived=true``) after the live ones, every run: those archived
    since the last run are stored with ``is_deleted``.
-4. **Associations** of each page through the v4 batch API, one request per page and object
-   type, never one per record.
+4. **Associations** of each page (``batch_size`` records) through the v4 batch API, one
+   request per page and object type, never one per record; the next records are read ahead
+   meanwhile (:mod:`~crm_connect_hubspot.prefetch`), so the search and general budgets are
+   spent at once.
+5. **Id sweeps**: a full list read's pages (and, with ``id_sweep_every``, an id-only listing
+   after every N-th incremental run) list every id HubSpot holds, so rows of records purged
+   for good are marked deleted (:mod:`~crm_connect_hubspot.listing`).
 
 Every page carries the state that resumes right after it.  Owners and campaigns have no search:
 they are listed whole each run (they are few) and only those that changed are stored.
