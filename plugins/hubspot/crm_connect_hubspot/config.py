@@ -66,6 +66,11 @@ class HubSpotConfig(ConnectorConfig):
         default=DEFAULT_BASE_URL,
         description="The API's root; override for the sandbox, tests or a proxy.")
 
+    verify: bool = Field(default=True, description="Verify TLS certificates.")
+    ca_bundle: str | None = Field(
+        default=None, description="A CA bundle (PEM) to trust, e.g. a proxy's or the TLS "
+        "sandbox's certificate (relative to the configuration file's folder).")
+
     # -- what to read ---------------------------------------------------------------------
     streams: list[str] | None = Field(
         default=None, description="Streams to sync (default: all of them).")

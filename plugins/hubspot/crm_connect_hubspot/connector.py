@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Generator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from crm_connect.connector import (
@@ -102,8 +103,21 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         if self._client is None:
             tokens = TokenManager(self.config, self.context)
             policy = ResiliencePolicy.for_connector(self, refresh=lambda: tokens.refresh())
-            self._client = HubSpotClient(self.config, self.connection, policy, tokens)
+            self._client = HubSpotClient(self.config, self.connection, policy, tokens,
+                                         ca_bundle=self._ca_bundle())
         return self._client
+
+    def _ca_bundle(self) -> str | None:
+        """``ca_bundle`` as a path (relative to the configuration file's folder)."""
+        if not self.config.ca_bundle:
+            return None
+        path = Path(self.config.ca_bundle).expanduser()
+        if not path.is_absolute():
+            path = self.context.base_dir / path
+        if not path.is_file():
+            raise ConfigError(f"connection {self.connection!r}: ca_bundle {path} is not a "
+                              "file; give the path of a PEM certificate bundle")
+        return str(path)
 
     def close(self) -> None:
         if self._client is not None:

@@ -210,3 +210,21 @@ def test_updates_the_search_index_had_not_seen_are_found_by_the_look_back(
             amount = rows(tmp_path, f"SELECT amount FROM deals WHERE id = '{record_id}'")[0][0]
             expected = portal.portal.record("deals", record_id).properties["amount"]
             assert amount == Decimal(expected)
+
+
+def test_a_tls_portal_is_trusted_through_ca_bundle(
+        tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        portal_context = sandbox.HubSpotSandbox(records=300, seed=8, enforce_limits=False,
+                                                tls=True)
+    except TypeError:
+        pytest.skip("this sandbox serves no TLS")
+    with portal_context as portal:
+        assert portal.base_url.startswith("https://")
+        configure(tmp_path, portal, monkeypatch,
+                  f'streams = ["deals", "campaigns"]\nca_bundle = "{portal.cert_path}"\n'
+                  + UNTHROTTLED)
+        result = cli("sync")
+        assert result.exit_code == 0, result.output
+        assert rows(tmp_path, "SELECT count(*) FROM deals")[0][0] > 0
+        assert rows(tmp_path, "SELECT count(*) FROM campaigns")[0][0] > 0
