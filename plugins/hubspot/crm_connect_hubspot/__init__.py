@@ -1,0 +1,1 @@
+"""HubSpot connector plugin for crm-connect."""
