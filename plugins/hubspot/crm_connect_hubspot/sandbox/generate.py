@@ -119,7 +119,7 @@ class _Generator:
     def modified_after(self, created: int) -> str:
         """A modification stamp after creation: most records were touched again later."""
         if self.rng.random() < 0.3:
-            return iso_ms(created + self.rng.randrange(0, 5000))
+            return iso_ms(min(created + self.rng.randrange(0, 5000), self.now - 1))
         return iso_ms(self.when(created, self.now))
 
     def owner(self) -> str:
@@ -177,10 +177,12 @@ class _Generator:
         created = self.when(self.now - HISTORY_DAYS * DAY_MS, self.now - 20 * DAY_MS)
         name = f"{rng.choice(_WORD_A)} {rng.choice(_WORD_B)} {n}"
         domain = name.lower().replace(" ", "-") + ".example.com"
-        customer_at = created + rng.randrange(10, 200) * DAY_MS if rng.random() < 0.6 else None
+        # every fifth company in three is a customer, one of those churned, so that even a
+        # small portal has each shape
+        customer_at = created + rng.randrange(10, 200) * DAY_MS if n % 5 < 3 else None
         if customer_at is not None and customer_at >= self.now:
-            customer_at = None
-        churned = customer_at is not None and rng.random() < 0.18
+            customer_at = created + (self.now - created) // 2
+        churned = customer_at is not None and n % 5 == 2
         churn_at = self.when(customer_at, self.now) if churned and customer_at else None
         props: dict[str, PropertyValue] = {
             "name": name, "domain": domain, "website": f"https://www.{domain}",
@@ -196,7 +198,7 @@ class _Generator:
             "churn_date": iso_ms(churn_at)[:10] if churn_at else None,
             "createdate": iso_ms(created), "hs_lastmodifieddate": self.modified_after(created),
         }
-        if customer_at is not None and rng.random() < 0.7:  # else: only the won deal says so
+        if customer_at is not None and n % 10 != 1:  # else: only the won deal says so
             props["hs_lifecyclestage_customer_date"] = iso_ms(customer_at)
             props["hs_v2_date_entered_customer"] = iso_ms(customer_at)
             props["hs_lifecyclestage_opportunity_date"] = iso_ms(customer_at - 9 * DAY_MS)
@@ -255,7 +257,7 @@ class _Generator:
             stage, closed = "closedwon", customer_at
         else:
             created = self.when(company_created, self.now - DAY_MS)
-            roll = rng.random()
+            roll = (0.2, 0.5, 0.9, rng.random())[(company + i) % 4]  # won, lost, open, any
             won, lost = ("150482113", "150482114") if kind == "renewal" else ("closedwon",
                                                                                "closedlost")
             if roll < 0.45:
@@ -394,14 +396,18 @@ class _Generator:
     # -- finishing touches ----------------------------------------------------------------------
 
     def archive_some(self) -> None:
+        """A few records of every type (at least one where there are two) are archived."""
         for name, table in self.portal.records.items():
-            for record in table.values():
-                if self.rng.randrange(100) < self.size.archived_percent:
-                    kind = self.portal.kind(name)
-                    created = ms_of(record.properties[kind.created] or "0")
-                    stamp = self.when(created, self.now)
-                    record.archived, record.archived_at = True, stamp
-                    record.properties[kind.modified] = iso_ms(stamp)
+            records = list(table.values())
+            chosen = [r for r in records if self.rng.randrange(100) < self.size.archived_percent]
+            if not chosen and len(records) >= 2 and self.size.archived_percent:
+                chosen = [records[len(records) // 2]]
+            kind = self.portal.kind(name)
+            for record in chosen:
+                created = ms_of(record.properties[kind.created] or "0")
+                stamp = self.when(created, self.now)
+                record.archived, record.archived_at = True, stamp
+                record.properties[kind.modified] = iso_ms(stamp)
             self.portal.reindex(name)
 
     def trap_page_boundaries(self, name: str) -> None:

@@ -142,6 +142,8 @@ class RateLimits:
                 "errorType": "RATE_LIMIT", "correlationId": correlation_id(),
                 "policyName": policy,
                 "groupName": f"publicapi:{kind}-{names[policy]}:{self.app_id}"}
+        if policy == "SECONDLY":  # as recorded: the secondly body also names the request
+            body["requestId"] = correlation_id().replace("-", "")
         headers = self._headers(now, private) if group != "search" else {}
         return ApiResponse(429, body, headers), headers
 
