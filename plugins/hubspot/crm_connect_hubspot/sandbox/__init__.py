@@ -21,6 +21,7 @@ from .oauth import TOKEN_LIFETIME_SECONDS, Credentials, TokenBook
 from .portal import DEFAULT_NOW, Portal, PortalError, StoredRecord, iso_ms, ms_of
 from .rounds import RoundChanges, change_round
 from .search import MAX_PAGE, SEARCH_CAP
+from .server import HubSpotSandbox
 
 __all__ = [
     "DEFAULT_MAX_URL_LENGTH",
@@ -32,6 +33,7 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "Credentials",
+    "HubSpotSandbox",
     "Portal",
     "PortalError",
     "PortalSize",
