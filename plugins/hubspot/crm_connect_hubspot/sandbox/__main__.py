@@ -24,7 +24,9 @@ def connection_recipe(name: str, base_url: str, *, oauth: bool, client_id: str,
                       secrets: dict[str, str], as_of: str) -> str:
     """What a user pastes to point crm-connect at this sandbox (its throwaway secrets)."""
     prefix = f"CRM_CONNECT_{name.upper()}_"
-    lines = ["# crm-connect.toml", f"[connections.{name}]", 'connector = "hubspot"',
+    lines = ["# crm-connect.toml", "[reporting]", 'currency = "USD"',
+             "rates = { EUR = 1.08, GBP = 1.27 }  # the portal's deals come in three currencies",
+             "", f"[connections.{name}]", 'connector = "hubspot"',
              f"base_url = {json.dumps(base_url)}"]
     if oauth:
         lines += ['auth = "oauth"', f"client_id = {json.dumps(client_id)}"]

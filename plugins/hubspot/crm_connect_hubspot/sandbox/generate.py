@@ -118,8 +118,8 @@ class _Generator:
 
     def modified_after(self, created: int) -> str:
         """A modification stamp after creation: most records were touched again later."""
-        if self.rng.random() < 0.3:
-            return iso_ms(min(created + self.rng.randrange(0, 5000), self.now - 1))
+        if self.rng.random() < 0.3 and created + 5000 < self.now:
+            return iso_ms(created + self.rng.randrange(0, 5000))
         return iso_ms(self.when(created, self.now))
 
     def owner(self) -> str:

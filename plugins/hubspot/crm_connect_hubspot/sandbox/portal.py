@@ -96,6 +96,8 @@ class Portal:
         self._clock = ms_of(now)
         self._lock = threading.RLock()
         self._indexes: dict[str, _Index] = {}
+        # records the search index has not caught up with yet (see hold_from_search)
+        self.unindexed: dict[str, set[int]] = {name: set() for name in object_types()}
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -248,6 +250,18 @@ class Portal:
             record.properties[kind.modified] = iso_ms(stamp)
             self.reindex(kind.name)
             return stamp
+
+    def hold_from_search(self, object_name: str, record_ids: Iterable[int]) -> None:
+        """Keep records out of search results, as HubSpot's search index lags behind writes:
+        lists and batch reads show them, search does not until :meth:`release_to_search`."""
+        with self._lock:
+            self.unindexed[self.kind(object_name).name].update(int(i) for i in record_ids)
+
+    def release_to_search(self, object_name: str | None = None) -> None:
+        """Let the search index catch up (with one object type, or all)."""
+        with self._lock:
+            for name in [self.kind(object_name).name] if object_name else list(self.unindexed):
+                self.unindexed[name].clear()
 
     def stamp_together(self, object_name: str, count: int, *, at: int | None = None) -> list[int]:
         """Make ``count`` live records share one modification stamp, as a mass update does:

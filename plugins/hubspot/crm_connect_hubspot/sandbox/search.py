@@ -1,7 +1,8 @@
 """``POST /crm/v3/objects/{objectType}/search``: filter groups, one sort, offset paging, and the
 real limits: at most 200 results a page, five filter groups of at most six filters (18 in all),
 and a 400 for any page that reaches past the 10,000th result (``total`` still counts them all,
-and the page before still offers ``paging.next.after``).  Archived records are never found.
+and the page before still offers ``paging.next.after``).  Archived records are never found, nor
+records the portal holds back as not yet indexed (:meth:`Portal.hold_from_search`).
 
 Filters on the modification stamp and on ``hs_object_id`` are answered from the portal's sorted
 index, so a cursor query over 100,000 records stays cheap.
@@ -133,8 +134,11 @@ def _matching(portal: Portal, object_name: str, groups: list[list[_Filter]],
         candidates = ordered[start:end]
         tests = [[_compile(portal, object_name, f, modified) for f in group] for group in groups]
     words = query.lower().split()
+    lagging = portal.unindexed[portal.kind(object_name).name]
     matches = []
     for entry in candidates:
+        if lagging and entry[1] in lagging:
+            continue
         record = table[entry[1]]
         if not any(all(test(entry, record) for test in group) for group in tests):
             continue

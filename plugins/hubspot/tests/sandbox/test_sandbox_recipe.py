@@ -19,7 +19,9 @@ def test_the_recipe_is_a_configuration_and_its_secrets_stay_in_the_environment()
                                                          "refresh_token": "r3fr3sh"},
                                as_of="2026-05-01T00:00:00Z")
     toml_part, _, env_part = recipe.partition("# the sandbox's throwaway secrets")
-    config = tomllib.loads(toml_part)["connections"]["hs_demo"]
+    parsed = tomllib.loads(toml_part)
+    assert parsed["reporting"]["rates"] == {"EUR": 1.08, "GBP": 1.27}
+    config = parsed["connections"]["hs_demo"]
     assert config["connector"] == "hubspot"
     assert config["base_url"] == "http://127.0.0.1:5555"
     assert (config["auth"], config["client_id"]) == ("oauth", "cid")

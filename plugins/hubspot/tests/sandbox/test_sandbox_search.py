@@ -155,3 +155,22 @@ def test_filter_operators_and_descending_sort(api: SandboxApi, portal: Portal) -
                                        "operator": "NOT_HAS_PROPERTY"}]}], "limit": 1})
     assert unset.body["total"] == sum(1 for r in portal.live("deals")
                                       if not r.properties.get("hs_campaign"))
+
+
+def test_records_the_index_has_not_caught_up_with_appear_later_below_the_cursor(
+        api: SandboxApi, portal: Portal) -> None:
+    """The search index lags: an early change shows up after a later one was read, with a
+    stamp below the cursor that later read left behind (what a look-back is for)."""
+    early, late = (r.id for r in portal.live("deals")[:2])
+    first = portal.update("deals", early, {"amount": "10"})
+    second = portal.update("deals", late, {"amount": "20"})
+    portal.hold_from_search("deals", [early])
+    seen = call(api, "POST", "/crm/v3/objects/deals/search", cursor_query(first))
+    assert [r["id"] for r in seen.body["results"]] == [str(late)]
+    listed = call(api, "GET", f"/crm/v3/objects/deals/{early}")
+    assert listed.body["properties"]["amount"] == "10"  # reads by id are not lagging
+    portal.release_to_search("deals")
+    after_cursor = call(api, "POST", "/crm/v3/objects/deals/search", cursor_query(second))
+    assert [r["id"] for r in after_cursor.body["results"]] == [str(late)]
+    looking_back = call(api, "POST", "/crm/v3/objects/deals/search", cursor_query(first))
+    assert [r["id"] for r in looking_back.body["results"]] == [str(early), str(late)]
