@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         sandbox.stop()
+        if args.json:  # what a benchmark reports: requests by endpoint, 429s by policy
+            print(json.dumps({"served": dict(sandbox.api.served),
+                              "refused": dict(sandbox.limits.refused)}), flush=True)
     return 0
 
 

@@ -127,6 +127,10 @@ def _matching(portal: Portal, object_name: str, groups: list[list[_Filter]],
     if not groups:
         candidates: list[Entry] = list(ordered)
         tests: list[list[Test]] = [[]]
+    elif len(groups) == 1 and all(f.prop == modified for f in groups[0]):
+        # the cursor query: the sorted index answers it exactly
+        candidates = _stamp_slice(ordered, groups[0])
+        tests = [[]]
     else:
         low, high = _stamp_bounds(groups, modified)
         start = bisect.bisect_left(ordered, (low, -1)) if low is not None else 0
@@ -146,6 +150,31 @@ def _matching(portal: Portal, object_name: str, groups: list[list[_Filter]],
             continue
         matches.append(entry)
     return matches
+
+
+def _stamp_slice(ordered: list[Entry], group: list[_Filter]) -> list[Entry]:
+    start, end = 0, len(ordered)
+    for f in group:
+        try:
+            value = ms_of(str(f.value)) if f.value is not None else None
+            high = ms_of(str(f.high)) if f.high is not None else None
+        except ValueError:
+            raise SearchError(f"{f.value!r} is not a valid datetime for {f.prop}") from None
+        if value is None or f.operator not in ("GT", "GTE", "LT", "LTE", "EQ", "BETWEEN"):
+            raise SearchError(f"{f.operator} needs a value on {f.prop}")
+        first = bisect.bisect_left(ordered, (value, -1))
+        past = bisect.bisect_right(ordered, (value, 1 << 62))
+        if f.operator in ("GTE", "EQ", "BETWEEN"):
+            start = max(start, first)
+        if f.operator == "GT":
+            start = max(start, past)
+        if f.operator in ("LTE", "EQ"):
+            end = min(end, past)
+        if f.operator == "LT":
+            end = min(end, first)
+        if f.operator == "BETWEEN" and high is not None:
+            end = min(end, bisect.bisect_right(ordered, (high, 1 << 62)))
+    return ordered[start:end] if start < end else []
 
 
 def _stamp_bounds(groups: list[list[_Filter]], modified: str) -> tuple[int | None, int | None]:

@@ -46,6 +46,11 @@ def test_the_command_serves_until_terminated() -> None:
             body = json.load(answer)
             assert answer.headers["X-HubSpot-RateLimit-Max"] == "100"
         assert len(body["results"]) == 2 and body["paging"]["next"]["after"]
-    finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+        stats = json.loads(process.stdout.readline())
+        assert stats == {"served": {"objects.list": 1}, "refused": {}}
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

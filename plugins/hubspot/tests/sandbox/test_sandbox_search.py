@@ -174,3 +174,17 @@ def test_records_the_index_has_not_caught_up_with_appear_later_below_the_cursor(
     assert [r["id"] for r in after_cursor.body["results"]] == [str(late)]
     looking_back = call(api, "POST", "/crm/v3/objects/deals/search", cursor_query(first))
     assert [r["id"] for r in looking_back.body["results"]] == [str(early), str(late)]
+
+
+@pytest.mark.parametrize("operator, expected", [
+    ("GT", lambda s, x: s > x), ("GTE", lambda s, x: s >= x), ("LT", lambda s, x: s < x),
+    ("LTE", lambda s, x: s <= x), ("EQ", lambda s, x: s == x)])
+def test_cursor_operators_on_the_stamp_are_exact(api: SandboxApi, portal: Portal,
+                                                operator: str, expected: Any) -> None:
+    ordered = portal.by_modified("notes")
+    pivot = ordered[len(ordered) // 2][0]
+    answer = call(api, "POST", "/crm/v3/objects/notes/search", {
+        "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate",
+                                       "operator": operator, "value": str(pivot)}]}],
+        "limit": 1})
+    assert answer.body["total"] == sum(1 for stamp, _ in ordered if expected(stamp, pivot))
