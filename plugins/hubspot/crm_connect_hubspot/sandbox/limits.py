@@ -1,7 +1,8 @@
 """HubSpot's published API limits, enforced, and the headers and 429 bodies that report them.
 
-* general: a rolling ten-second window per app, by the portal's tier (Free and Starter 100,
-  Professional and Enterprise 190, the API limit increase pack 250); every answer carries
+* general: a rolling ten-second window per app: a private app's by the portal's tier (Free and
+  Starter 100, Professional and Enterprise 190, the API limit increase pack 250), a public
+  (OAuth) app's 110 whatever the tier, as recorded in the reference headers; every answer carries
   ``X-HubSpot-RateLimit-Max``/``-Remaining``/``-Interval-Milliseconds`` and the secondly
   pair, and a private app's answers ``X-HubSpot-RateLimit-Daily``/``-Daily-Remaining`` (OAuth
   calls have no daily limit and get no daily headers).  Over the limit: 429 with policy
@@ -30,6 +31,7 @@ __all__ = ["TIERS", "RateLimits", "Tier"]
 
 WINDOW_SECONDS = 10.0
 SEARCH_PER_SECOND = 5
+OAUTH_PER_TEN_SECONDS = 110
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class RateLimits:
 
     def __init__(self, tier: str = "free", *, clock: Callable[[], float] = time.time,
                  per_ten_seconds: int | None = None, daily: int | None = None,
-                 search_per_second: int = SEARCH_PER_SECOND, enforce: bool = True,
+                 search_per_second: int = SEARCH_PER_SECOND,
+                 oauth_per_ten_seconds: int = OAUTH_PER_TEN_SECONDS, enforce: bool = True,
                  app_id: int = 2813337) -> None:
         if tier not in TIERS:
             raise ValueError(f"unknown HubSpot tier {tier!r} (known: {', '.join(TIERS)})")
@@ -65,19 +68,21 @@ class RateLimits:
         self.per_ten_seconds = per_ten_seconds or TIERS[tier].per_ten_seconds
         self.daily = daily if daily is not None else TIERS[tier].daily
         self.search_per_second = search_per_second
+        self.oauth_per_ten_seconds = oauth_per_ten_seconds
         self.enforce = enforce
         self.clock = clock
         self.app_id = app_id
         self.daily_used = 0
         self.refused: collections.Counter[str] = collections.Counter()
         self._day: dt.date | None = None
-        self._general: collections.deque[float] = collections.deque()
+        self._windows: dict[str, collections.deque[float]] = {
+            "private": collections.deque(), "oauth": collections.deque()}
         self._search: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
 
-    @property
-    def secondly(self) -> int:
-        return max(1, self.per_ten_seconds // 10)
+    def maximum(self, auth: str) -> int:
+        """The ten-second limit of the app ``auth`` names (``private`` or ``oauth``)."""
+        return self.per_ten_seconds if auth == "private" else self.oauth_per_ten_seconds
 
     def spend_daily(self, count: int) -> None:
         """Count ``count`` requests against today's limit, as if they had been made."""
@@ -94,7 +99,8 @@ class RateLimits:
         with self._lock:
             now = self.clock()
             self._roll_day(now)
-            _trim(self._general, now - WINDOW_SECONDS)
+            window = self._windows["private" if auth == "private" else "oauth"]
+            _trim(window, now - WINDOW_SECONDS)
             _trim(self._search, now - 1.0)
             private = auth == "private"
             if self.enforce and private and self.daily_used >= self.daily:
@@ -105,9 +111,9 @@ class RateLimits:
                 self._search.append(now)
                 self.daily_used += 1
                 return None, {}
-            if self.enforce and len(self._general) >= self.per_ten_seconds:
+            if self.enforce and len(window) >= self.maximum(auth):
                 return self._refuse("TEN_SECONDLY_ROLLING", group, now, private)
-            self._general.append(now)
+            window.append(now)
             self.daily_used += 1
             return None, self._headers(now, private)
 
@@ -117,14 +123,16 @@ class RateLimits:
             self._day, self.daily_used = day, 0
 
     def _headers(self, now: float, private: bool) -> dict[str, str]:
-        last_second = sum(1 for stamp in self._general if stamp > now - 1.0)
+        window = self._windows["private" if private else "oauth"]
+        maximum = self.maximum("private" if private else "oauth")
+        secondly = max(1, maximum // 10)
+        last_second = sum(1 for stamp in window if stamp > now - 1.0)
         headers = {
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(WINDOW_SECONDS * 1000)),
-            "X-HubSpot-RateLimit-Max": str(self.per_ten_seconds),
-            "X-HubSpot-RateLimit-Remaining": str(max(0, self.per_ten_seconds
-                                                     - len(self._general))),
-            "X-HubSpot-RateLimit-Secondly": str(self.secondly),
-            "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, self.secondly - last_second)),
+            "X-HubSpot-RateLimit-Max": str(maximum),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, maximum - len(window))),
+            "X-HubSpot-RateLimit-Secondly": str(secondly),
+            "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, secondly - last_second)),
         }
         if private:
             headers["X-HubSpot-RateLimit-Daily"] = str(self.daily)

@@ -13,7 +13,7 @@ from crm_connect_hubspot.sandbox import (
     TokenBook,
 )
 
-from .support import FakeClock, assert_shaped_like, call
+from .support import FakeClock, assert_shaped_like, call, reference
 
 
 def limited(portal: Portal, clock: FakeClock, tier: str = "free", **options: int) -> SandboxApi:
@@ -89,13 +89,23 @@ def test_a_spent_daily_limit_refuses_with_policy_daily_until_midnight(
     assert call(api, "GET", "/crm/v3/owners").status == 200
 
 
-def test_oauth_calls_carry_no_daily_headers(portal: Portal, clock: FakeClock) -> None:
+def test_oauth_apps_get_110_per_ten_seconds_and_no_daily_headers(portal: Portal,
+                                                                 clock: FakeClock) -> None:
+    """As the reference recordings of a public app show: Max 110, Secondly 11."""
     api = limited(portal, clock, "enterprise")
     token = api.tokens.issue()
     answer = call(api, "GET", "/crm/v3/pipelines/deals", token=token)
     assert answer.status == 200
-    assert answer.headers["X-HubSpot-RateLimit-Max"] == "190"
+    recorded = reference("nango_list_deals_with_associations.meta.json")["headers"]
+    for name in ("Max", "Interval-Milliseconds", "Secondly"):
+        assert answer.headers[f"X-HubSpot-RateLimit-{name}"] == recorded[
+            f"x-hubspot-ratelimit-{name.lower()}"]
     assert "X-HubSpot-RateLimit-Daily" not in answer.headers
+    for _ in range(109):
+        assert call(api, "GET", "/crm/v3/owners", token=token).status == 200
+    assert call(api, "GET", "/crm/v3/owners", token=token).status == 429
+    # the private app has its own window
+    assert call(api, "GET", "/crm/v3/owners").headers["X-HubSpot-RateLimit-Remaining"] == "189"
 
 
 def test_an_unknown_tier_is_refused() -> None:
