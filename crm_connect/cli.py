@@ -6,23 +6,28 @@ Exit codes: 0 success, 1 a failure the message explains, 2 usage or configuratio
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
-from typing import Annotated, Any, NoReturn
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from crm_connect import __version__
-
-# out and err are re-exported: command modules (kpis, runs, ...) print through them.
+from crm_connect import __version__, cli_conformance, cli_quarantine, cli_runs, cli_scaffold
+from crm_connect.cli_context import fail as _fail
+from crm_connect.cli_context import load_cli_config as _load_config
+from crm_connect.cli_context import state
 from crm_connect.cli_help import use_plain_argument_help
+
+# out and err are re-exported for code that prints as the commands do; command modules take
+# them (and fail, load_cli_config, state) from cli_output and cli_context, never from here.
 from crm_connect.cli_output import cell, plain_table
 from crm_connect.cli_output import err as err
 from crm_connect.cli_output import out as out
 from crm_connect.errors import ConfigError, CrmConnectError
+from crm_connect.metrics import cli as metrics_cli
 
 use_plain_argument_help()
 app = typer.Typer(
@@ -43,25 +48,12 @@ app.add_typer(connections_app, name="connections")
 app.add_typer(auth_app, name="auth")
 
 
-@dataclasses.dataclass
-class _State:
-    config_path: str | None = None
-    verbose: int = 0
-
-
-state = _State()
-
 ConfigOption = Annotated[
     str | None,
     typer.Option("--config", "-c", metavar="PATH", show_default=False,
                  help="Configuration file (default: ./crm-connect.toml, or "
                  "$CRM_CONNECT_CONFIG)."),
 ]
-
-
-def _fail(exc: CrmConnectError) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, markup=True)
-    raise typer.Exit(exc.exit_code)
 
 
 def _version(value: bool) -> None:
@@ -84,15 +76,6 @@ def main_callback(
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _load_config(required: bool = True, keep_unusable: bool = False) -> Any:
-    from crm_connect.config import load_config
-
-    try:
-        return load_config(state.config_path, required=required, keep_unusable=keep_unusable)
-    except CrmConnectError as exc:
-        _fail(exc)
 
 
 # -- plugins ----------------------------------------------------------------------------------
@@ -345,27 +328,15 @@ def sync_command(
         raise typer.Exit(report.exit_code)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules (kpis, report, demo) attach themselves here."""
-    import importlib
-
-    for module_name in ("crm_connect.metrics.cli", "crm_connect.cli_runs",
-                        "crm_connect.cli_quarantine"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module_name.startswith(exc.name):
-                raise
-            continue
-        module.register_commands(app)
+# Commands that live in their own modules attach themselves here.
+for _commands in (metrics_cli, cli_runs, cli_quarantine, cli_conformance, cli_scaffold):
+    _commands.register_commands(app)
 
 
-_register_optional_commands()
-
-
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``crm-connect`` command: ``argv`` are its arguments (default: ``sys.argv[1:]``)."""
     try:
-        app()
+        app(args=argv, prog_name="crm-connect")
     except CrmConnectError as exc:  # anything a command did not catch itself
         err.print(f"Error: {exc}", highlight=False, markup=False)
         raise SystemExit(exc.exit_code) from None

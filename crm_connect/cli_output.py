@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["QUARANTINED", "cell", "err", "escape", "out", "plain_table"]
+__all__ = ["QUARANTINED", "cell", "err", "escape", "out", "plain_table", "reset_consoles"]
 
 QUARANTINED = "quaran-\ntined"
 """The header of quarantine counts, on two lines: numeric columns stay narrow in 80."""
@@ -34,6 +34,14 @@ def _width(stream: TextIO) -> int | None:
 
 out = Console(soft_wrap=True, width=_width(sys.stdout))
 err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
+
+
+def reset_consoles() -> None:
+    """Set :data:`out` and :data:`err` up again for the streams and the environment as they
+    are now (terminal or not, ``$COLUMNS``), as a new process does on import: for running
+    commands in-process after swapping the standard streams (tests, embedding)."""
+    Console.__init__(out, soft_wrap=True, width=_width(sys.stdout))
+    Console.__init__(err, stderr=True, soft_wrap=True, width=_width(sys.stderr))
 
 
 def plain_table(*headers: str, title: str | None = None, numeric: tuple[str, ...] = (),

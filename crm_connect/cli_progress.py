@@ -27,7 +27,7 @@ from crm_connect.cli_output import QUARANTINED, cell, escape, plain_table
 from crm_connect.connector import Stream
 
 if TYPE_CHECKING:
-    from crm_connect.sync import StreamResult, SyncReport
+    from crm_connect.events import StreamResult, SyncReport
 
 __all__ = ["LogLines", "ProgressBars", "new_progress", "summary_table"]
 

@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
+from crm_connect.cli_context import fail
+from crm_connect.cli_output import cell, out, plain_table
 from crm_connect.cli_runs import FormatOption, WaitOption, open_history_store
-from crm_connect.errors import CrmConnectError
+from crm_connect.errors import ConfigError, CrmConnectError
+from crm_connect.history import count_quarantine, get_quarantined, list_quarantine
 
 __all__ = ["register_commands"]
 
@@ -35,22 +38,17 @@ def quarantine_list(
     wait: WaitOption = 0.0,
 ) -> None:
     """List quarantined records with their id, origin and reason, newest first."""
-    from crm_connect import cli as core
-    from crm_connect.cli_output import cell, out, plain_table
-    from crm_connect.errors import ConfigError
-    from crm_connect.history import count_quarantine, list_quarantine
-
     if output not in ("table", "json"):
-        core._fail(ConfigError(f"unknown --format {output!r}; choose table or json"))
+        fail(ConfigError(f"unknown --format {output!r}; choose table or json"))
     try:
-        store = open_history_store(core, wait)
+        store = open_history_store(wait)
         try:
             entries = list_quarantine(store, connection=connection, limit=limit)
             total = count_quarantine(store, connection=connection)
         finally:
             store.close()
     except CrmConnectError as exc:
-        core._fail(exc)
+        fail(exc)
     if output == "json":
         print(json.dumps([entry.to_dict() for entry in entries], indent=2, default=str))
         return
@@ -80,21 +78,16 @@ def quarantine_show(
     payload as the vendor sent it."""
     from rich.json import JSON
 
-    from crm_connect import cli as core
-    from crm_connect.cli_output import cell, out
-    from crm_connect.errors import ConfigError
-    from crm_connect.history import get_quarantined
-
     if output not in ("table", "json"):
-        core._fail(ConfigError(f"unknown --format {output!r}; choose table or json"))
+        fail(ConfigError(f"unknown --format {output!r}; choose table or json"))
     try:
-        store = open_history_store(core, wait)
+        store = open_history_store(wait)
         try:
             entry = get_quarantined(store, quarantine_id)
         finally:
             store.close()
     except CrmConnectError as exc:
-        core._fail(exc)
+        fail(exc)
     if output == "json":
         print(json.dumps(entry.to_dict(), indent=2, default=str))
         return

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from crm_connect.errors import CrmConnectError
+from crm_connect.cli_context import fail, load_cli_config
+from crm_connect.cli_output import QUARANTINED, cell, escape, out, plain_table
+from crm_connect.config import open_store
+from crm_connect.errors import ConfigError, CrmConnectError
+from crm_connect.history import list_runs
+from crm_connect.store_contract import Store
 
 __all__ = ["register_commands"]
 
@@ -31,11 +36,9 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def open_history_store(core: Any, wait: float) -> Any:
+def open_history_store(wait: float) -> Store:
     """The configured store, read-only (nothing synced yet: an empty one)."""
-    from crm_connect.store import open_store
-
-    config = core._load_config(keep_unusable=True)
+    config = load_cli_config(keep_unusable=True)
     return open_store(config.store.url, base_dir=config.base_dir, read_only=True,
                       wait_seconds=wait, memory_limit=config.store.memory_limit)
 
@@ -53,21 +56,16 @@ def register_commands(app: typer.Typer) -> None:
     ) -> None:
         """History of syncs: status, records read, changed, deleted and quarantined,
         duration and error of each run, newest first."""
-        from crm_connect import cli as core
-        from crm_connect.cli_output import QUARANTINED, cell, escape, out, plain_table
-        from crm_connect.errors import ConfigError
-        from crm_connect.history import list_runs
-
         if output not in ("table", "json"):
-            core._fail(ConfigError(f"unknown --format {output!r}; choose table or json"))
+            fail(ConfigError(f"unknown --format {output!r}; choose table or json"))
         try:
-            store = open_history_store(core, wait)
+            store = open_history_store(wait)
             try:
                 runs = list_runs(store, limit=limit, connection=connection)
             finally:
                 store.close()
         except CrmConnectError as exc:
-            core._fail(exc)
+            fail(exc)
         if output == "json":
             print(json.dumps([run.to_dict() for run in runs], indent=2))
             return

@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from crm_connect.schema import ENTITIES, MONEY_PRECISION, MONEY_SCALE, CanonicalRecord
 
-__all__ = ["Unstorable", "entity_columns", "records_to_arrow", "split_storable"]
+__all__ = ["Unstorable", "entity_columns", "last_per_key", "records_to_arrow",
+           "split_storable"]
 
 _MONEY_SQL = f"DECIMAL({MONEY_PRECISION}, {MONEY_SCALE})"
 _SQL_TYPES: dict[Any, str] = {
@@ -106,6 +107,16 @@ def _column(sql_type: str, values: list[Any]) -> pa.Array:
     if sql_type == "TIMESTAMP":
         array = array.cast(pa.timestamp("us"))
     return array
+
+
+def last_per_key(records: Sequence[CanonicalRecord]) -> Sequence[CanonicalRecord]:
+    """Keep the last version of each id in a page (a page may carry one record twice)."""
+    seen: dict[str, CanonicalRecord] = {}
+    for record in records:
+        seen[record.id] = record
+    if len(seen) == len(records):
+        return records
+    return list(seen.values())
 
 
 def records_to_arrow(entity: str, records: Sequence[CanonicalRecord]) -> pa.Table:

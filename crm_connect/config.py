@@ -20,10 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from crm_connect.connector import ConnectionContext, Connector, ConnectorConfig
+from crm_connect.currency import check_currency, check_rates
 from crm_connect.errors import ConfigError, UnknownConnectorError
-from crm_connect.secrets import env_var_name
+from crm_connect.plugins import get_connectors, get_stores
+from crm_connect.secrets import env_var_name, tokens_file_for
+from crm_connect.store_contract import Store
 
-__all__ = ["Config", "ConnectionSettings", "find_config_path", "load_config"]
+__all__ = ["Config", "ConnectionSettings", "find_config_path", "load_config", "open_store"]
 
 CONFIG_FILENAME = "crm-connect.toml"
 CONFIG_ENV = "CRM_CONNECT_CONFIG"
@@ -50,8 +53,6 @@ class ReportingSettings(BaseModel):
     @field_validator("currency")
     @classmethod
     def _iso_currency(cls, value: str) -> str:
-        from crm_connect.metrics.money import check_currency
-
         try:
             return check_currency(value, "value")
         except ConfigError as exc:
@@ -60,8 +61,6 @@ class ReportingSettings(BaseModel):
     @field_validator("rates")
     @classmethod
     def _iso_rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        from crm_connect.metrics.money import check_rates
-
         try:
             check_rates(value)
         except ConfigError as exc:
@@ -104,8 +103,6 @@ class Config:
     @property
     def tokens_file(self) -> Path:
         """Where rotated tokens are saved on a machine without a keyring (beside the store)."""
-        from crm_connect.secrets import tokens_file_for
-
         return tokens_file_for(self.store.url, self.base_dir)
 
     def connection(self, name: str) -> ConnectionSettings:
@@ -118,8 +115,6 @@ class Config:
             ) from None
 
     def build_connector(self, name: str) -> Connector[Any]:
-        from crm_connect.plugins import get_connectors
-
         settings = self.connection(name)
         connector_class = get_connectors()[settings.connector]
         context = ConnectionContext(name, self.base_dir, self.tokens_file)
@@ -236,8 +231,6 @@ def parse_config(text: str, path: Path | None, base_dir: Path, *,
 
 
 def _parse_connection(config: Config, text: str, name: str, table: Any) -> ConnectionSettings:
-    from crm_connect.plugins import get_connectors
-
     line = _line_of_table(text, f"connections.{name}")
     if not isinstance(table, dict):
         raise ConfigError(f"{config.where(line)}: connection {name!r} must be a table")
@@ -246,7 +239,8 @@ def _parse_connection(config: Config, text: str, name: str, table: Any) -> Conne
     if not connector_name:
         raise ConfigError(
             f'{config.where(line)}: connection {name!r} has no connector = "..." '
-            "(for example \"files\", \"salesforce\", \"hubspot\")"
+            "(for example \"files\", or the name a connector plugin gives; see "
+            "`crm-connect plugins list`)"
         )
     connectors = get_connectors()
     if connector_name not in connectors:
@@ -297,3 +291,23 @@ def load_config(explicit: str | os.PathLike[str] | None = None, *,
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
     return parse_config(text, path, path.resolve().parent, keep_unusable=keep_unusable)
+
+
+def open_store(url: str, *, base_dir: Path, read_only: bool = False, wait_seconds: float = 0.0,
+               memory_limit: str | None = None) -> Store:
+    """Open the store a ``[store] url`` names, with the backend a plugin registered for its
+    scheme (``duckdb://`` is the built-in one).
+
+    :param base_dir: where a relative path in ``url`` starts (the configuration's folder).
+    :param read_only: open for reading only (history, KPIs); a missing store reads as empty.
+    :param wait_seconds: how long to wait for another process that holds the store.
+    :raises ConfigError: no installed plugin handles the URL's scheme.
+    """
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    stores = get_stores()
+    if scheme not in stores:
+        known = ", ".join(f"{name}://" for name in sorted(stores)) or "none"
+        raise ConfigError(f"[store] url {url!r}: no store plugin handles it (known: {known})")
+    store: Store = stores[scheme].open(url, base_dir=base_dir, read_only=read_only,
+                                       wait_seconds=wait_seconds, memory_limit=memory_limit)
+    return store

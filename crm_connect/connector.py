@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crm_connect import secrets
 from crm_connect.resilience.settings import ResilienceSettings
 from crm_connect.schema import ENTITIES
+from crm_connect.vendor import NEUTRAL_PROFILE, VendorProfile
 
 __all__ = [
     "CheckResult",
@@ -88,10 +89,11 @@ class IdSweep:
     unfinished sweep of the stream are dropped), the last has ``last``.  When the last part is
     stored, every stored row of the stream's entity for this source whose id starts with
     ``prefix`` and that no part listed is marked ``is_deleted`` (rows are never removed), in the
-    same transaction.  ``prefix`` tells streams that share an entity apart (Salesforce id key
-    prefixes: ``00T`` tasks and ``00U`` events both land in ``activities``); ``""`` covers every
-    row of the source.  The ids must include those of records already marked deleted that the
-    vendor still returns, or those rows are simply marked again.
+    same transaction.  ``prefix`` tells streams that share an entity apart (when a vendor's ids
+    start with a per-object prefix and two objects land in ``activities``, say); ``""`` covers
+    every row of the source.  The ids must include those of records already marked deleted that
+    the vendor still returns, or those rows are simply marked again.  How often a stream sends
+    a sweep: :func:`crm_connect.incremental.sweep_due`.
     """
 
     ids: list[str]
@@ -180,12 +182,17 @@ class Connector(abc.ABC, Generic[ConfigT]):
     """Base class of a vendor connector.
 
     Subclasses set ``name`` (what ``connector = "..."`` names) and ``config_model``, and
-    implement :meth:`streams`, :meth:`check` and :meth:`read`.
+    implement :meth:`streams`, :meth:`check` and :meth:`read`.  A connector of an HTTP API
+    declares its vendor's ``profile`` (:class:`~crm_connect.vendor.VendorProfile`: rate limits,
+    error markers, usage headers), which
+    :meth:`ResiliencePolicy.for_connector <crm_connect.resilience.ResiliencePolicy.for_connector>`
+    reads; the default is the neutral profile (no limit, the core's HTTP rules only).
     """
 
     name: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     description: ClassVar[str] = ""
+    profile: ClassVar[VendorProfile] = NEUTRAL_PROFILE
 
     def __init__(self, context: ConnectionContext, config: ConfigT) -> None:
         self.context = context

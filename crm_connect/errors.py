@@ -22,6 +22,8 @@ Every message says what happened, to which connection or record, and what to do 
 
 from __future__ import annotations
 
+from crm_connect.secret_names import env_var_name
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
@@ -56,8 +58,6 @@ class MissingSecretError(ConfigError):
     """A secret a connection needs is in neither the keyring nor the environment."""
 
     def __init__(self, connection: str, field: str, detail: str = "") -> None:
-        from crm_connect.secrets import env_var_name
-
         self.connection = connection
         self.field = field
         message = (

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from crm_connect.errors import ConfigError
-from crm_connect.store import Store
+from crm_connect.store_contract import Store
 
 __all__ = ["QuarantineEntry", "RunRecord", "get_quarantined", "list_quarantine", "list_runs"]
 

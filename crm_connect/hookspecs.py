@@ -18,8 +18,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from crm_connect.connector import Connector
-    from crm_connect.store import Store
-    from crm_connect.sync import StreamResult, SyncRun
+    from crm_connect.events import StreamResult, SyncRun
+    from crm_connect.store_contract import Store
 
 hookspec = pluggy.HookspecMarker("crm_connect")
 hookimpl = pluggy.HookimplMarker("crm_connect")

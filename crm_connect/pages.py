@@ -18,10 +18,10 @@ from typing import Any
 import pyarrow as pa
 from pydantic import TypeAdapter, ValidationError
 
-from crm_connect.columns import split_storable
+from crm_connect.columns import last_per_key, split_storable
 from crm_connect.connector import IdSweep, Page
 from crm_connect.schema import ENTITIES, CanonicalRecord, Deal
-from crm_connect.store import QuarantinedRecord, last_per_key
+from crm_connect.store_contract import QuarantinedRecord
 
 __all__ = ["PageWorkers", "PreparedPage", "prepare_page", "validate_page"]
 

@@ -2,7 +2,9 @@
 
 Plugins are found through the ``crm_connect`` entry-point group.  Built-ins (the ``files``
 connector, the DuckDB store, the KPI catalogue) are declared there by the ``crm-connect``
-distribution itself and registered through the same ``pm.register(module, name)``.
+distribution itself and registered through the same ``pm.register(module, name)``: there is no
+other path, so a checkout that was never installed (``pip install -e .``) says so instead of
+running without them.
 
 Environment variables:
 
@@ -14,7 +16,6 @@ Environment variables:
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import os
 import threading
@@ -26,26 +27,25 @@ from typing import Any
 import pluggy
 
 from crm_connect import hookspecs
+from crm_connect.connector import Connector
 from crm_connect.errors import PluginError
 
 __all__ = [
-    "BUILTIN_PLUGINS",
     "PluginInfo",
     "call_registry_hook",
     "get_plugin_manager",
     "list_plugins",
     "load_plugins",
+    "reset_plugins",
 ]
 
 ENTRY_POINT_GROUP = "crm_connect"
 CORE_DISTRIBUTION = "crm-connect"
-
-BUILTIN_PLUGINS: dict[str, str] = {
-    "files": "crm_connect.connectors.files",
-    "duckdb": "crm_connect.store",
-    "kpis": "crm_connect.metrics.catalogue",
-}
-"""Built-in plugin name to module.  Registered even when the allow-list leaves them out."""
+NOT_INSTALLED = (
+    "crm-connect is not installed: run pip install -e . in its checkout (the built-in files "
+    f"connector, DuckDB store and KPI catalogue load through its {ENTRY_POINT_GROUP!r} entry "
+    "points, and none was found)"
+)
 
 pm = pluggy.PluginManager("crm_connect")
 pm.add_hookspecs(hookspecs)
@@ -106,9 +106,11 @@ def load_plugins() -> pluggy.PluginManager:
         disabled = _names_from_env("CRM_CONNECT_DISABLED_PLUGINS") or set()
         for name in disabled:
             pm.set_blocked(name)
+        core_found = False
         for ep in _entry_points():
             dist = ep.dist.metadata["Name"] if ep.dist is not None else None
             builtin = dist is not None and dist.lower() == CORE_DISTRIBUTION
+            core_found = core_found or builtin
             if ep.name in disabled:
                 continue
             if not builtin and allowed is not None and ep.name not in allowed:
@@ -119,14 +121,8 @@ def load_plugins() -> pluggy.PluginManager:
                 raise PluginError(f'Error loading plugin "{ep.name}": {exc}') from exc
             version = ep.dist.version if ep.dist is not None else None
             _register(ep.name, module, _Origin(builtin, version, ep.value))
-        # A checkout run without being installed has no entry points of its own.
-        from crm_connect import __version__
-
-        for name, module_name in BUILTIN_PLUGINS.items():
-            if name in disabled or pm.get_plugin(name) is not None:
-                continue
-            _register(name, importlib.import_module(module_name),
-                      _Origin(True, __version__, module_name))
+        if not core_found:
+            raise PluginError(NOT_INSTALLED)
         try:
             pm.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -138,6 +134,21 @@ def load_plugins() -> pluggy.PluginManager:
 def get_plugin_manager() -> pluggy.PluginManager:
     return load_plugins()
 
+
+def reset_plugins() -> None:
+    """Forget every plugin and what they contributed, so that the next :func:`load_plugins`
+    reads the entry points and ``CRM_CONNECT_LOAD_PLUGINS`` / ``CRM_CONNECT_DISABLED_PLUGINS``
+    again, as a new process would (tests; applications that change either at run time)."""
+    global _loaded
+    with _lock:
+        for name, plugin in pm.list_name_plugin():
+            if plugin is None:
+                pm.unblock(name)
+            else:
+                pm.unregister(plugin, name=name)
+        _origins.clear()
+        _clear_registries()
+        _loaded = False
 
 
 def call_registry_hook(hook_name: str, make_register: Callable[[str], Callable[..., None]],
@@ -238,8 +249,6 @@ def _clear_registries() -> None:
 
 def _connector_registry() -> Registry:
     if "connectors" not in _registries:
-        from crm_connect.connector import Connector
-
         registry = Registry("connector")
 
         def make_register(plugin: str) -> Callable[..., None]:

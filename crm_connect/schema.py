@@ -46,17 +46,26 @@ __all__ = [
     "Ticket",
     "User",
     "entity_model",
+    "parse_datetime",
 ]
 
-# Salesforce writes offsets without a colon (``2026-05-01T07:25:37.000+0000``).
+# Some APIs write offsets without a colon (``2026-05-01T07:25:37.000+0000``).
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 
 
-def _parse_datetime(value: Any) -> Any:
-    """Accept ISO-8601 text in the vendors' spellings and make every datetime aware UTC."""
+def parse_datetime(value: Any) -> Any:
+    """A vendor's timestamp as an aware UTC :class:`~datetime.datetime`.
+
+    Reads ISO-8601 text in every common spelling (``Z``, ``+00:00``, a compact ``+0000``
+    offset, milliseconds or none), epoch seconds or milliseconds (numbers or digit strings),
+    and :class:`~datetime.datetime` / :class:`~datetime.date` objects: naive values are taken
+    as UTC, a date as its midnight.  ``None`` and ``""`` give ``None``; any other value comes
+    back unchanged so that a pydantic validator reports it (use it as a ``BeforeValidator``,
+    or check ``isinstance(result, datetime)`` when parsing by hand).
+    """
     if value.__class__ is str and value:
         # The common case first (it runs once per row of an export): Python 3.11 reads every
-        # ISO-8601 spelling the vendors use, Salesforce's ``...000+0000`` and ``...Z`` included.
+        # ISO-8601 spelling APIs use, compact offsets (``...000+0000``) and ``...Z`` included.
         try:
             return _to_utc(dt.datetime.fromisoformat(value))
         except ValueError:
@@ -76,7 +85,7 @@ def _parse_datetime(value: Any) -> Any:
                 except ValueError:
                     return value  # let pydantic produce its own message
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        # HubSpot and others send epoch milliseconds.
+        # Some APIs send epoch milliseconds; a value this large cannot be epoch seconds.
         seconds = value / 1000 if abs(value) > 10**11 else value
         return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
     if isinstance(value, dt.datetime):
@@ -92,7 +101,7 @@ def _parse_date(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
     if isinstance(value, str) and len(value) > 10 and value[10] in "T ":
-        parsed = _parse_datetime(value)
+        parsed = parse_datetime(value)
         if isinstance(parsed, dt.datetime):
             return parsed.date()
     return value

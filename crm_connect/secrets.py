@@ -29,6 +29,7 @@ import keyring.errors
 
 from crm_connect import rotated_tokens
 from crm_connect.errors import ConfigError, MissingSecretError
+from crm_connect.secret_names import env_var_name, keyring_key
 
 __all__ = [
     "KEYRING_SERVICE",
@@ -45,16 +46,6 @@ __all__ = [
 
 KEYRING_SERVICE = rotated_tokens.KEYRING_SERVICE
 DEFAULT_TOKENS_FILE = "crm-connect.tokens.json"
-
-
-def env_var_name(connection: str, field: str) -> str:
-    """``CRM_CONNECT_<CONNECTION>_<FIELD>``, upper case, other characters as ``_``."""
-    raw = f"CRM_CONNECT_{connection}_{field}".upper()
-    return re.sub(r"[^A-Z0-9_]", "_", raw)
-
-
-def keyring_key(connection: str, field: str) -> str:
-    return f"{connection}.{field}"
 
 
 def tokens_file_for(store_url: str, base_dir: Path) -> Path:

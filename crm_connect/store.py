@@ -1,4 +1,5 @@
-"""Stores: where canonical records, stream state, the sync log and the quarantine live.
+"""The DuckDB store, the built-in implementation of :class:`crm_connect.store_contract.Store`:
+where canonical records, stream state, the sync log and the quarantine live.
 
 The default store is a DuckDB file (``duckdb:///crm.duckdb``, relative to the configuration
 file).  It has one table per canonical entity, plus:
@@ -14,7 +15,6 @@ Timestamps are stored as UTC (``TIMESTAMP``), money as ``DECIMAL(38, 9)``.
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import datetime as dt
 import functools
@@ -22,100 +22,23 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from crm_connect.columns import entity_columns, records_to_arrow, split_storable
+from crm_connect.columns import entity_columns, last_per_key, records_to_arrow, split_storable
 from crm_connect.connector import IdSweep
 from crm_connect.errors import StoreError
 from crm_connect.hookspecs import hookimpl
 from crm_connect.schema import ENTITIES, CanonicalRecord
 from crm_connect.store_access import SharedConnection, duckdb_path, open_shared
+from crm_connect.store_contract import PageWrite, QuarantinedRecord, Store
 
+# The contract's names stay importable from here, where they lived before store_contract.
 __all__ = ["DuckDBStore", "PageWrite", "QuarantinedRecord", "Store", "entity_columns",
-           "last_per_key", "open_store", "records_to_arrow"]
-
-
-@dataclass
-class QuarantinedRecord:
-    """A record that could not be stored: why, where it came from, and its raw payload."""
-
-    source: str
-    stream: str
-    entity: str
-    reason: str
-    raw: Any
-    record_id: str | None = None
-    location: str | None = None
-
-
-@dataclass(frozen=True)
-class PageWrite:
-    """What storing one page changed.
-
-    ``changed``: rows inserted or changed (a record stored again exactly as it was is not);
-    ``deleted``: rows that became ``is_deleted``, by a tombstone in the page or a finished
-    id sweep.
-    """
-
-    changed: int = 0
-    deleted: int = 0
-
-
-class Store(abc.ABC):
-    """The interface the sync runner and the metric engine use; DuckDB is the default."""
-
-    scheme: ClassVar[str]
-
-    @classmethod
-    @abc.abstractmethod
-    def open(cls, url: str, *, base_dir: Path, read_only: bool = False,
-             wait_seconds: float = 0.0, memory_limit: str | None = None) -> Store:
-        """Open (creating when needed) the store that ``url`` names."""
-
-    @abc.abstractmethod
-    def get_state(self, source: str, stream: str) -> dict[str, Any] | None: ...
-
-    @abc.abstractmethod
-    def write_page(self, *, entity: str, source: str, stream: str,
-                   records: Sequence[CanonicalRecord] | pa.Table,
-                   state: dict[str, Any] | None,
-                   quarantined: Sequence[QuarantinedRecord], run_id: int,
-                   id_sweep: IdSweep | None = None) -> PageWrite:
-        """Upsert ``records`` (validated models, or an Arrow table from
-        :func:`records_to_arrow` with one row per id), quarantine ``quarantined``, stage or
-        finish ``id_sweep`` and save ``state``, all in one transaction.
-
-        Returns how many rows the page inserted or changed (identical ones do not count) and
-        how many became deleted (tombstones in the page, and a finished id sweep)."""
-
-
-    @abc.abstractmethod
-    def begin_run(self, connections: Sequence[str]) -> int: ...
-
-    @abc.abstractmethod
-    def finish_run(self, run_id: int, status: str, counts: dict[str, Any],
-                   error: str | None) -> None: ...
-
-    @abc.abstractmethod
-    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run SQL on the store's engine and return the rows."""
-
-    @abc.abstractmethod
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# -- DuckDB -----------------------------------------------------------------------------------
+           "records_to_arrow"]
 
 
 
@@ -160,6 +83,11 @@ class DuckDBStore(Store):
         shared = open_shared(url, path, read_only=read_only, wait_seconds=wait_seconds,
                              config=config)
         return cls(shared, path, read_only=read_only)
+
+    @property
+    def location(self) -> str:
+        """The DuckDB file (or ``:memory:``)."""
+        return self.path
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -441,16 +369,6 @@ for _name in _GUARDED:
     setattr(DuckDBStore, _name, _holding_guard(getattr(DuckDBStore, _name)))
 
 
-def last_per_key(records: Sequence[CanonicalRecord]) -> Sequence[CanonicalRecord]:
-    """Keep the last version of each id in a page (a page may carry one record twice)."""
-    seen: dict[str, CanonicalRecord] = {}
-    for record in records:
-        seen[record.id] = record
-    if len(seen) == len(records):
-        return records
-    return list(seen.values())
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -472,24 +390,6 @@ def _json_text(value: Any) -> str:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def open_store(url: str, *, base_dir: Path, read_only: bool = False, wait_seconds: float = 0.0,
-               memory_limit: str | None = None) -> Store:
-    """Open the store a ``[store] url`` names, with the backend a plugin registered for it."""
-    from crm_connect.plugins import get_stores
-
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    stores = get_stores()
-    if scheme not in stores:
-        known = ", ".join(f"{name}://" for name in sorted(stores)) or "none"
-        from crm_connect.errors import ConfigError
-
-        raise ConfigError(f"[store] url {url!r}: no store plugin handles it (known: {known})")
-    store: Store = stores[scheme].open(url, base_dir=base_dir, read_only=read_only,
-                                       wait_seconds=wait_seconds, memory_limit=memory_limit)
-    return store
-
 
 
 @hookimpl

@@ -14,10 +14,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from crm_connect.config import Config
+from crm_connect.config import Config, open_store
 from crm_connect.connector import Connector, Page, Stream
 from crm_connect.errors import (
     AuthenticationError,
@@ -25,65 +24,16 @@ from crm_connect.errors import (
     CrmConnectError,
     QuotaExceededError,
 )
+from crm_connect.events import StreamResult, SyncReport, SyncRun
 from crm_connect.interrupts import Terminated, stoppable_sync, store_write
 from crm_connect.pages import PageWorkers, PreparedPage, prepare_page, validate_page
 from crm_connect.plugins import call_hook, has_implementations
-from crm_connect.store import Store, open_store
+from crm_connect.store_contract import Store
 
 __all__ = ["PageWorkers", "StreamResult", "SyncReport", "SyncRun", "Terminated",
            "run_sync", "validate_page"]
 
 log = logging.getLogger("crm_connect.sync")
-
-
-@dataclass
-class SyncRun:
-    run_id: int
-    connections: list[str]
-    full_refresh: bool
-    status: str = "running"
-
-
-@dataclass
-class StreamResult:
-    connection: str
-    stream: str
-    entity: str
-    status: str = "succeeded"  # succeeded | failed | stopped
-    records: int = 0
-    """Records read and stored (including ones stored again unchanged)."""
-    changed: int = 0
-    """Stored rows inserted or changed: 0 when a re-sync finds nothing new."""
-    quarantined: int = 0
-    deleted: int = 0
-    """Stored rows that became deleted: tombstones read, and hard deletes an id sweep found."""
-    pages: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    exit_code: int = 0
-    stops_connection: bool = False
-    """Credentials, configuration or quota: the connection's other streams would fail the same
-    way (and repeated refused logins can lock the vendor account), so they are not tried."""
-    warnings: list[str] = field(default_factory=list)
-    """Records stored as they are but worth a look (won deals with a negative amount)."""
-
-    @property
-    def rate(self) -> float:
-        return self.records / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass
-class SyncReport:
-    run: SyncRun
-    results: list[StreamResult] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(result.status == "succeeded" for result in self.results)
-
-    @property
-    def exit_code(self) -> int:
-        return max((result.exit_code for result in self.results), default=0)
 
 
 class SyncProgress(Protocol):

@@ -14,8 +14,9 @@ COMMANDS = [[], ["plugins"], ["plugins", "list"], ["connections"], ["connections
             ["quarantine", "list"], ["quarantine", "show"], ["kpis"]]
 
 
-def test_version(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("--version")
+def test_version(cli_process) -> None:  # type: ignore[no-untyped-def]
+    """Through the installed entry point."""
+    result = cli_process("--version")
     assert result.returncode == 0 and result.stdout.startswith("crm-connect ")
 
 
@@ -28,9 +29,11 @@ def test_every_command_has_help(cli, command: list[str]) -> None:  # type: ignor
     assert not re.search(r"\{\w+\}|<[\w\[\], ]+>", result.stdout), result.stdout
 
 
-def test_usage_errors_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors_exit_2(cli, cli_process) -> None:  # type: ignore[no-untyped-def]
     assert cli("sync", "--no-such-option").returncode == 2
     assert cli("frobnicate").returncode == 2
+    # ... and so does the installed command's process.
+    assert cli_process("frobnicate").returncode == 2
 
 
 def test_no_configuration_is_a_clear_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +108,8 @@ def test_auth_set_in_process_reaches_the_keyring(memory_keyring, project: Path, 
     assert memory_keyring.secrets[("crm-connect", "finance.api_key")] == "abc123"
 
 
-def test_missing_secret_on_sync_exits_2_naming_both_fixes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_secret_on_sync_exits_2_naming_both_fixes(cli_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli = cli_process  # the plugin is found through PYTHONPATH: a process of its own
     plugin = Path(__file__).parent / "fixtures" / "example_plugin"
     (tmp_path / "crm-connect.toml").write_text('[connections.ex]\nconnector = "example"\n')
     env = {"PYTHONPATH": str(plugin), "CRM_CONNECT_LOAD_PLUGINS": "example"}
@@ -152,3 +156,28 @@ def test_sync_on_a_terminal_shows_progress_per_stream_with_a_rate(project: Path)
     assert "/s" in screen and "records" in screen
     assert "\x1b[" in screen  # drawn with terminal control codes, not plain log lines
     assert "finance/deals: started" not in screen
+
+
+def test_the_installed_command_serves_every_command_group(cli_process, project: Path) -> None:  # type: ignore[no-untyped-def]
+    """One call per command group through the installed entry point, in processes of their
+    own, as a cron job runs them (the other tests run the same commands in-process)."""
+    root_help = cli_process("--help")
+    assert root_help.returncode == 0 and root_help.stdout.startswith("Usage: crm-connect ")
+    plugins = json.loads(cli_process("plugins", "list", "--json").stdout)
+    assert {row["name"] for row in plugins} >= {"files", "duckdb", "kpis"}
+    listed = cli_process("connections", "list", cwd=project)
+    assert listed.returncode == 0 and "finance" in listed.stdout
+    secret = cli_process("auth", "get", "finance", "token", cwd=project)
+    assert secret.returncode == 1 and "CRM_CONNECT_FINANCE_TOKEN" in secret.stdout
+    schema = json.loads(cli_process("schema", "deals").stdout)
+    assert "amount" in schema["properties"]
+    synced = cli_process("sync", cwd=project)
+    assert synced.returncode == 0, synced.stderr
+    assert "finance" in synced.stdout and "Traceback" not in synced.stderr
+    runs = json.loads(cli_process("runs", "--format", "json", cwd=project).stdout)
+    assert [run["status"] for run in runs] == ["succeeded"]
+    quarantined = cli_process("quarantine", "list", "--format", "json", cwd=project)
+    assert quarantined.returncode == 0 and isinstance(json.loads(quarantined.stdout), list)
+    kpis = cli_process("kpis", "--metric", "win_rate", "--format", "json", cwd=project)
+    assert kpis.returncode == 0, kpis.stderr
+    assert {row["metric"] for row in json.loads(kpis.stdout)} == {"win_rate"}

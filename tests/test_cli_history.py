@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_process
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -162,8 +162,11 @@ def test_history_commands_read_a_store_a_sync_holds_with_a_clear_error(project: 
     assert run_cli("sync", cwd=project).returncode == 0
     holder = duckdb.connect(str(project / "crm.duckdb"))  # a writer holds the file lock
     try:
-        held = run_cli("runs", cwd=project)
+        # The lock is held by this process: the command must run in another one.
+        held = run_cli_process("runs", cwd=project)
+        held_quarantine = run_cli_process("quarantine", "list", cwd=project)
     finally:
         holder.close()
     assert held.returncode != 0 and "in use by another" in held.stderr
     assert "--wait SECONDS" in held.stderr and "Traceback" not in held.stderr
+    assert held_quarantine.returncode != 0 and "in use by another" in held_quarantine.stderr

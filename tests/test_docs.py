@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
-import types
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
+import pytest
+
 from crm_connect.config import parse_config
-from crm_connect.store import DuckDBStore
-from crm_connect.sync import run_sync
 
 DOCS = Path(__file__).parent.parent / "docs"
 
@@ -17,21 +20,65 @@ def python_blocks(name: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), re.DOTALL)
 
 
-def test_writing_a_plugin_example_syncs(tmp_path: Path, crm_plugin, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    [code] = python_blocks("writing-a-plugin.md")
-    module = types.ModuleType("crm_connect_tinycrm")
-    exec(compile(code, "writing-a-plugin.md", "exec"), module.__dict__)
-    crm_plugin(module, "tinycrm")
-    monkeypatch.setenv("CRM_CONNECT_TINY_API_TOKEN", "t0ken")
-    config = parse_config('[connections.tiny]\nconnector = "tinycrm"\n', None, tmp_path)
-    assert config.build_connector("tiny").check().ok
-    first = run_sync(config)
-    assert first.ok and first.results[0].records == 3 and first.results[0].pages == 2
-    second = run_sync(config)
-    assert second.results[0].records == 1  # only the deal at the saved cursor
-    with DuckDBStore.open("duckdb:///crm.duckdb", base_dir=tmp_path) as store:
-        assert store.execute("SELECT id, is_won FROM deals ORDER BY id") == [
-            ("1", True), ("2", False), ("3", True)]
+TUTORIAL = DOCS / "writing-a-plugin.md"
+# A fenced block whose info string names a file after the language: ```python path/to/file.py
+_FILE_BLOCK = re.compile(r"^```\w+ ([\w./-]+)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def tutorial_body() -> str:
+    """The tutorial above the "Kit reference" sections other parts of the kit append."""
+    return TUTORIAL.read_text(encoding="utf-8").split("\n## Kit reference")[0]
+
+
+def tutorial_files() -> dict[str, str]:
+    """The files the tutorial shows, by path; blocks naming one file are joined in order."""
+    files: dict[str, str] = {}
+    for name, code in _FILE_BLOCK.findall(tutorial_body()):
+        files[name] = files.get(name, "") + code
+    return files
+
+
+def test_every_python_block_of_the_tutorial_is_a_file_of_its_tested_plugin() -> None:
+    assert not re.findall(r"^```python\n", tutorial_body(), re.MULTILINE), (
+        "name the file of every python block (```python crm_connect_tinycrm/x.py) so that "
+        "tests/test_docs.py runs it")
+    files = tutorial_files()
+    assert {"pyproject.toml", "crm_connect_tinycrm/profile.py", "crm_connect_tinycrm/mapping.py",
+            "crm_connect_tinycrm/connector.py", "crm_connect_tinycrm/kpis.py",
+            "crm_connect_tinycrm/plugin.py", "crm_connect_tinycrm/sandbox.py",
+            "tests/conftest.py", "tests/test_tinycrm.py"} <= set(files)
+    for name, code in files.items():
+        if name.endswith(".py"):
+            compile(code, name, "exec")
+    project = tomllib.loads(files["pyproject.toml"])
+    [(plugin, module)] = project["project"]["entry-points"]["crm_connect"].items()
+    assert plugin == "tinycrm" and f"{module.replace('.', '/')}.py" in files
+    hooks = files["crm_connect_tinycrm/plugin.py"]
+    assert "def register_connectors(" in hooks and "def register_kpis(" in hooks
+
+
+@pytest.mark.slow
+def test_the_tutorial_plugin_passes_its_tests_and_replays_its_cassettes(tmp_path: Path) -> None:
+    """The tutorial's files, written out as a project: its conformance class, cassette test
+    and sync-and-KPI test pass while recording, and the cassette replays offline."""
+    for name, code in tutorial_files().items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(code, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_CONNECT_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+
+    def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    recording = pytest_run("--record-mode=once", "tests")
+    assert recording.returncode == 0, recording.stdout[-5000:] + recording.stderr[-2000:]
+    assert " failed" not in recording.stdout and " passed" in recording.stdout
+    cassettes = list((tmp_path / "cassettes").glob("*.yaml"))
+    assert cassettes and not [path for path in cassettes if "sandbox-token" in path.read_text()]
+    replay = pytest_run("--record-mode=none", "-k", "cassette", "tests")
+    assert replay.returncode == 0, replay.stdout[-5000:] + replay.stderr[-2000:]
 
 
 def test_readme_configuration_examples_are_valid(tmp_path: Path) -> None:
@@ -78,6 +125,21 @@ def test_relative_links_in_the_docs_point_at_files_in_the_repository() -> None:
             resolved = (path.parent / target.split("#", 1)[0]).resolve()
             if not resolved.exists():
                 broken.append(f"{path.name}: {target}")
+    assert not broken, broken
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_to_sections_of_the_same_page_name_one_of_its_headings() -> None:
+    broken = []
+    for path in _markdown_files():
+        text = path.read_text(encoding="utf-8")
+        anchors = {_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+        broken += [f"{path.name}: #{target}" for target in re.findall(r"\]\(#([^)\s]+)\)", text)
+                   if target not in anchors]
     assert not broken, broken
 
 

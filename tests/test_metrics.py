@@ -322,7 +322,7 @@ def test_every_dimension_a_kpi_declares_works(store: DuckDBStore) -> None:
 
 
 def test_a_last_bit_difference_between_periods_is_not_a_change() -> None:
-    from crm_connect.metrics.compute import _verdict
+    from crm_connect.metrics.comparisons import _verdict
     from crm_connect.metrics.registry import get_kpis
 
     churn = get_kpis()["customer_churn_rate"]

@@ -36,7 +36,8 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_installed_distribution_is_discovered_through_its_entry_point(
-        installed_example: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        installed_example: Path, cli_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli = cli_process  # installed into a folder on PYTHONPATH: a process of its own
     env = {"PYTHONPATH": str(installed_example), "CRM_CONNECT_LOAD_PLUGINS": "example"}
     listed = cli("plugins", "list", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -56,7 +57,8 @@ def test_installed_distribution_is_discovered_through_its_entry_point(
         assert con.execute("SELECT count(*) FROM deals WHERE source = 'ex'").fetchone() == (25,)
 
 
-def test_allow_list_and_deny_list(installed_example: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_allow_list_and_deny_list(installed_example: Path, cli_process) -> None:  # type: ignore[no-untyped-def]
+    cli = cli_process  # installed into a folder on PYTHONPATH: a process of its own
     base = {"PYTHONPATH": str(installed_example)}
     names = lambda env: {p["name"] for p in json.loads(cli("plugins", "list", "--json",  # noqa: E731
                                                          env={**base, **env}).stdout)}
@@ -69,7 +71,8 @@ def test_allow_list_and_deny_list(installed_example: Path, cli) -> None:  # type
     assert "files" not in names({"CRM_CONNECT_DISABLED_PLUGINS": "files"})
 
 
-def test_a_plugin_that_fails_to_import_is_named(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_plugin_that_fails_to_import_is_named(tmp_path: Path, cli_process) -> None:  # type: ignore[no-untyped-def]
+    cli = cli_process  # found through PYTHONPATH: a process of its own
     site = register_entry_point(tmp_path / "site", "crm-connect-broken", "0.1", "broken",
                                 "crm_connect_broken")
     (site / "crm_connect_broken.py").write_text("raise RuntimeError('boom at import')\n")
@@ -127,6 +130,43 @@ def test_loading_is_idempotent_and_lists_versions_and_hooks() -> None:
     assert infos["files"].hooks == ["register_connectors"]
     assert infos["duckdb"].hooks == ["register_stores"]
     assert infos["files"].builtin and infos["files"].version
+
+
+def test_builtins_load_only_through_the_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout that was never installed has no entry points: it says how to install."""
+    from crm_connect import plugins
+
+    installed = list(plugins._entry_points())
+    assert {ep.name for ep in installed if ep.dist is not None
+            and ep.dist.metadata["Name"] == "crm-connect"} == {"files", "duckdb", "kpis"}
+    others = [ep for ep in installed
+              if ep.dist is None or ep.dist.metadata["Name"] != "crm-connect"]
+    monkeypatch.setattr(plugins, "_entry_points", lambda: iter(others))
+    plugins.reset_plugins()
+    try:
+        with pytest.raises(PluginError, match=r"^crm-connect is not installed: run pip "
+                                              r"install -e \. "):
+            load_plugins()
+        with pytest.raises(PluginError, match="crm-connect is not installed"):
+            get_connectors()
+    finally:
+        monkeypatch.undo()
+        plugins.reset_plugins()
+    assert {"files", "duckdb", "kpis"} <= {info.name for info in list_plugins()}
+
+
+def test_reset_reads_the_disabled_list_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_connect import plugins
+
+    monkeypatch.setenv("CRM_CONNECT_DISABLED_PLUGINS", "files")
+    plugins.reset_plugins()
+    try:
+        assert "files" not in get_connectors()
+        assert "files" not in {info.name for info in list_plugins()}
+    finally:
+        monkeypatch.undo()
+        plugins.reset_plugins()
+    assert "files" in get_connectors()
 
 
 def test_every_hook_is_documented_and_typed() -> None:

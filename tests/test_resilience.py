@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import requests
+from example_crm import EXAMPLE_CRM, USAGE_HEADER, example_usage
+from vendor_answers import HUBSPOT_TOKEN_EXPIRED, SALESFORCE_SESSION_EXPIRED
 
 from crm_connect.errors import AuthenticationError, QuotaExceededError, RetryExhaustedError
 from crm_connect.resilience import (
@@ -19,6 +21,7 @@ from crm_connect.resilience import (
     BearerAuth,
     GroupLimiter,
     Limit,
+    ObservedPoolManager,
     Outcome,
     RateLimitSettings,
     ResiliencePolicy,
@@ -28,7 +31,8 @@ from crm_connect.resilience import (
     classify_exception,
     classify_response,
     describe_request,
-    hubspot_client_options,
+    no_retries,
+    observed_pool,
     parse_retry_after,
     read_rate_limit_headers,
     register_response_classifier,
@@ -67,15 +71,30 @@ HS_DAILY = (b'{"status": "error", "message": "You have reached your daily limit.
     (503, None, Action.RETRY),
     (401, SF_INVALID_SESSION, Action.REFRESH),
     (401, HS_EXPIRED, Action.REFRESH),
-    # What a vendor's REQUEST_LIMIT_EXCEEDED means is its plugin's knowledge (registered with
-    # register_response_classifier); the core alone passes the 403 on to the client.
+    # What a vendor's REQUEST_LIMIT_EXCEEDED means is its plugin's knowledge (its profile's
+    # error markers); a profile that does not know it passes the 403 on to the client.
     (403, SF_REQUEST_LIMIT, Action.OK),
     (429, HS_DAILY, Action.QUOTA),
     (400, SF_INVALID_GRANT, Action.AUTH_FAILED),
 ])
 def test_classification_of_vendor_answers(status: int, body: bytes | None,
                                           action: Action) -> None:
-    assert classify_response(status, {}, body).action is action
+    assert classify_response(status, {}, body, profile=EXAMPLE_CRM).action is action
+
+
+def test_without_a_profile_only_the_http_rules_apply() -> None:
+    """The core knows no vendor: a daily-policy 429 is a rate limit like any other 429, a 401
+    refreshes whatever its body, and OAuth's invalid_grant is refused for good."""
+    daily = classify_response(429, {}, HS_DAILY)
+    assert (daily.action, daily.limit, daily.reason) == (Action.RETRY, Limit.RATE, "HTTP 429")
+    assert classify_response(401, {}, SF_INVALID_SESSION).reason == "HTTP 401"
+    named = classify_response(401, {}, SF_INVALID_SESSION, profile=EXAMPLE_CRM)
+    assert (named.action, named.reason) == (Action.REFRESH, "HTTP 401 INVALID_SESSION_ID")
+    assert classify_response(400, {}, SF_INVALID_GRANT).action is Action.AUTH_FAILED
+    ten_secondly = classify_response(429, {"Retry-After": "1"}, HS_TEN_SECONDLY,
+                                     profile=EXAMPLE_CRM)
+    assert ten_secondly.reason == "HTTP 429 TEN_SECONDLY_ROLLING"
+    assert (ten_secondly.retry_after, ten_secondly.group_exhausted) == (1.0, True)
 
 
 def test_a_registered_response_classifier_is_consulted_first() -> None:
@@ -113,17 +132,22 @@ def test_retry_after_in_seconds_and_as_an_http_date() -> None:
 
 
 def test_vendor_usage_headers_are_read() -> None:
-    salesforce = read_rate_limit_headers({"sforce-limit-info": "api-usage=24/15000"})
-    assert salesforce is not None
-    assert (salesforce.daily_used, salesforce.daily_limit) == (24, 15000)
-    hubspot = read_rate_limit_headers({  # nango_list_contacts.meta.json, plus the daily pair
-        "x-hubspot-ratelimit-interval-milliseconds": "10000", "x-hubspot-ratelimit-max": "110",
-        "x-hubspot-ratelimit-remaining": "108", "X-HubSpot-RateLimit-Daily": "250000",
-        "X-HubSpot-RateLimit-Daily-Remaining": "249000"})
-    assert hubspot is not None
-    assert (hubspot.maximum, hubspot.remaining, hubspot.interval_seconds) == (110, 108, 10.0)
-    assert (hubspot.daily_used, hubspot.daily_limit) == (1000, 250000)
-    assert read_rate_limit_headers({"content-type": "application/json"}) is None
+    usage = read_rate_limit_headers({USAGE_HEADER.lower(): "api-usage=24/15000"},
+                                    profile=EXAMPLE_CRM)
+    assert usage is not None
+    assert (usage.daily_used, usage.daily_limit) == (24, 15000)
+    rates = read_rate_limit_headers({  # header names in any case, the interval in ms
+        "x-example-ratelimit-interval-milliseconds": "10000", "x-example-ratelimit-max": "110",
+        "x-example-ratelimit-remaining": "108", "X-Example-RateLimit-Daily": "250000",
+        "X-Example-RateLimit-Daily-Remaining": "249000"}, profile=EXAMPLE_CRM)
+    assert rates is not None
+    assert (rates.maximum, rates.remaining, rates.interval_seconds) == (110, 108, 10.0)
+    assert (rates.daily_used, rates.daily_limit) == (1000, 250000)
+    assert rates.daily_name == "Example CRM daily API limit"
+    assert read_rate_limit_headers({"content-type": "application/json"},
+                                   profile=EXAMPLE_CRM) is None
+    # the core alone reads no vendor's headers
+    assert read_rate_limit_headers({USAGE_HEADER: "api-usage=24/15000"}) is None
 
 
 def test_transport_failures_are_retryable_and_certificate_errors_are_not() -> None:
@@ -139,15 +163,16 @@ def test_transport_failures_are_retryable_and_certificate_errors_are_not() -> No
 
 def test_settings_defaults_are_the_vendors_published_limits() -> None:
     settings = ResilienceSettings()
-    hubspot = settings.limits_for("hubspot")
-    assert (hubspot["general"].requests, hubspot["general"].per_seconds) == (100, 10.0)
-    assert (hubspot["search"].requests, hubspot["search"].per_seconds) == (5, 1.0)
-    assert settings.limits_for("salesforce")["general"].max_concurrent == 25
+    example = settings.limits_for(EXAMPLE_CRM.rate_limits)
+    assert (example["general"].requests, example["general"].per_seconds) == (100, 10.0)
+    assert (example["search"].requests, example["search"].per_seconds) == (5, 1.0)
+    neutral = settings.limits_for()
+    assert (neutral["general"].requests, neutral["general"].max_concurrent) == (None, None)
     assert settings.max_daily_quota_share == 0.5
     tuned = ResilienceSettings.model_validate(
         {"rate_limits": {"general": {"requests": 190}}, "max_attempts": 3})
-    assert tuned.limits_for("hubspot")["general"].requests == 190
-    assert tuned.limits_for("hubspot")["general"].per_seconds == 10.0
+    assert tuned.limits_for(EXAMPLE_CRM.rate_limits)["general"].requests == 190
+    assert tuned.limits_for(EXAMPLE_CRM.rate_limits)["general"].per_seconds == 10.0
     with pytest.raises(ValueError, match="extra"):
         ResilienceSettings.model_validate({"max_attemps": 3})
 
@@ -174,7 +199,7 @@ def test_token_bucket_never_exceeds_its_window_across_threads() -> None:
         assert len(in_window) <= 10
 
 
-def test_bucket_follows_hubspot_headers_unless_configured() -> None:
+def test_bucket_follows_vendor_headers_unless_configured() -> None:
     default = GroupLimiter("general", RateLimitSettings(requests=100, per_seconds=10.0))
     default.adapt(190, 150, 10.0)
     assert default.settings.requests == 190
@@ -236,9 +261,10 @@ def test_authentication_errors_never_show_the_token(caplog: pytest.LogCaptureFix
             f"400 Client Error for url: https://login.salesforce.com/services/oauth2/token"
             f"?grant_type=refresh_token&refresh_token={secret}")
 
-    with FaultServer(script={0: faults.expire_token()}, auth_style="salesforce") as server, \
+    with FaultServer(script={0: faults.expire_token()},
+                     auth_error=SALESFORCE_SESSION_EXPIRED) as server, \
             caplog.at_level(logging.DEBUG):
-        session = ResilientSession(ResiliencePolicy("sf_prod", FAST, vendor="salesforce",
+        session = ResilientSession(ResiliencePolicy("sf_prod", FAST, profile=EXAMPLE_CRM,
                                                     refresh=refresh),
                                    auth=BearerAuth(lambda: secret))
         with pytest.raises(AuthenticationError) as caught:
@@ -262,17 +288,18 @@ def test_a_second_401_after_refresh_is_final() -> None:
 
 def test_quota_share_is_measured_from_first_to_latest_reading() -> None:
     policy = ResiliencePolicy("sf", ResilienceSettings(max_daily_quota_share=0.1),
-                              vendor="salesforce")
-    policy.observe({"Sforce-Limit-Info": "api-usage=500/1000"})
-    policy.observe({"Sforce-Limit-Info": "api-usage=599/1000"})
+                              profile=EXAMPLE_CRM)
+    policy.observe({USAGE_HEADER: "api-usage=500/1000"})
+    policy.observe({USAGE_HEADER: "api-usage=599/1000"})
     policy.check_quota()  # 100 requests: exactly 10 %, not more
-    policy.observe({"Sforce-Limit-Info": "api-usage=600/1000"})
-    with pytest.raises(QuotaExceededError, match=r"101 requests, 10% of the Salesforce daily"):
+    policy.observe({USAGE_HEADER: "api-usage=600/1000"})
+    with pytest.raises(QuotaExceededError, match=r"101 requests, 10% of the Example CRM daily"):
         policy.check_quota()
-    spent = ResiliencePolicy("hs", vendor="hubspot")
-    spent.observe({"X-HubSpot-RateLimit-Daily": "1000",
-                   "X-HubSpot-RateLimit-Daily-Remaining": "0"})
-    with pytest.raises(QuotaExceededError, match="HubSpot daily API limit is spent"):
+    spent = ResiliencePolicy("hs", profile=EXAMPLE_CRM)
+    spent.observe({"X-Example-RateLimit-Daily": "1000",
+                   "X-Example-RateLimit-Daily-Remaining": "0"})
+    with pytest.raises(QuotaExceededError,
+                       match=r"Example CRM daily API limit is spent.*resets at midnight UTC"):
         spent.check_quota()
 
 
@@ -291,7 +318,7 @@ def test_call_wraps_any_client_and_passes_other_errors_through() -> None:
             raise answer
         return str(answer)
 
-    policy = ResiliencePolicy("hs", FAST, vendor="hubspot")
+    policy = ResiliencePolicy("hs", FAST, profile=EXAMPLE_CRM)
     assert policy.call(fetch, description="GET /crm/v3/objects/contacts") == "page"
     with pytest.raises(ApiException):
         policy.call(lambda: fetch_missing(ApiException))
@@ -303,13 +330,35 @@ def fetch_missing(kind: type[Exception]) -> str:
     raise kind(404, b'{"status":"error","category":"OBJECT_NOT_FOUND"}', {})  # type: ignore[call-arg]
 
 
-def test_hubspot_api_client_goes_through_the_policy() -> None:
-    hubspot = pytest.importorskip("hubspot")
+def test_a_urllib3_client_goes_through_the_policy() -> None:
+    """A client on urllib3: its pool never retries by itself, times out, and reports every
+    answer's usage headers to the policy, which does the retrying."""
+    with FaultServer(script={0: faults.server_error(503), 1: faults.reset()},
+                     usage_headers=example_usage, daily_limit=1000, daily_used=10) as server:
+        policy = ResiliencePolicy("api", FAST, profile=EXAMPLE_CRM)
+        pool = observed_pool(policy)
+        answer = policy.execute(
+            lambda: pool.request("GET", f"{server.url}/api/records?limit=2",
+                                 headers={"Authorization": "Bearer access-token-0"}),
+            description="GET /api/records",
+            inspect=lambda answer: classify_response(answer.status, answer.headers, answer.data,
+                                                     profile=policy.profile))
+        assert answer.status == 200 and len(answer.json()["results"]) == 2
+        assert server.count() == 3  # urllib3 never retried on its own
+        (usage,) = policy.quota_usage()
+        assert (usage.name, usage.limit) == ("Example CRM daily API limit", 1000)
+
+
+def test_a_generated_api_client_goes_through_the_policy() -> None:
+    """An OpenAPI-generated client (here hubspot-api-client's, when installed) built with the
+    core's urllib3 pieces: retries off, its pool observed, every call through the policy."""
+    generated = pytest.importorskip("hubspot")
+    discovery = pytest.importorskip("hubspot.discovery.discovery_base")
     records = [{"id": str(n), "properties": {"email": f"c{n}@example.com"},
                 "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-02T00:00:00Z",
                 "archived": False} for n in range(1, 6)]
     script = {0: faults.server_error(503), 1: faults.reset(), 2: faults.expire_token()}
-    with FaultServer(records, page_size=2, script=script,
+    with FaultServer(records, page_size=2, script=script, auth_error=HUBSPOT_TOKEN_EXPIRED,
                      records_path="/crm/v3/objects/contacts") as server:
         client: Any = None
 
@@ -318,9 +367,15 @@ def test_hubspot_api_client_goes_through_the_policy() -> None:
             server.access_token = "access-token-1"  # the server's OAuth flow, short-circuited
             return {"access_token": "access-token-1"}
 
-        policy = ResiliencePolicy("hs", FAST, vendor="hubspot", refresh=refresh)
-        client = hubspot.HubSpot(access_token="access-token-0", host=server.url,
-                                 **hubspot_client_options(policy))
+        def api_factory(package: Any, name: str, config: dict[str, Any]) -> Any:
+            api = discovery.DiscoveryBase._default_api_factory(package, name, config)
+            rest = api.api_client.rest_client
+            rest.pool_manager = ObservedPoolManager(rest.pool_manager, policy)
+            return api
+
+        policy = ResiliencePolicy("hs", FAST, profile=EXAMPLE_CRM, refresh=refresh)
+        client = generated.HubSpot(access_token="access-token-0", host=server.url,
+                                   retry=no_retries(), api_factory=api_factory)
         ids: list[str] = []
         after = None
         while True:

@@ -4,6 +4,7 @@ exactly once whatever the server throws at it."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import duckdb
 import pytest
+from example_crm import EXAMPLE_CRM, example_usage
+from vendor_answers import daily_quota_exceeded
 
 from crm_connect import (
     CheckResult,
@@ -36,9 +39,13 @@ from crm_connect.sync import SyncReport, run_sync
 from crm_connect.testing import faults
 from crm_connect.testing.faults import FaultServer
 from crm_connect.testing.memory_keyring import MemoryKeyring
+from crm_connect.vendor import RateLimitSettings
 
 CONNECTION = "paged"
 ALL_IDS = {str(number) for number in range(1, 26)}
+
+# Example CRM's error markers and usage headers, without a client-side rate limit to wait for.
+PAGED_API_PROFILE = dataclasses.replace(EXAMPLE_CRM, rate_limits={"general": RateLimitSettings()})
 
 
 class PagedApiConfig(ConnectorConfig):
@@ -52,6 +59,7 @@ class PagedApiConnector(Connector[PagedApiConfig]):
 
     name = "paged_api"
     config_model = PagedApiConfig
+    profile = PAGED_API_PROFILE
 
     def __init__(self, context: ConnectionContext, config: PagedApiConfig) -> None:
         super().__init__(context, config)
@@ -231,7 +239,7 @@ def daily_total_rule() -> Iterator[None]:
 @pytest.mark.parametrize("style", ["salesforce", "hubspot"])
 def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(tmp_path: Path,
                                                                  style: str) -> None:
-    with FaultServer(path_script={"/api/records": [None, faults.daily_quota_exceeded(style)]}
+    with FaultServer(path_script={"/api/records": [None, daily_quota_exceeded(style)]}
                      ) as server:
         config = make_config(tmp_path, server)
         report = run_sync(config)
@@ -252,7 +260,7 @@ def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(tmp_path: Path
 
 @pytest.mark.usefixtures("paged_plugin")
 def test_run_stops_after_its_share_of_the_daily_quota(tmp_path: Path) -> None:
-    with FaultServer(usage_style="salesforce", daily_limit=20, daily_used=3) as server:
+    with FaultServer(usage_headers=example_usage, daily_limit=20, daily_used=3) as server:
         report = run_sync(make_config(tmp_path, server, page_size=2))
         result = only_result(report)
         assert result.status == "stopped"

@@ -17,11 +17,11 @@ import pytest
 
 from conftest import CLI
 from crm_connect import hookimpl
-from crm_connect.config import parse_config
+from crm_connect.config import open_store, parse_config
 from crm_connect.errors import ConfigError, StoreError
 from crm_connect.sample import write_sample_export
 from crm_connect.schema import Deal
-from crm_connect.store import DuckDBStore, QuarantinedRecord, open_store
+from crm_connect.store import DuckDBStore, QuarantinedRecord
 from crm_connect.sync import run_sync
 
 

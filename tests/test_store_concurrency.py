@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, register_entry_point, run_cli
+from conftest import CLI, register_entry_point, run_cli_process
 from crm_connect.errors import StoreLockedError
 from crm_connect.schema import Account
 from crm_connect.store import DuckDBStore
@@ -98,9 +98,9 @@ def _open_gate(tmp_path: Path) -> None:
 
 
 def _accounts_created(tmp_path: Path, env: dict[str, str]) -> tuple[float, str]:
-    result = run_cli("kpis", "--metric", "accounts_created", "--grain", "year", "--from",
-                     "2026-01-01", "--as-of", "2026-12-31", "--format", "json",
-                     cwd=tmp_path, env=env, timeout=60)
+    result = run_cli_process("kpis", "--metric", "accounts_created", "--grain", "year",
+                             "--from", "2026-01-01", "--as-of", "2026-12-31", "--format",
+                             "json", cwd=tmp_path, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     return rows[-1]["value"], result.stderr
@@ -125,7 +125,7 @@ def test_kpis_during_a_sync_returns_the_committed_pages(
 
 def test_a_second_sync_is_refused_with_exit_73_naming_the_running_one(
         tmp_path: Path, gated: dict[str, str], paused_sync: subprocess.Popen[str]) -> None:
-    second = run_cli("sync", cwd=tmp_path, env=gated, timeout=60)
+    second = run_cli_process("sync", cwd=tmp_path, env=gated, timeout=60)
     assert second.returncode == 73, second.stderr
     assert f"in use by another crm-connect process (PID {paused_sync.pid})" in second.stderr
     assert "--wait SECONDS" in second.stderr

@@ -53,10 +53,10 @@ def test_incremental_sync_reads_only_changed_rows(project: Path) -> None:
     run_sync(config)
     path = project / "exports" / "accounts.csv"
     rows = list(csv.DictReader(path.open()))
-    from crm_connect.schema import _parse_datetime
+    from crm_connect.schema import parse_datetime
 
-    newest = max(_parse_datetime(row["updated_at"]) for row in rows)
-    at_cursor = sum(1 for row in rows if _parse_datetime(row["updated_at"]) == newest)
+    newest = max(parse_datetime(row["updated_at"]) for row in rows)
+    at_cursor = sum(1 for row in rows if parse_datetime(row["updated_at"]) == newest)
     rows[0]["name"] = "Renamed Inc"
     rows[0]["updated_at"] = "2027-01-01T00:00:00.000+0000"
     rows.append({**rows[1], "id": "A-new", "updated_at": "2027-01-02T00:00:00Z"})

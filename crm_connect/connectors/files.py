@@ -35,7 +35,7 @@ from crm_connect.connectors.files_rows import (
 )
 from crm_connect.errors import ConfigError, ConnectorError, CrmConnectError
 from crm_connect.hookspecs import hookimpl
-from crm_connect.schema import ENTITIES, _parse_datetime
+from crm_connect.schema import ENTITIES, parse_datetime
 
 __all__ = ["FilesConfig", "FilesConnector"]
 
@@ -62,7 +62,7 @@ class FilesConfig(ConnectorConfig):
 def _as_utc(value: Any) -> dt.datetime | None:
     """The row's ``updated_at`` as an aware UTC datetime, or ``None`` when it has none or it
     does not parse (validation then quarantines the row)."""
-    parsed = _parse_datetime(value)
+    parsed = parse_datetime(value)
     return parsed if isinstance(parsed, dt.datetime) else None
 
 

@@ -17,6 +17,7 @@ from crm_connect.metrics.compute import compute_kpis
 from crm_connect.metrics.definitions import DIMENSIONS, Benchmark, KpiDefinition, Measure
 from crm_connect.metrics.engine import GRAINS, KpiRow, build_query, transpile
 from crm_connect.metrics.history import read_history, save_snapshots
+from crm_connect.metrics.inputs import kpi_fields, kpis_fed_by, kpis_reading
 from crm_connect.metrics.registry import get_kpis, kpi_plugin
 
 __all__ = [
@@ -29,7 +30,10 @@ __all__ = [
     "build_query",
     "compute_kpis",
     "get_kpis",
+    "kpi_fields",
     "kpi_plugin",
+    "kpis_fed_by",
+    "kpis_reading",
     "read_history",
     "save_snapshots",
     "transpile",

@@ -20,6 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from crm_connect.cli_context import fail, load_cli_config
+from crm_connect.cli_output import err
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import GRAINS, KpiRow
@@ -79,26 +81,25 @@ def register_commands(app: typer.Typer) -> None:
             "needs no wait: a sync lets kpis in after the page it is committing.")] = 0.0,
     ) -> None:
         """Compute the KPIs from the store, by period, across every connection."""
-        from crm_connect import cli as core
         from crm_connect.metrics.registry import get_kpis, kpi_plugin
 
         if output not in _FORMATS:
-            core._fail(ConfigError(f"unknown --format {output!r}; choose table, json or csv"))
+            fail(ConfigError(f"unknown --format {output!r}; choose table, json or csv"))
         if save and from_history:
-            core._fail(ConfigError(
+            fail(ConfigError(
                 "--save and --from-history cannot be used together: --save stores freshly "
                 "computed rows, --from-history reads stored ones; run them one at a time"))
         if list_only:
             _print_catalogue(get_kpis(), kpi_plugin, output)
             return
-        config = core._load_config(required=False)
+        config = load_cli_config(required=False)
         request = _Request(metric=metric, grain=grain, start=start, end=end, as_of=as_of,
                            by=by or [], periods=periods, save=save, from_history=from_history,
                            wait=wait, table=output == "table")
         try:
-            result = _compute(request, config, core.err)
+            result = _compute(request, config, err)
         except CrmConnectError as exc:
-            core._fail(exc)
+            fail(exc)
         if result is None:
             return
         rows, moment, labels = result
@@ -124,7 +125,7 @@ def register_commands(app: typer.Typer) -> None:
 
         unconverted = missing_rate_summary(rows, currency)
         if unconverted:  # the rows are printed: exit 1 says some could not be computed
-            core.err.print(escape(unconverted), highlight=False)
+            err.print(escape(unconverted), highlight=False)
             raise typer.Exit(1)
 
 
@@ -149,8 +150,8 @@ def _compute(request: _Request, config: Any, err: Console
              ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels] | None:
     """The rows (saved when asked), the as-of moment and the breakdown labels; ``None``
     when there is nothing to show (an empty store under the table format)."""
+    from crm_connect.config import open_store
     from crm_connect.metrics.compute import compute_kpis, parse_moment
-    from crm_connect.store import DuckDBStore, open_store
 
     moment = parse_moment(request.as_of, "--as-of") or \
         dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -158,10 +159,9 @@ def _compute(request: _Request, config: Any, err: Console
                        read_only=not request.save, wait_seconds=request.wait,
                        memory_limit=config.store.memory_limit)
     try:
-        empty = (not request.from_history and isinstance(store, DuckDBStore)
-                 and store.total_records() == 0)
-        if empty and isinstance(store, DuckDBStore):
-            err.print(f"The store {store.path} holds no records yet: run `crm-connect sync` "
+        empty = not request.from_history and store.total_records() == 0
+        if empty:
+            err.print(f"The store {store.location} holds no records yet: run `crm-connect sync` "
                       "first." + (" Nothing was saved." if request.save else ""),
                       highlight=False, markup=False)
             if request.table:

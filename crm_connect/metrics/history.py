@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from crm_connect.errors import MetricError
+from crm_connect.metrics.comparisons import shape_rows
 from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import KpiRow, Period, dimensions_key
 
@@ -116,8 +117,6 @@ def read_history(store: Any, definitions: Mapping[str, KpiDefinition], keys: Seq
                  by: Sequence[str], periods: Sequence[Period], lag: int, grain: str,
                  as_of: dt.datetime, targets: Mapping[str, Target]) -> list[KpiRow]:
     """The saved rows for ``keys`` over ``periods``, as :class:`KpiRow` with comparisons."""
-    from crm_connect.metrics.compute import shape_rows
-
     con = _connection(store)
     exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                          [SNAPSHOT_TABLE]).fetchone()

@@ -13,62 +13,23 @@ KPI is computed as usual.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from crm_connect.errors import ConfigError
+# The code and rate checks live in the core (the configuration uses them too); the metric
+# engine's money names keep offering them.
+from crm_connect.currency import CURRENCY_PATTERN, check_currency, check_rates, is_currency
 
 __all__ = ["CURRENCY_PATTERN", "MoneySql", "check_currency", "check_rates", "is_currency",
            "missing_rate_note", "missing_rates", "named_currencies", "query_parameters",
            "rate_example"]
 
-CURRENCY_PATTERN = r"^[A-Z]{3}$"
-_CURRENCY = re.compile(CURRENCY_PATTERN)
 _PARAMETER = re.compile(r"\$(\d+)")
 _STRING = re.compile(r"'(?:[^']|'')*'")
 
 Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
-
-
-def is_currency(code: object) -> bool:
-    """Whether ``code`` has the ISO 4217 shape: three upper-case letters."""
-    return isinstance(code, str) and _CURRENCY.fullmatch(code) is not None
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def check_currency(code: object, what: str) -> str:
-    """``code`` when it is an ISO 4217 code; otherwise a :class:`ConfigError` naming ``what``."""
-    if not is_currency(code):
-        raise ConfigError(f"{what} {_shown(code)} is not a currency code: use its ISO 4217 "
-                          "code, three upper-case letters such as USD or EUR")
-    return str(code)
-
-
-def check_rates(rates: Mapping[Any, Any], where: str | None = None) -> dict[str, float]:
-    """The rates as floats, each key an ISO 4217 code and each rate a positive number;
-    a :class:`ConfigError` (its text starting with ``where: `` when given) otherwise."""
-    prefix = f"{where}: " if where else ""
-    checked: dict[str, float] = {}
-    for code, rate in rates.items():
-        check_currency(code, f"{prefix}key")
-        try:
-            number = float(Decimal(str(rate)))
-        except (InvalidOperation, ValueError):
-            number = math.nan
-        if isinstance(rate, bool) or not math.isfinite(number) or number <= 0:
-            shown = str(rate) if isinstance(rate, Decimal | float | int) else _shown(rate)
-            raise ConfigError(f"{prefix}the rate of {code} is {shown}; give how many units "
-                              f"of the reporting currency one {code} is worth, a positive "
-                              "number such as 1.08")
-        checked[str(code)] = number
-    return checked
 
 
 class MoneySql:

@@ -4,9 +4,10 @@
 :func:`classify_exception` at an exception raised by a client library.  The rules here are the
 vendor-neutral ones (429 is a rate limit, 5xx and dropped connections are transient, 401 asks
 for a refresh).  What a vendor's own error codes mean (a spent daily total, a concurrency
-limit) is the vendor plugin's knowledge: it registers a classifier with
-:func:`register_response_classifier` (HTTP answers) or :func:`register_exception_classifier`
-(its client's exceptions), consulted before the rules here.
+limit) is the vendor plugin's knowledge, given as data: the error markers of its
+:class:`~crm_connect.vendor.VendorProfile`, which the policy passes as ``profile``.  A rule that
+data cannot express may still be registered with :func:`register_response_classifier` (HTTP
+answers) or :func:`register_exception_classifier` (a client's exceptions), consulted first.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import datetime as dt
 import email.utils
 import enum
 import json
-import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 import urllib3.exceptions
+
+from crm_connect.vendor import NEUTRAL_PROFILE, Meaning, RateLimitReading, VendorProfile
 
 __all__ = [
     "Action",
@@ -35,6 +36,7 @@ __all__ = [
     "classify_exception",
     "classify_response",
     "parse_retry_after",
+    "profile_outcome",
     "read_rate_limit_headers",
     "register_exception_classifier",
     "register_response_classifier",
@@ -108,31 +110,6 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     return max(0.0, (when - now).total_seconds())
 
 
-def _load_json(body: bytes | str | None) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _error_codes(payload: Any) -> dict[str, str]:
-    """The vendor's error markers: Salesforce ``errorCode``s, HubSpot ``category`` and
-    ``policyName``, OAuth ``error``; with their messages (never a credential)."""
-    found: dict[str, str] = {}
-    items = payload if isinstance(payload, list) else [payload]
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        message = str(item.get("message") or item.get("error_description") or "")
-        for key in ("errorCode", "category", "policyName", "error"):
-            value = item.get(key)
-            if isinstance(value, str):
-                found[value] = message
-    return found
-
-
 ResponseClassifier = Callable[[int, Mapping[str, str], bytes | str | None], Outcome | None]
 """Given an error answer's status, headers and body, returns its outcome when it knows the
 answer, ``None`` otherwise.  Only answers with a status of 400 or more are shown to it."""
@@ -155,8 +132,15 @@ def unregister_response_classifier(classifier: ResponseClassifier) -> None:
 
 
 def classify_response(status: int, headers: Mapping[str, str] | None = None,
-                      body: bytes | str | None = None) -> Outcome:
-    """The outcome of an HTTP response."""
+                      body: bytes | str | None = None, *,
+                      profile: VendorProfile = NEUTRAL_PROFILE) -> Outcome:
+    """The outcome of an HTTP response, read with ``profile``'s knowledge of the vendor.
+
+    In order: registered classifiers; codes the profile's refresh rules call refused for good
+    (``invalid_grant``); the profile's error markers (:func:`profile_outcome`); then the core's
+    rules: a refresh status (401) refreshes once, 429 waits (``Retry-After`` honoured), 408 and
+    5xx retry, any other answer is passed on to the caller.
+    """
     if status < 400:
         return OK
     headers = headers or {}
@@ -166,24 +150,74 @@ def classify_response(status: int, headers: Mapping[str, str] | None = None,
         outcome = classifier(status, headers, body)
         if outcome is not None:
             return outcome
-    codes = _error_codes(_load_json(body))
+    codes = profile.error_codes(body)
+    refused = next(((code, message) for _, code, message in codes
+                    if code in profile.refresh.refused_codes), None)
+    if refused is not None:
+        return Outcome(Action.AUTH_FAILED, f"{refused[0]}: {refused[1]}".rstrip(": "))
+    outcome = profile_outcome(profile, status, headers, body)
+    if outcome is not None:
+        return outcome
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
-    if status == 429 and codes.get("DAILY") is not None:  # HubSpot daily policy
-        return Outcome(Action.QUOTA, f"HubSpot DAILY limit: {codes['DAILY']}".rstrip(": "),
-                       limit=Limit.DAILY)
-    if "invalid_grant" in codes:  # OAuth: the refresh token (or password) is refused for good
-        return Outcome(Action.AUTH_FAILED, f"invalid_grant: {codes['invalid_grant']}")
-    if status == 401:
-        marker = next((code for code in ("INVALID_SESSION_ID", "EXPIRED_AUTHENTICATION",
-                                         "INVALID_AUTHENTICATION") if code in codes), None)
-        return Outcome(Action.REFRESH, f"HTTP 401 {marker}" if marker else "HTTP 401",
-                       unprocessed=True)
+    if status in profile.refresh.statuses:
+        return Outcome(Action.REFRESH, f"HTTP {status}", unprocessed=True)
     if status == 429:  # a rate limit, whatever the body says: the request was not acted on
-        policy = next((code for code in codes if code.isupper() and "SECONDLY" in code), None)
-        return Outcome(Action.RETRY, "HTTP 429" + (f" {policy}" if policy else ""),
-                       retry_after, group_exhausted=True, limit=Limit.RATE, unprocessed=True)
+        return _limited(profile, headers, Outcome(
+            Action.RETRY, "HTTP 429", retry_after, group_exhausted=True, limit=Limit.RATE,
+            unprocessed=True))
     if status in RETRYABLE_STATUSES or status >= 500:
         return Outcome(Action.RETRY, f"HTTP {status}", retry_after)
+    return OK
+
+
+def _limited(profile: VendorProfile, headers: Mapping[str, str], outcome: Outcome) -> Outcome:
+    """A limit answer whose usage headers say the day's quota is spent is a quota stop."""
+    reading = profile.read_quota_headers(headers)
+    if reading is not None and reading.daily_spent:
+        return Outcome(Action.QUOTA, outcome.reason, limit=Limit.DAILY)
+    return outcome
+
+
+_STATUS_REASONS = frozenset({Meaning.SESSION_EXPIRED, Meaning.RATE_LIMITED, Meaning.TRANSIENT})
+
+
+def profile_outcome(profile: VendorProfile, status: int, headers: Mapping[str, str] | None,
+                    body: bytes | str | None) -> Outcome | None:
+    """The outcome the first of ``profile``'s error markers matching an error answer gives, or
+    ``None`` when no marker matches (the core's rules then decide)."""
+    if status < 400:
+        return None
+    found = profile.meaning_of(status, body)
+    if found is None:
+        return None
+    marker, code, message = found
+    headers = headers or {}
+    meaning = marker.meaning
+    if meaning in _STATUS_REASONS or not (code or message):
+        reason = f"HTTP {status} {code}".rstrip()
+    else:
+        reason = f"{code or f'HTTP {status}'}: {message}".rstrip(": ")
+    if marker.note:
+        reason += f" ({marker.note})"
+    retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    if meaning is Meaning.SESSION_EXPIRED:
+        return Outcome(Action.REFRESH, reason, unprocessed=True)
+    if meaning is Meaning.CREDENTIALS_REFUSED:
+        return Outcome(Action.AUTH_FAILED, reason)
+    if meaning is Meaning.DAILY_QUOTA:
+        return Outcome(Action.QUOTA, reason, limit=Limit.DAILY)
+    if meaning is Meaning.RATE_LIMITED:
+        return _limited(profile, headers, Outcome(
+            Action.RETRY, reason, retry_after, group_exhausted=True, limit=Limit.RATE,
+            unprocessed=True))
+    if meaning is Meaning.CONCURRENCY_LIMITED:
+        return _limited(profile, headers, Outcome(
+            Action.RETRY, reason, retry_after, limit=Limit.CONCURRENCY, unprocessed=True))
+    if meaning is Meaning.LIMITED:
+        return _limited(profile, headers,
+                        Outcome(Action.RETRY, reason, retry_after, unprocessed=True))
+    if meaning is Meaning.TRANSIENT:
+        return Outcome(Action.RETRY, reason, retry_after)
     return OK
 
 
@@ -195,51 +229,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-@dataclass(frozen=True)
-class RateLimitReading:
-    """What a response's headers say about the limits, parsed from any vendor's names."""
-
-    maximum: int | None = None
-    remaining: int | None = None
-    interval_seconds: float | None = None
-    daily_used: int | None = None
-    daily_limit: int | None = None
-    daily_name: str | None = None
-
-
-_SFORCE_USAGE = re.compile(r"api-usage\s*=\s*(\d+)\s*/\s*(\d+)")
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def read_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitReading | None:
-    """Parse ``X-HubSpot-RateLimit-*`` and ``Sforce-Limit-Info``; ``None`` when absent."""
-    sforce = _header(headers, "Sforce-Limit-Info")
-    if sforce:
-        match = _SFORCE_USAGE.search(sforce)
-        if match:
-            return RateLimitReading(daily_used=int(match.group(1)),
-                                    daily_limit=int(match.group(2)),
-                                    daily_name="Salesforce daily API request limit")
-    maximum = _int(_header(headers, "X-HubSpot-RateLimit-Max"))
-    remaining = _int(_header(headers, "X-HubSpot-RateLimit-Remaining"))
-    interval_ms = _int(_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"))
-    daily = _int(_header(headers, "X-HubSpot-RateLimit-Daily"))
-    daily_remaining = _int(_header(headers, "X-HubSpot-RateLimit-Daily-Remaining"))
-    if maximum is None and remaining is None and daily is None:
-        return None
-    return RateLimitReading(
-        maximum=maximum, remaining=remaining,
-        interval_seconds=interval_ms / 1000 if interval_ms else None,
-        daily_used=daily - daily_remaining if daily is not None and daily_remaining is not None
-        else None,
-        daily_limit=daily, daily_name="HubSpot daily API limit" if daily is not None else None,
-    )
+def read_rate_limit_headers(headers: Mapping[str, str], *,
+                            profile: VendorProfile = NEUTRAL_PROFILE) -> RateLimitReading | None:
+    """What a response's headers say about the limits, read as ``profile`` declares
+    (:attr:`VendorProfile.quota_headers`); ``None`` when they say nothing."""
+    return profile.read_quota_headers(headers)
 
 
 ExceptionClassifier = Callable[[BaseException], Outcome | None]
@@ -286,9 +280,10 @@ def _status_of(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def _http_exception(exc: BaseException) -> Outcome | None:
-    """Client errors that carry an HTTP status (hubspot-api-client's ``ApiException``,
-    simple-salesforce's ``SalesforceError``, requests' ``HTTPError``)."""
+def _http_exception(exc: BaseException, profile: VendorProfile) -> Outcome | None:
+    """Client errors that carry an HTTP status (``status`` or ``response.status_code``, with
+    ``headers`` and ``body`` or ``content``, as generated API clients and requests'
+    ``HTTPError`` have them)."""
     status = _status_of(exc)
     if status is None:
         return None
@@ -301,7 +296,7 @@ def _http_exception(exc: BaseException) -> Outcome | None:
         body = getattr(exc, "content", None)
     if body is not None and not isinstance(body, bytes | str):
         body = json.dumps(body, default=str)
-    return classify_response(status, dict(headers or {}), body)
+    return classify_response(status, dict(headers or {}), body, profile=profile)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -340,8 +335,12 @@ _NEVER_SENT: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], 
 )
 
 
-def classify_exception(exc: BaseException) -> Outcome | None:
-    """The outcome of ``exc``; ``None`` when it is not the resilience layer's business."""
+def classify_exception(exc: BaseException, *,
+                       profile: VendorProfile = NEUTRAL_PROFILE) -> Outcome | None:
+    """The outcome of ``exc``; ``None`` when it is not the resilience layer's business.
+
+    An exception carrying an HTTP answer is read with :func:`classify_response` and
+    ``profile``."""
     with _classifiers_lock:
         classifiers = list(_classifiers)
     for classifier in classifiers:
@@ -349,8 +348,8 @@ def classify_exception(exc: BaseException) -> Outcome | None:
         if outcome is not None:
             return outcome
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
-        return classify_exception(exc.reason)
-    outcome = _http_exception(exc)
+        return classify_exception(exc.reason, profile=profile)
+    outcome = _http_exception(exc, profile)
     if outcome is not None:
         return outcome if outcome.action is not Action.OK else None
     if isinstance(exc, requests.exceptions.SSLError):

@@ -1,11 +1,11 @@
-"""HTTP clients under the policy: a ``requests.Session`` for simple-salesforce and any REST API
-read with requests, and the options that put hubspot-api-client's urllib3 pools under it.
+"""HTTP clients under the policy: a ``requests.Session`` for any client built on requests
+(it takes one as ``session=``) and any REST API read with requests, and the pieces that put a
+urllib3-based client's pools under it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,15 +20,15 @@ from urllib3.util.retry import Retry
 from crm_connect.resilience.classify import Outcome, classify_response
 from crm_connect.resilience.policy import ResiliencePolicy, describe_request, is_idempotent
 
-__all__ = ["BearerAuth", "ResilientSession", "hubspot_client_options", "inspect_response",
-           "read_body_by"]
+__all__ = ["BearerAuth", "ObservedPoolManager", "ResilientSession", "inspect_response",
+           "no_retries", "observed_pool", "read_body_by", "urllib3_pool_options"]
 
 
 class BearerAuth(requests.auth.AuthBase):
     """``Authorization: Bearer <token>`` from a callable, read afresh for every attempt.
 
     Set as the session's ``auth``, it overrides a stale header a client library passes
-    (simple-salesforce sends its own), so the attempt after a refresh carries the new token.
+    (some client libraries send their own), so the attempt after a refresh carries the new token.
     """
 
     def __init__(self, token: Callable[[], str | None]) -> None:
@@ -48,7 +48,8 @@ def inspect_response(policy: ResiliencePolicy, response: requests.Response) -> O
     """Let ``policy`` learn from the headers, then classify the response."""
     policy.observe(response.headers)
     body = response.content if response.status_code >= 400 else None
-    return classify_response(response.status_code, response.headers, body)
+    return classify_response(response.status_code, response.headers, body,
+                             profile=policy.profile)
 
 
 class ResilientSession(requests.Session):
@@ -180,16 +181,22 @@ def read_body_by(response: requests.Response, deadline: float, limit: float) -> 
 _CHUNK = 64 * 1024
 
 
-class _ObservedPoolManager:
-    """Wraps hubspot-api-client's urllib3 pool: a timeout on every request, and every
-    response's rate-limit headers handed to the policy.  Retrying is the policy's job
-    (``policy.call``), so the pool's own retries are off."""
+class ObservedPoolManager:
+    """Puts any urllib3-based client's pool under a policy: every request gets the policy's
+    timeout (unless the caller gives one), and every response's headers, whatever the status,
+    are handed to :meth:`ResiliencePolicy.observe` (rate-limit and daily usage readings).
+
+    Retrying stays the policy's job: build the pool with :func:`urllib3_pool_options` (retries
+    off) and wrap each API call in ``policy.call(...)``.  Anything else is passed to the
+    wrapped pool, so the wrapper replaces a client's ``pool_manager`` attribute in place.
+    """
 
     def __init__(self, pool: Any, policy: ResiliencePolicy) -> None:
         self._pool = pool
         self._policy = policy
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        """Send through the wrapped pool with the policy's timeout; observe the answer."""
         if kwargs.get("timeout") is None:
             connect, read = self._policy.settings.timeout
             kwargs["timeout"] = urllib3.Timeout(connect=connect, read=read)
@@ -203,22 +210,26 @@ class _ObservedPoolManager:
         return getattr(self._pool, name)
 
 
-def hubspot_client_options(policy: ResiliencePolicy) -> dict[str, Any]:
-    """Keyword arguments for ``hubspot.HubSpot(...)``: urllib3 retries off (``retry``) and an
-    ``api_factory`` whose clients time out and report rate-limit headers to ``policy``.
+def no_retries() -> Retry:
+    """urllib3 retries switched off (no retry, no ``Retry-After`` sleep, no raise on status):
+    the policy is the one retry layer.  Give it to a client that takes a ``retry=`` option."""
+    return Retry(total=False, respect_retry_after_header=False, raise_on_status=False)
 
-    Wrap each API call in ``policy.call(...)`` for the retries themselves.
+
+def urllib3_pool_options(policy: ResiliencePolicy) -> dict[str, Any]:
+    """Keyword arguments for ``urllib3.PoolManager(...)`` under ``policy``: retries off
+    (:func:`no_retries`) and the policy's connect and read timeouts.
+
+    For a client that builds its own pool (a generated OpenAPI client), pass
+    :func:`no_retries` as its retry option instead and wrap its pool in
+    :class:`ObservedPoolManager`.
     """
+    connect, read = policy.settings.timeout
+    return {"retries": no_retries(), "timeout": urllib3.Timeout(connect=connect, read=read)}
 
-    def api_factory(api_client_package: Any, api_name: str, config: dict[str, Any]) -> Any:
-        # hubspot-api-client is the HubSpot plugin's dependency, not the core's.
-        discovery = importlib.import_module("hubspot.discovery.discovery_base")
-        api = discovery.DiscoveryBase._default_api_factory(api_client_package, api_name, config)
-        rest_client = api.api_client.rest_client
-        rest_client.pool_manager = _ObservedPoolManager(rest_client.pool_manager, policy)
-        return api
 
-    return {
-        "retry": Retry(total=False, respect_retry_after_header=False, raise_on_status=False),
-        "api_factory": api_factory,
-    }
+def observed_pool(policy: ResiliencePolicy, **options: Any) -> ObservedPoolManager:
+    """A new ``urllib3.PoolManager`` with :func:`urllib3_pool_options`, wrapped in
+    :class:`ObservedPoolManager`; ``options`` go to the pool manager too."""
+    return ObservedPoolManager(
+        urllib3.PoolManager(**(urllib3_pool_options(policy) | options)), policy)

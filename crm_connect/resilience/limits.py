@@ -144,9 +144,10 @@ class GroupLimiter:
               interval_seconds: float | None) -> None:
         """Follow the vendor's rate-limit headers for this group.
 
-        A larger ``maximum`` than the default (a higher HubSpot tier) raises the bucket unless
-        the configuration set the group's ``requests`` itself; ``remaining`` caps the tokens, so
-        another process using the same account slows this one down instead of causing 429s.
+        A larger ``maximum`` than the default (a higher tier of the vendor's plans) raises the
+        bucket unless the configuration set the group's ``requests`` itself; ``remaining`` caps
+        the tokens, so another process using the same account slows this one down instead of
+        causing 429s.
         """
         if self.bucket is None:
             return

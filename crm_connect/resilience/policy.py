@@ -40,10 +40,11 @@ from crm_connect.resilience.classify import (
     Action,
     Outcome,
     classify_exception,
-    read_rate_limit_headers,
 )
+from crm_connect.resilience.injection import take_injected_failure
 from crm_connect.resilience.limits import GroupLimiter, QuotaTracker, QuotaUsage
 from crm_connect.resilience.settings import RateLimitSettings, ResilienceSettings
+from crm_connect.vendor import NEUTRAL_PROFILE, VendorProfile
 
 __all__ = ["IDEMPOTENT_METHODS", "RefreshCallback", "ResiliencePolicy", "describe_request",
            "is_idempotent"]
@@ -57,12 +58,6 @@ RefreshCallback = Callable[[], Mapping[str, str] | None]
 """Refreshes the connection's session or token.  It may return the secrets that changed
 (``{"access_token": ..., "refresh_token": ...}``); the policy saves them to the keyring.  It
 raises :class:`~crm_connect.errors.AuthenticationError` when the vendor refuses the refresh."""
-
-_RENEWS = {
-    "salesforce": "Salesforce counts API requests over a rolling 24 hours",
-    "hubspot": "HubSpot's daily limit resets at midnight in the account's time zone",
-}
-
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 """HTTP methods whose repetition has the effect of one request (RFC 9110, 9.2.2)."""
@@ -140,7 +135,8 @@ class ResiliencePolicy:
 
     :param connection: the connection's name (in log lines and errors).
     :param settings: the connection's ``[connections.NAME.resilience]`` settings.
-    :param vendor: ``"salesforce"``, ``"hubspot"`` or ``None``; picks the default rate limits.
+    :param profile: what the vendor's limits are and what its answers mean (the connector's
+        :class:`~crm_connect.vendor.VendorProfile`); the neutral profile by default.
     :param refresh: called once when a request meets an expired session or token.
     :param save_secret: saves one field of what ``refresh`` returns.
     :param save_secrets: saves all of what ``refresh`` returns at once
@@ -152,13 +148,14 @@ class ResiliencePolicy:
     """
 
     def __init__(self, connection: str, settings: ResilienceSettings | None = None, *,
-                 vendor: str | None = None, refresh: RefreshCallback | None = None,
+                 profile: VendorProfile = NEUTRAL_PROFILE,
+                 refresh: RefreshCallback | None = None,
                  save_secret: Callable[[str, str], None] | None = None,
                  save_secrets: Callable[[Mapping[str, str]], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.connection = connection
         self.settings = settings or ResilienceSettings()
-        self.vendor = vendor
+        self.profile = profile
         self.refresh = refresh
         self.save_secret = save_secret
         self.save_secrets = save_secrets
@@ -167,21 +164,26 @@ class ResiliencePolicy:
         self._limiters = {
             group: GroupLimiter(group, limit, explicit=self.settings.is_explicit(group),
                                 sleep=sleep)
-            for group, limit in self.settings.limits_for(vendor).items()
+            for group, limit in self.settings.limits_for(profile.rate_limits).items()
         }
         self._quotas: dict[str, QuotaTracker] = {}
         self._refresh_lock = threading.Lock()
         self._auth_generation = 0
         self._local = threading.local()  # .refreshing: this thread is inside ``refresh``
+        self.retries = 0
+        """How many attempts this policy has retried (conformance checks read it)."""
         _protect_transport_logs()
 
     @classmethod
-    def for_connector(cls, connector: _Connector, *, vendor: str | None = None,
+    def for_connector(cls, connector: _Connector, *,
                       refresh: RefreshCallback | None = None) -> ResiliencePolicy:
-        """The policy of a connector: its ``resilience`` settings, its keyring for rotated
-        secrets."""
+        """The policy of a connector: its class's ``profile`` (the vendor's limits and error
+        markers), its ``resilience`` settings, its keyring for rotated secrets."""
         settings = getattr(connector.config, "resilience", None) or ResilienceSettings()
-        return cls(connector.connection, settings, vendor=vendor, refresh=refresh,
+        profile = getattr(type(connector), "profile", None)
+        if not isinstance(profile, VendorProfile):
+            profile = NEUTRAL_PROFILE
+        return cls(connector.connection, settings, profile=profile, refresh=refresh,
                    save_secrets=connector.context.save_secrets)
 
     # -- limits ---------------------------------------------------------------------------
@@ -196,19 +198,17 @@ class ResiliencePolicy:
             return self._limiters[group]
 
     def group_for(self, method: str, url: str) -> str:
-        """The limit group a request counts against (HubSpot's CRM search has its own)."""
-        if self.vendor == "hubspot" and urlsplit(url).path.rstrip("/").endswith("/search"):
-            return "search"
-        return "general"
+        """The limit group a request counts against, as the profile's group rules say."""
+        return self.profile.group_for(method, url)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn from a response's rate-limit and usage headers (any response, any status)."""
-        reading = read_rate_limit_headers(headers)
+        reading = self.profile.read_quota_headers(headers)
         if reading is None:
             return
         if reading.maximum is not None or reading.remaining is not None:
-            self.limiter("general").adapt(reading.maximum, reading.remaining,
-                                          reading.interval_seconds)
+            limiter = self.limiter(self.profile.quota_headers.rate_group)
+            limiter.adapt(reading.maximum, reading.remaining, reading.interval_seconds)
         if reading.daily_used is not None and reading.daily_limit and reading.daily_name:
             with self._lock:
                 tracker = self._quotas.setdefault(reading.daily_name,
@@ -238,7 +238,7 @@ class ResiliencePolicy:
                     f"{self._resume_hint()}", connection=self.connection)
 
     def _resume_hint(self) -> str:
-        renews = _RENEWS.get(self.vendor or "")
+        renews = self.profile.daily_reset_hint
         hint = "Stopped cleanly with the state saved; the next run resumes where this one stopped"
         return f"{hint} ({renews})." if renews else f"{hint}."
 
@@ -353,12 +353,15 @@ class ResiliencePolicy:
             if waited > 0.05:
                 log.debug("%s: %s waited %.2f s for the %s rate limit", self.connection,
                           description, waited, limiter.group)
+            injected = take_injected_failure(self, description)  # see resilience.injection
+            if injected is not None:
+                return None, injected, None
             try:
                 result = attempt()
             except CrmConnectError:
                 raise
             except Exception as exc:
-                outcome = classify_exception(exc)
+                outcome = classify_exception(exc, profile=self.profile)
                 if outcome is None:
                     raise
                 self._observe_exception(exc)
@@ -466,6 +469,7 @@ class ResiliencePolicy:
     def _log_retry(self, state: RetryCallState, description: str) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         reason = exc.outcome.reason if isinstance(exc, _RetrySignal) else repr(exc)
+        self.retries += 1
         log.warning("%s: %s: %s (attempt %d of %d); retrying in %.2f s", self.connection,
                     description, reason, state.attempt_number, self.settings.max_attempts,
                     state.upcoming_sleep)

@@ -1,77 +1,22 @@
 """Settings of the resilience layer: ``[connections.NAME.resilience]`` in ``crm-connect.toml``.
 
 Every field has a default, so a connection needs no table at all.  Rate limits are given per
-*limit group* (``general``, HubSpot's ``search``, ...); a group named in ``rate_limits``
-replaces that group's vendor default field by field.
+*limit group* (``general``, or a group the vendor profile defines, such as a ``search`` group);
+a group named in ``rate_limits`` replaces the profile's default of that group field by field.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_connect.vendor import RateLimitSettings
 
 __all__ = [
-    "DEFAULT_RATE_LIMITS",
     "RateLimitSettings",
     "ResilienceSettings",
-    "default_rate_limits",
 ]
-
-
-class RateLimitSettings(BaseModel):
-    """The client-side limit of one limit group.
-
-    ``requests`` per ``per_seconds`` is a sliding-window promise: the token bucket holds at most
-    ``burst`` tokens and refills at ``(requests - burst) / per_seconds``, so no window of
-    ``per_seconds`` ever sees more than ``requests`` calls.  ``max_concurrent`` caps the
-    requests in flight at once (Salesforce's concurrent long-running request limit).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    requests: int | None = Field(
-        default=None, ge=1, description="Requests allowed per window; None: no rate limit.")
-    per_seconds: float = Field(default=1.0, gt=0, description="Length of the window, seconds.")
-    burst: int | None = Field(
-        default=None, ge=1,
-        description="Requests that may go at once; default a tenth of `requests` (at least 1).")
-    max_concurrent: int | None = Field(
-        default=None, ge=1, description="Requests in flight at once; None: no cap.")
-
-    @model_validator(mode="after")
-    def _burst_fits(self) -> RateLimitSettings:
-        if self.requests is not None and self.burst is not None and self.burst > self.requests:
-            raise ValueError(f"burst ({self.burst}) cannot exceed requests ({self.requests})")
-        return self
-
-    @property
-    def effective_burst(self) -> int:
-        if self.requests is None:
-            return 0
-        return self.burst if self.burst is not None else max(1, self.requests // 10)
-
-
-DEFAULT_RATE_LIMITS: dict[str | None, dict[str, RateLimitSettings]] = {
-    # HubSpot's published limits: 100 requests per 10 s for Free/Starter apps (190 for
-    # Professional/Enterprise; the X-HubSpot-RateLimit-Max header raises the bucket when the
-    # account allows more), and the CRM search endpoints' own 5 requests per second.
-    "hubspot": {
-        "general": RateLimitSettings(requests=100, per_seconds=10.0),
-        "search": RateLimitSettings(requests=5, per_seconds=1.0, burst=1),
-    },
-    # Salesforce has no per-second limit; an org allows 25 concurrent long-running (> 20 s)
-    # requests, and the daily API request limit is watched through Sforce-Limit-Info.
-    "salesforce": {
-        "general": RateLimitSettings(max_concurrent=25),
-    },
-    None: {
-        "general": RateLimitSettings(),
-    },
-}
-
-
-def default_rate_limits(vendor: str | None) -> dict[str, RateLimitSettings]:
-    """The published limits of ``vendor`` (no limit for an unknown vendor)."""
-    return dict(DEFAULT_RATE_LIMITS.get(vendor, DEFAULT_RATE_LIMITS[None]))
 
 
 class ResilienceSettings(BaseModel):
@@ -99,16 +44,18 @@ class ResilienceSettings(BaseModel):
         description="Stop the sync once this run has used this share of the daily API quota.")
     rate_limits: dict[str, RateLimitSettings] = Field(
         default_factory=dict,
-        description="Per limit group (general, search, ...), overriding the vendor's defaults.")
+        description="Per limit group (general, ...), overriding the vendor profile's defaults.")
 
     @property
     def timeout(self) -> tuple[float, float]:
         """``(connect, read)``, as requests takes it."""
         return (self.connect_timeout_seconds, self.request_timeout_seconds)
 
-    def limits_for(self, vendor: str | None) -> dict[str, RateLimitSettings]:
-        """The vendor's defaults with this connection's overrides applied field by field."""
-        limits = default_rate_limits(vendor)
+    def limits_for(self, defaults: Mapping[str, RateLimitSettings] | None = None,
+                   ) -> dict[str, RateLimitSettings]:
+        """``defaults`` (a vendor profile's ``rate_limits``; none: no limit) with this
+        connection's overrides applied field by field."""
+        limits = {"general": RateLimitSettings()} | dict(defaults or {})
         for group, override in self.rate_limits.items():
             base = limits.get(group, RateLimitSettings())
             merged = base.model_dump() | override.model_dump(exclude_unset=True)

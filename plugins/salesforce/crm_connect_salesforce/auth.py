@@ -28,10 +28,9 @@ import requests
 
 from crm_connect.connector import ConnectionContext
 from crm_connect.errors import AuthenticationError, ConfigError, QuotaExceededError
-from crm_connect.resilience import ResiliencePolicy
+from crm_connect.resilience import AnswerLost, ResiliencePolicy, send_once
 from crm_connect_salesforce.classify import LimitKind, limit_kind
 from crm_connect_salesforce.config import AuthMethod, SalesforceConfig
-from crm_connect_salesforce.once import AnswerLost, send_once
 
 __all__ = ["Authenticator", "LoginResult"]
 

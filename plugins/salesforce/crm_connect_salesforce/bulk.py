@@ -21,8 +21,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import call_salesforce, exception_handler
 
-from crm_connect.resilience import ResiliencePolicy
-from crm_connect_salesforce.once import send_once
+from crm_connect.resilience import ResiliencePolicy, send_once
 
 __all__ = ["USABLE_STATES", "BulkJobFailed", "BulkQuery", "ResultPage", "job_fingerprint",
            "parse_csv"]
@@ -100,7 +99,7 @@ class BulkQuery:
 
     def create(self, soql: str, *, include_deleted: bool) -> str:
         """Create a query job.  The POST is never repeated once it may have reached Salesforce
-        (a repeat would start a second job); :class:`~crm_connect_salesforce.once.AnswerLost`
+        (a repeat would start a second job); :class:`~crm_connect.resilience.AnswerLost`
         then says so."""
         payload = {"operation": "queryAll" if include_deleted else "query", "query": soql,
                    "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}

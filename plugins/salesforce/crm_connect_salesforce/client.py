@@ -29,11 +29,9 @@ from crm_connect.resilience import (
     BearerAuth,
     ResiliencePolicy,
     ResilientSession,
-    register_response_classifier,
 )
 from crm_connect_salesforce.auth import Authenticator, LoginResult
 from crm_connect_salesforce.bulk import BulkQuery
-from crm_connect_salesforce.classify import classify_salesforce_answer
 from crm_connect_salesforce.config import SalesforceConfig
 
 __all__ = ["QueryTally", "SalesforceApiError", "SalesforceClient", "error_code"]
@@ -93,9 +91,8 @@ class SalesforceClient:
         self.context = context
         self.connection = context.name
         self.verify = self._verify()
-        register_response_classifier(classify_salesforce_answer)  # once; repeats are no-ops
-        self.policy = ResiliencePolicy.for_connector(
-            connector, vendor="salesforce",
+        self.policy = ResiliencePolicy.for_connector(  # reads SalesforceConnector.profile
+            connector,
             refresh=self._refresh if config.auth.value != "session" else None)
         self.authenticator = Authenticator(config, context, self.policy, self.verify)
         self._login: LoginResult | None = None

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from crm_connect.connector import ConnectorConfig
-from crm_connect.schema import DealType, LeadOrigin, SpendCategory, _parse_datetime
+from crm_connect.schema import DealType, LeadOrigin, SpendCategory, parse_datetime
 
 __all__ = ["AuthMethod", "SalesforceConfig"]
 
@@ -133,7 +133,7 @@ class SalesforceConfig(ConnectorConfig):
     extra_fields: Literal["all", "mapped"] = Field(
         default="all", description="'all': every other field of the object lands in extra; "
         "'mapped': only the mapped fields are read.")
-    start_date: Annotated[dt.datetime | None, BeforeValidator(_parse_datetime)] = Field(
+    start_date: Annotated[dt.datetime | None, BeforeValidator(parse_datetime)] = Field(
         default=None, description="A first sync reads records modified from this moment on.")
 
     # -- how to read ----------------------------------------------------------------------

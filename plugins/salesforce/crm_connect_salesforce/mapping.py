@@ -4,7 +4,9 @@ A record is first *flattened* (``attributes`` dropped, relationship objects turn
 keys such as ``UserRole.Name``) and its values *normalised* by the field types of the object's
 describe, so the same record reads the same whether it came from a REST page (typed JSON) or a
 Bulk CSV (text, empty for null).  :func:`to_canonical` then fills the canonical fields from the
-connection's field map and the entity's rules, and keeps every other field in ``extra``.
+connection's field map (:class:`crm_connect.mapping.FieldMap`) and the entity's rules, and keeps
+every other field in ``extra``.  The vocabularies (lead origins, deal types, survey types and
+scales) are the core's (:mod:`crm_connect.mapping`), with Salesforce's picklist values added.
 """
 
 from __future__ import annotations
@@ -17,14 +19,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from crm_connect.schema import (
-    ActivityKind,
-    DealType,
-    Direction,
-    LeadOrigin,
-    SurveyType,
-    _parse_datetime,
-)
+from crm_connect import mapping as kit
+from crm_connect.incremental import format_cursor, parse_cursor
+from crm_connect.mapping import FieldMap, parse_source, truthy
+from crm_connect.schema import ActivityKind, DealType, Direction, LeadOrigin, SurveyType
 from crm_connect_salesforce.objects import ObjectSpec
 
 __all__ = [
@@ -41,38 +39,20 @@ __all__ = [
 SYSTEM_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "LastModifiedDate"})
 
 DEFAULT_DEAL_TYPES: dict[str, DealType] = {
-    "new customer": DealType.NEW_BUSINESS,
-    "new business": DealType.NEW_BUSINESS,
-    "new": DealType.NEW_BUSINESS,
+    **kit.DEFAULT_DEAL_TYPES,
     "existing customer - upgrade": DealType.UPSELL,
     "existing customer - expansion": DealType.UPSELL,
-    "upsell": DealType.UPSELL,
-    "upgrade": DealType.UPSELL,
-    "cross-sell": DealType.UPSELL,
-    "expansion": DealType.UPSELL,
-    "renewal": DealType.RENEWAL,
     "existing customer - renewal": DealType.RENEWAL,
     "existing customer - replacement": DealType.OTHER,
     "existing customer - downgrade": DealType.OTHER,
 }
-"""Opportunity ``Type`` picklist values (case-insensitive); unknown values are ``other``."""
+"""Opportunity ``Type`` picklist values (case-insensitive): the core's deal type words and
+Salesforce's standard picklist; unknown values are ``other``."""
 
-DEFAULT_LEAD_ORIGINS: dict[str, LeadOrigin] = {
-    **{name: LeadOrigin.MARKETING for name in (
-        "web", "website", "advertisement", "purchased list", "email", "social media", "webinar",
-        "trade show", "seminar", "seminar - internal", "seminar - partner", "content",
-        "paid search", "organic search", "marketing", "event", "campaign", "inbound")},
-    **{name: LeadOrigin.PARTNER for name in (
-        "partner", "partner referral", "reseller", "channel partner")},
-    **{name: LeadOrigin.SALES for name in (
-        "cold call", "phone inquiry", "employee referral", "external referral", "outbound",
-        "sales", "prospecting", "word of mouth")},
-    "other": LeadOrigin.OTHER,
-}
-"""``LeadSource`` values (case-insensitive) to an origin, when a lead has no origin field."""
+DEFAULT_LEAD_ORIGINS: dict[str, LeadOrigin] = dict(kit.DEFAULT_LEAD_ORIGINS)
+"""``LeadSource`` values (case-insensitive) to an origin, when a lead has no origin field: the
+core's words, which include Salesforce's standard picklist."""
 
-_DEFAULT_SCALES = {SurveyType.NPS: (0.0, 10.0), SurveyType.CSAT: (1.0, 5.0),
-                   SurveyType.CES: (1.0, 7.0)}
 _COUNT_FIELDS = frozenset({"interactions_count", "handle_time_seconds", "duration_seconds"})
 
 
@@ -101,13 +81,11 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def parse_sf_datetime(value: Any) -> dt.datetime | None:
     """``2026-05-01T07:25:37.000+0000`` (REST) or ``...Z`` (Bulk) as an aware UTC datetime."""
-    parsed = _parse_datetime(value)
-    return parsed if isinstance(parsed, dt.datetime) else None
+    return parse_cursor(value)
 
 
-def iso(value: dt.datetime) -> str:
-    """One spelling for every datetime we write: ``2026-05-01T07:25:37.000+00:00``."""
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+iso = format_cursor
+"""One spelling for every datetime we write: ``2026-05-01T07:25:37.000+00:00``."""
 
 
 _TRUE = {"true", "1", "yes"}
@@ -154,7 +132,8 @@ class MappingContext:
 
     spec: ObjectSpec
     fieldmap: dict[str, str]
-    """canonical field -> Salesforce field (or ``=constant``), only fields the org has."""
+    """canonical field -> Salesforce field (or ``=constant``), only fields the org has
+    (:func:`crm_connect.mapping.resolve_fieldmap`)."""
     currency: str | None = None
     """The org's currency, for records without ``CurrencyIsoCode``."""
     deal_types: Mapping[str, DealType] = field(default_factory=lambda: DEFAULT_DEAL_TYPES)
@@ -163,38 +142,13 @@ class MappingContext:
     keep_extra: bool = True
 
     def __post_init__(self) -> None:
-        self.deal_types = {key.lower(): value for key, value in self.deal_types.items()}
-        self.lead_origins = {key.lower(): value for key, value in self.lead_origins.items()}
-        self.consumed = SYSTEM_FIELDS | {
-            name for source in self.fieldmap.values() if not source.startswith("=")
-            for name, _ in parse_source(source)}
+        self.deal_types = kit.lower_keys(self.deal_types)
+        self.lead_origins = kit.lower_keys(self.lead_origins)
+        self.map = FieldMap(self.fieldmap)
+        self.consumed = SYSTEM_FIELDS | self.map.vendor_fields
 
     def value(self, row: Mapping[str, Any], canonical: str) -> Any:
-        source = self.fieldmap.get(canonical)
-        if not source:
-            return None
-        if source.startswith("="):
-            return source[1:]
-        for name, factor in parse_source(source):
-            value = row.get(name)
-            if value is None or value == "":
-                continue
-            if factor is None:
-                return value
-            try:
-                return float(value) * factor
-            except (TypeError, ValueError):
-                return value
-        return None
-
-
-def parse_source(source: str) -> list[tuple[str, float | None]]:
-    """``A__c|B*60`` -> ``[("A__c", None), ("B", 60.0)]``: fallbacks, each maybe scaled."""
-    parts: list[tuple[str, float | None]] = []
-    for alternative in source.split("|"):
-        name, _, factor = alternative.strip().partition("*")
-        parts.append((name.strip(), float(factor) if factor.strip() else None))
-    return parts
+        return self.map.value(row, canonical)
 
 
 def _date_start(value: Any) -> dt.datetime | None:
@@ -208,12 +162,6 @@ def _date_start(value: Any) -> dt.datetime | None:
     except ValueError:
         return parse_sf_datetime(value)
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
 
 
 def _id_with_prefix(value: Any, prefix: str) -> str | None:
@@ -237,7 +185,7 @@ def to_canonical(row: Mapping[str, Any], ctx: MappingContext) -> dict[str, Any] 
         "id": row.get("Id"),
         "created_at": row.get("CreatedDate"),
         "updated_at": row.get("LastModifiedDate") or row.get("SystemModstamp"),
-        "is_deleted": _truthy(row.get("IsDeleted")),
+        "is_deleted": truthy(row.get("IsDeleted")),
     }
     for canonical in ctx.fieldmap:
         value = ctx.value(row, canonical)
@@ -272,26 +220,14 @@ def _domain(website: str) -> str | None:
 
 
 def _lead(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -> None:
-    if _truthy(row.get("IsConverted")):
+    if truthy(row.get("IsConverted")):
         record["converted_at"] = _date_start(row.get("ConvertedDate"))
     else:
         for name in ("converted_at", "converted_account_id", "converted_contact_id",
                      "converted_deal_id"):
             record[name] = None
-    record["origin"] = _origin(record.get("origin"), row.get("LeadSource"), ctx)
-
-
-def _origin(value: Any, lead_source: Any, ctx: MappingContext) -> str | None:
-    if isinstance(value, str) and value.strip():
-        text = value.strip().lower()
-        if text in LeadOrigin._value2member_map_:
-            return text
-        mapped = ctx.lead_origins.get(text)
-        return mapped.value if mapped is not None else LeadOrigin.OTHER.value
-    if isinstance(lead_source, str) and lead_source.strip():
-        mapped = ctx.lead_origins.get(lead_source.strip().lower())
-        return mapped.value if mapped is not None else LeadOrigin.OTHER.value
-    return None
+    record["origin"] = kit.lead_origin(record.get("origin"), row.get("LeadSource"),
+                                       ctx.lead_origins)
 
 
 def _currency(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -> None:
@@ -299,13 +235,12 @@ def _currency(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContex
 
 
 def _deal(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -> None:
-    kind = row.get("Type")
-    if isinstance(kind, str) and kind.strip():
-        mapped = ctx.deal_types.get(kind.strip().lower())
-        record["deal_type"] = (mapped or DealType.OTHER).value
-    closed = _truthy(row.get("IsClosed"))
+    kind = kit.deal_type(row.get("Type"), ctx.deal_types)
+    if kind is not None:
+        record["deal_type"] = kind
+    closed = truthy(row.get("IsClosed"))
     record["is_closed"] = closed
-    record["is_won"] = _truthy(record.get("is_won")) and closed
+    record["is_won"] = truthy(record.get("is_won")) and closed
     record["closed_at"] = _date_start(row.get("CloseDate")) if closed else None
     _currency(row, record, ctx)
 
@@ -357,7 +292,7 @@ def _task(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -
     closed = row.get("IsClosed")
     if closed is None and row.get("Status") is not None:
         closed = str(row.get("Status")).lower() == "completed"
-    record["completed"] = _truthy(closed) if closed is not None else None
+    record["completed"] = truthy(closed) if closed is not None else None
     if record["completed"]:
         record["completed_at"] = completed_at or _date_start(row.get("ActivityDate"))
     record["occurred_at"] = (completed_at or _date_start(row.get("ActivityDate"))
@@ -380,7 +315,7 @@ def _event(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) 
 
 def _ticket(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -> None:
     closed = row.get("IsClosed")
-    if closed is None or _truthy(closed):
+    if closed is None or truthy(closed):
         record["resolved_at"] = row.get("ClosedDate")
     else:
         record["resolved_at"] = None
@@ -415,21 +350,11 @@ def _user(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -
         record["name"] = " ".join(str(part) for part in parts if part) or None
 
 
-def _survey_type(value: Any) -> str | None:
-    text = str(value or "").strip().lower()
-    for needle, kind in (("nps", SurveyType.NPS), ("promoter", SurveyType.NPS),
-                         ("csat", SurveyType.CSAT), ("satisf", SurveyType.CSAT),
-                         ("ces", SurveyType.CES), ("effort", SurveyType.CES)):
-        if needle in text:
-            return kind.value
-    return text or None
-
-
 def _survey(row: Mapping[str, Any], record: dict[str, Any], ctx: MappingContext) -> None:
-    kind = _survey_type(record.get("survey_type"))
+    kind = kit.survey_type(record.get("survey_type"))
     record["survey_type"] = kind
     if kind is not None and kind in SurveyType._value2member_map_:
-        low, high = _DEFAULT_SCALES[SurveyType(kind)]
+        low, high = kit.SURVEY_SCALES[SurveyType(kind)]
         if record.get("scale_min") in (None, ""):
             record["scale_min"] = low
         if record.get("scale_max") in (None, ""):

@@ -5,6 +5,8 @@ as they are (``direct``: canonical field -> Salesforce field), the KPI inputs or
 custom fields (``custom``: canonical field -> default custom field, matching the sandbox org),
 and the standard fields its mapping function reads to derive other canonical fields
 (``inputs``).  A connection's ``mapping`` table overrides ``direct`` and ``custom`` per stream.
+Which KPIs a stream or a field feeds is not listed here: the core derives it from the KPI
+registry (:func:`crm_connect.metrics.kpis_fed_by`, :func:`crm_connect.metrics.kpis_reading`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["KPI_INPUTS", "OBJECT_SPECS", "STREAM_KPIS", "ObjectSpec", "spec_for"]
+__all__ = ["OBJECT_SPECS", "ObjectSpec", "spec_for"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,10 @@ class ObjectSpec:
     relations: Mapping[str, str] = field(default_factory=dict)
     """canonical field -> relationship path (``UserRole.Name``), read when its lookup exists.
 
-    A Salesforce field in ``direct``/``custom`` (and in a connection's ``mapping``) may name
-    fallbacks, ``Custom__c|Standard`` (the first that is set wins), and scale a number,
-    ``Minutes__c*60``; ``=text`` is a constant."""
+    A Salesforce field in ``direct``/``custom`` (and in a connection's ``mapping``) is written
+    in the core's field-map language (:mod:`crm_connect.mapping`): fallbacks,
+    ``Custom__c|Standard`` (the first that is set wins), a scaled number, ``Minutes__c*60``;
+    ``=text`` is a constant."""
 
     def default_mapping(self) -> dict[str, str]:
         return {**self.direct, **self.custom}
@@ -139,52 +142,3 @@ def spec_for(stream: str) -> ObjectSpec:
     except KeyError:
         known = ", ".join(_BY_STREAM)
         raise KeyError(f"unknown Salesforce stream {stream!r} (known: {known})") from None
-
-
-STREAM_KPIS: dict[str, tuple[str, ...]] = {
-    "users": ("users_active_7d", "users_never_logged_in"),
-    "accounts": ("new_customers", "active_customers", "customer_retention_rate",
-                 "customer_churn_rate", "accounts_created"),
-    "leads": ("leads_created", "lead_conversion_rate", "contact_rate"),
-    "deals": ("win_rate", "revenue", "open_pipeline_value", "sales_cycle_length"),
-    "tasks": ("contact_rate", "email_open_rate", "activities_completed"),
-    "events": ("contact_rate", "activities_completed"),
-    "tickets": ("first_response_time", "resolution_time", "first_contact_resolution_rate",
-                "average_handling_time", "cost_per_interaction"),
-    "campaigns": ("campaign_roi", "revenue_per_campaign"),
-    "campaign_spend": ("customer_acquisition_cost", "cac_payback_months"),
-    "contracts": ("renewal_rate", "average_contract_value"),
-    "survey_responses": ("net_promoter_score", "csat", "customer_effort_score"),
-}
-"""KPIs that have no data at all when a stream's object is missing."""
-
-KPI_INPUTS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("accounts", "customer_since"): (
-        "new_customers (falls back to the first won deal)", "customer_acquisition_cost",
-        "marketing_originated_customers"),
-    ("accounts", "churned_at"): ("customer_churn_rate", "customer_retention_rate",
-                                 "active_customers", "customer_lifetime_value", "arpu"),
-    ("accounts", "acquisition_channel"): ("customer_acquisition_cost by lead_source",),
-    ("accounts", "segment"): ("the segment dimension",),
-    ("leads", "origin"): ("marketing_originated_customers (falls back to LeadSource)",),
-    ("campaigns", "channel"): ("the campaign channel dimension",),
-    ("campaign_spend", "channel"): ("customer_acquisition_cost by lead_source",),
-    ("campaign_spend", "category"): ("customer_retention_cost (every campaign cost counts as "
-                                     "spend_category otherwise)",),
-    ("tasks", "direction"): ("contact_rate (falls back to CallType / email subtype)",),
-    ("tasks", "opened"): ("email_open_rate",),
-    ("tasks", "clicked"): ("email_click_through_rate",),
-    ("events", "direction"): ("contact_rate",),
-    ("tickets", "first_response_at"): ("first_response_time",),
-    ("tickets", "interactions_count"): ("first_contact_resolution_rate",
-                                        "cost_per_interaction"),
-    ("tickets", "handle_time_seconds"): ("average_handling_time",),
-    ("contracts", "total_value"): ("average_contract_value",),
-    ("contracts", "renewed"): ("renewal_rate",),
-    ("contracts", "renewal_of_id"): ("renewal_rate",),
-    ("survey_responses", "survey_type"): ("net_promoter_score", "csat", "customer_effort_score"),
-    ("survey_responses", "score"): ("net_promoter_score", "csat", "customer_effort_score"),
-    ("survey_responses", "scale_min"): ("csat", "customer_effort_score"),
-    ("survey_responses", "scale_max"): ("csat", "customer_effort_score"),
-}
-"""KPIs left without data when a mapped field is missing from the org."""

@@ -1,6 +1,7 @@
 """SOQL for incremental reads: cursor windows, the (cursor, Id) tie-break, field-list splits.
 
-A stream is read in *windows* of its cursor field.  The lower bound is inclusive (``>=``) on a
+A stream is read in *windows* of its cursor field (:class:`crm_connect.incremental.Window`).
+The lower bound is inclusive (``>=``) on a
 fresh run; a run resuming from a checkpoint continues strictly after the last (cursor, Id) it
 stored, so nothing at a page boundary is missed or read twice.  Every query is ordered by
 (cursor, Id).
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import quote_plus
+
+from crm_connect.incremental import Window
 
 __all__ = [
     "Window",
@@ -22,6 +24,7 @@ __all__ = [
     "soql_string",
     "split_fields",
     "url_length",
+    "window_where",
 ]
 
 
@@ -39,58 +42,31 @@ def soql_string(value: str) -> str:
     return f"'{escaped}'"
 
 
-@dataclass(frozen=True)
-class Window:
-    """Records with ``start <= cursor < end`` (``None``: unbounded), or, when ``after_id`` is
-    set, those strictly after ``(start, after_id)`` in (cursor, Id) order."""
-
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    after_id: str | None = None
-
-    def where(self, cursor: str) -> str:
-        parts = []
-        if self.start is not None:
-            literal = soql_datetime(self.start)
-            if self.after_id is not None:
-                parts.append(f"({cursor} > {literal} OR ({cursor} = {literal} AND "
-                             f"Id > {soql_string(self.after_id)}))")
-            else:
-                parts.append(f"{cursor} >= {literal}")
-        if self.end is not None:
-            parts.append(f"{cursor} < {soql_datetime(self.end)}")
-        return " AND ".join(parts)
-
-    def split(self, now: dt.datetime, floor: dt.datetime) -> tuple[Window, Window] | None:
-        """Two halves of this window; ``None`` when it is too short to split further."""
-        start = self.start or floor
-        end = self.end or now
-        if end <= start:
-            return None
-        middle = start + (end - start) / 2
-        middle = middle.replace(microsecond=0)
-        if middle <= start or middle >= end:
-            return None
-        return (Window(self.start, middle, self.after_id), Window(middle, self.end))
-
-    def seconds(self, now: dt.datetime, floor: dt.datetime) -> float:
-        return ((self.end or now) - (self.start or floor)).total_seconds()
-
-    def describe(self) -> str:
-        start = self.start.isoformat() if self.start else "the beginning"
-        end = self.end.isoformat() if self.end else "now"
-        return f"[{start}, {end})"
+def window_where(window: Window, cursor: str) -> str:
+    """The SOQL condition of a cursor window (:class:`crm_connect.incremental.Window`):
+    ``cursor >= start``, or strictly after ``(start, after_id)``, and ``cursor < end``."""
+    parts = []
+    if window.start is not None:
+        literal = soql_datetime(window.start)
+        if window.after_id is not None:
+            parts.append(f"({cursor} > {literal} OR ({cursor} = {literal} AND "
+                         f"Id > {soql_string(window.after_id)}))")
+        else:
+            parts.append(f"{cursor} >= {literal}")
+    if window.end is not None:
+        parts.append(f"{cursor} < {soql_datetime(window.end)}")
+    return " AND ".join(parts)
 
 
 def select_query(sobject: str, fields: Sequence[str], cursor: str, window: Window) -> str:
-    where = window.where(cursor)
+    where = window_where(window, cursor)
     clause = f" WHERE {where}" if where else ""
     return (f"SELECT {', '.join(fields)} FROM {sobject}{clause} "
             f"ORDER BY {cursor} ASC, Id ASC")
 
 
 def count_query(sobject: str, cursor: str, window: Window) -> str:
-    where = window.where(cursor)
+    where = window_where(window, cursor)
     return f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else "")
 
 

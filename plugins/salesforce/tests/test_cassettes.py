@@ -15,71 +15,20 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from crm_connect_salesforce.config import SalesforceConfig
 from crm_connect_salesforce.connector import SalesforceConnector
+from sf_cassettes import scrub_request, scrub_response, vcr_options
 from sf_support import CASSETTES, FAST_RESILIENCE
 
 from crm_connect.connector import ConnectionContext
 from crm_connect.sync import validate_page
 
-REDACTED = "REDACTED"
-_SECRET_FORM_FIELDS = {"password", "client_secret", "assertion", "refresh_token", "code",
-                       "client_assertion"}
-_SECRET_JSON_FIELDS = ("access_token", "refresh_token", "id_token", "signature")
-_SOAP_SECRETS = re.compile(r"<((?:\w+:)?(?:password|sessionId))>[^<]*</\1>")
-
-
-def _scrub_text(text: str) -> str:
-    text = _SOAP_SECRETS.sub(lambda m: f"<{m.group(1)}>{REDACTED}</{m.group(1)}>", text)
-    for field in _SECRET_JSON_FIELDS:
-        text = re.sub(rf'("{field}"\s*:\s*)"[^"]*"', rf'\1"{REDACTED}"', text)
-    return text
-
-
-def _as_text(body: Any) -> str | None:
-    if isinstance(body, bytes):
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return body if isinstance(body, str) else None
-
-
-def scrub_request(request: Any) -> Any:
-    text = _as_text(request.body)
-    if text:
-        if "=" in text and not text.lstrip().startswith(("<", "{", "[")):
-            pairs = [(key, REDACTED if key in _SECRET_FORM_FIELDS else value)
-                     for key, value in parse_qsl(text, keep_blank_values=True)]
-            text = urlencode(pairs)
-        request.body = _scrub_text(text).encode("utf-8")
-    return request
-
-
-def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {})
-    text = _as_text(body.get("string"))
-    if text is not None:
-        body["string"] = _scrub_text(text).encode("utf-8")
-    headers = response.get("headers", {})
-    for name in list(headers):
-        if name.lower() in ("set-cookie", "authorization"):
-            headers[name] = [REDACTED]
-    return response
-
 
 @pytest.fixture(scope="module")
 def vcr_config() -> dict[str, Any]:
-    return {
-        "filter_headers": [("authorization", REDACTED), ("cookie", REDACTED)],
-        "before_record_request": scrub_request,
-        "before_record_response": scrub_response,
-        "match_on": ["method", "path", "query"],
-        "decode_compressed_response": True,
-    }
+    return vcr_options()
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +139,43 @@ def test_scrubbers() -> None:
     scrubbed = scrub_response(response)
     assert b"00Dxx" not in scrubbed["body"]["string"]
     assert scrubbed["headers"]["Set-Cookie"] == ["REDACTED"]
+
+
+def _cassette_check(tmp_path: Path, cassettes: Path) -> Any:
+    """The connector kit's conformance check "no secret in any cassette", with the secrets the
+    cassettes were recorded with as the connection's."""
+    import crm_connect_salesforce.plugin
+    from crm_connect_salesforce.sandbox.auth import Credentials
+    from sf_support import write_project
+
+    from crm_connect.testing.conformance import CHECKS, ConformanceTarget, run_conformance
+
+    credentials = Credentials()
+    config = write_project(tmp_path, {"sf": {"username": credentials.username,
+                                             "login_url": "https://127.0.0.1:9"}})
+    target = ConformanceTarget(
+        config, "sf", cassettes=cassettes, plugins={"salesforce": crm_connect_salesforce.plugin},
+        secrets={"password": credentials.password, "security_token": credentials.security_token,
+                 "consumer_secret": credentials.client_secret,
+                 "refresh_token": credentials.refresh_token})
+    [outcome] = run_conformance(
+        target, [check for check in CHECKS if check.name == "cassettes_hold_no_secret"])
+    return outcome
+
+
+def test_conformance_suite_finds_no_secret_in_the_cassettes(tmp_path: Path) -> None:
+    outcome = _cassette_check(tmp_path, CASSETTES)
+    assert outcome.status == "pass", outcome.message
+    assert outcome.message.startswith(f"{len(list(CASSETTES.glob('*.yaml')))} cassettes")
+
+
+def test_conformance_suite_finds_an_unscrubbed_session_id(tmp_path: Path) -> None:
+    leaked = tmp_path / "cassettes"
+    leaked.mkdir()
+    text = (CASSETTES / "test_rest_read_replayed.yaml").read_text(encoding="utf-8")
+    (leaked / "leaked.yaml").write_text(
+        text.replace("<sessionId>REDACTED", "<sessionId>00DSb0000000001!AQ4AQ.live", 1),
+        encoding="utf-8")
+    outcome = _cassette_check(tmp_path, leaked)
+    assert outcome.status == "fail"
+    assert "leaked.yaml" in outcome.message and "session id" in outcome.message

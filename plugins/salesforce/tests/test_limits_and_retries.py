@@ -16,6 +16,8 @@ from typing import Any
 import duckdb
 import pytest
 from crm_connect_salesforce.classify import classify_salesforce_answer
+from crm_connect_salesforce.connector import SalesforceConnector
+from crm_connect_salesforce.profile import SALESFORCE_PROFILE
 from crm_connect_salesforce.sandbox import FaultKind, SalesforceSandbox
 from crm_connect_salesforce.sandbox.faults import (
     ERROR_CONCURRENT_LIMIT,
@@ -27,6 +29,7 @@ from sf_support import reference, run_cli, sandbox_env, sandbox_options, write_p
 from crm_connect.resilience import (
     Action,
     Limit,
+    ResiliencePolicy,
     classify_response,
     register_response_classifier,
     unregister_response_classifier,
@@ -88,6 +91,25 @@ def test_request_limit_exceeded_is_read_by_its_meaning() -> None:
     # other Salesforce errors stay with the client library
     assert classify_salesforce_answer(
         400, {}, _body([{"errorCode": "INVALID_FIELD", "message": "x"}])) is None
+
+
+def test_the_connector_declares_the_salesforce_profile() -> None:
+    """The core knows nothing of Salesforce: the connector's profile carries the limits, the
+    error markers and the usage header, with no classifier registered globally."""
+    assert SalesforceConnector.profile is SALESFORCE_PROFILE
+    daily = classify_response(403, {}, _body(ERROR_DAILY_LIMIT), profile=SALESFORCE_PROFILE)
+    assert (daily.action, daily.limit) == (Action.QUOTA, Limit.DAILY)
+    assert classify_response(403, {}, _body(ERROR_DAILY_LIMIT)).action is Action.OK
+    expired = classify_response(
+        401, {}, _body([{"message": "Session expired or invalid",
+                         "errorCode": "INVALID_SESSION_ID"}]), profile=SALESFORCE_PROFILE)
+    assert (expired.action, expired.reason) == (Action.REFRESH, "HTTP 401 INVALID_SESSION_ID")
+    policy = ResiliencePolicy("sf", profile=SALESFORCE_PROFILE)
+    assert policy.limiter("general").settings.max_concurrent == 25
+    policy.observe({"Sforce-Limit-Info": "api-usage=24/15000"})
+    (usage,) = policy.quota_usage()
+    assert (usage.name, usage.used, usage.limit) == (
+        "Salesforce daily API request limit", 24, 15000)
 
 
 def _stored(db: Path, sql: str) -> Any:

@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 from crm_connect_salesforce.bulk import parse_csv
 from crm_connect_salesforce.client import error_code
-from crm_connect_salesforce.connector import ReadPlan, SalesforceConnector, _Progress
+from crm_connect_salesforce.connector import SalesforceConnector
 from crm_connect_salesforce.mapping import flatten, normalise, parse_sf_datetime
 from crm_connect_salesforce.objects import spec_for
-from crm_connect_salesforce.soql import Window, select_query
+from crm_connect_salesforce.plan import ReadPlan
+from crm_connect_salesforce.soql import select_query
 from sf_support import reference
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
+from crm_connect.incremental import CursorProgress, Window, checkpoint_state
+from crm_connect.metrics import kpis_reading
 from crm_connect.schema import Account, Activity, Deal, Lead, Ticket, User
 from crm_connect.sync import validate_page
 
@@ -87,10 +90,10 @@ def test_page_state_resumes_after_the_last_record(make_connector: Callable[..., 
     first = reference("nango_query_account_p1_nextRecordsUrl.json")
     # this recording was ordered by SystemModstamp alone; ours add Id as the tie-break
     rows = sorted(rows_of(first, plan), key=lambda row: (row["SystemModstamp"], row["Id"]))
-    progress = _Progress()
+    progress = CursorProgress()
     for row in rows:
         progress.advance(parse_sf_datetime(row["SystemModstamp"]), row["Id"])
-    state = connector._state(plan, progress)
+    state = checkpoint_state(plan.cursor, progress)
     assert state == {"cursor_field": "SystemModstamp",
                      "cursor": "2026-05-06T11:56:44.000+00:00",
                      "last_id": rows[-1]["Id"], "complete": False}
@@ -185,6 +188,21 @@ def test_opportunities(make_connector: Callable[..., Any]) -> None:
     assert first.is_closed is False and first.closed_at is None  # an open deal's CloseDate
     assert first.extra["CloseDate"] == "2026-03-08"                # is only an expectation
     assert first.owner_id == "005dM00000aYf0qQAC"
+
+
+def test_a_missing_amount_names_the_kpis_the_registry_computes_from_it(
+        make_connector: Callable[..., Any]) -> None:
+    """The KPIs left without data come from the KPI registry, not from a list in the plugin."""
+    connector = make_connector(mapping={"deals": {"amount": "Net_Amount__c"}})
+    plan = plan_for(connector, "deals", "cumulusci_describe_opportunity.json")
+    [missing] = [item for item in plan.missing if item.canonical == "amount"]
+    assert missing.explicit
+    text = connector._missing_field(plan, missing)
+    named = text.split("KPIs without data: ", 1)[1].split(". ", 1)[0].split(", ")
+    assert named == kpis_reading("deals", "amount")
+    assert "revenue" in named and "average_deal_size" in named and "win_rate" not in named
+    assert text.startswith("deals: Opportunity.Net_Amount__c (mapped to deals.amount) does "
+                           "not exist")
 
 
 def test_opportunity_won_types_and_currency(make_connector: Callable[..., Any]) -> None:

@@ -15,8 +15,10 @@
 See the plugin README for the endpoints, the objects and their custom fields, and the fault kinds.
 """
 
+from crm_connect.testing.faultbook import LoggedRequest, QueuedFault
+
 from .auth import Credentials
-from .faults import Fault, FaultKind, LoggedRequest
+from .faults import FaultKind
 from .org import DEFAULT_NOW, Org, SandboxError
 from .server import DEFAULT_API_VERSION, SalesforceSandbox, sf_datetime
 
@@ -24,10 +26,10 @@ __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_NOW",
     "Credentials",
-    "Fault",
     "FaultKind",
     "LoggedRequest",
     "Org",
+    "QueuedFault",
     "SalesforceSandbox",
     "SandboxError",
     "sf_datetime",

@@ -26,6 +26,7 @@ def connection_recipe(name: str, instance_url: str, cert_path: str, username: st
         f"export {prefix}PASSWORD='{password}'",
         f"export {prefix}SECURITY_TOKEN='{security_token}'",
         "",
+        f"# check it: crm-connect conformance {name}",
         f"# its data ends at {as_of}: crm-connect kpis --as-of {as_of}",
     ])
 
@@ -90,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Salesforce sandbox running (Ctrl-C to stop)")
         for key, value in details.items():
             print(f"  {key.ljust(width)}  {value}")
-        print(
-            f"  trust the certificate with: export REQUESTS_CA_BUNDLE={sandbox.cert_path}",
-        )
+        print("  trust the certificate with:")
+        print(f"    export REQUESTS_CA_BUNDLE={sandbox.cert_path}")
         print()
         print(connection_recipe(args.connection, sandbox.instance_url, str(sandbox.cert_path),
                                 creds.username, creds.password, creds.security_token,

@@ -1,18 +1,21 @@
-"""Fault injection and the request log.
+"""The sandbox's fault kinds, as faults of the core's loopback kit with Salesforce's answers.
 
 A fault is queued with a path pattern (a regular expression searched in the request path), an
-optional method and a count (``None``: every matching request until cleared).  The first queued
-fault that matches a request is applied to it.  Bodies follow the real ones in
-``reference-payloads/salesforce/`` where Salesforce has one.
+optional method and a count (``None``: every matching request until cleared) in the server's
+:class:`crm_connect.testing.faultbook.FaultBook`, the one fault model of the project.  Bodies
+follow the real ones in ``reference-payloads/salesforce/`` where Salesforce has one.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
+
+from crm_connect.testing import faultbook
+from crm_connect.testing.faultbook import Fault
+
+from .wire import ERROR_INVALID_SESSION
 
 ERROR_DAILY_LIMIT = [
     {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
@@ -29,6 +32,20 @@ ERROR_RATE_LIMIT = [
     }
 ]
 """429 with ``Retry-After``: a rate limit (not the daily total) to wait out."""
+ERROR_UNAVAILABLE = [
+    {
+        "message": "Server temporarily unavailable, please retry your request.",
+        "errorCode": "SERVER_UNAVAILABLE",
+    }
+]
+ERROR_UNKNOWN = [
+    {
+        "message": "An unexpected error occurred. Please include this ErrorId if "
+        "you contact support: 1234567890-12345 (-1234567890)",
+        "errorCode": "UNKNOWN_EXCEPTION",
+    }
+]
+SESSION_CHALLENGE = {"WWW-Authenticate": 'Token realm="salesforce"'}
 
 
 class FaultKind(StrEnum):
@@ -43,88 +60,37 @@ class FaultKind(StrEnum):
     TRUNCATED_BODY = "truncated_body"  # the real response, cut off halfway through the body
 
 
-@dataclass
-class Fault:
-    """A queued fault; ``hits`` counts the requests it was applied to."""
-
-    kind: FaultKind
-    path: str = ""
-    count: int | None = 1
-    method: str | None = None
-    retry_after: int = 1
-    window_days: float | None = None
-    hits: int = 0
-    _pattern: re.Pattern[str] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.kind = FaultKind(self.kind)
-        self._pattern = re.compile(self.path)
-
-    @property
-    def exhausted(self) -> bool:
-        return self.count is not None and self.hits >= self.count
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.exhausted:
-            return False
-        if self.method is not None and self.method.upper() != method.upper():
-            return False
-        return self._pattern.search(path) is not None
-
-
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One request the sandbox answered (``status`` 0 when the connection was reset)."""
-
-    method: str
-    path: str
-    query: str
-    status: int
-    fault: str | None
-    at: float
-
-
-class FaultBook:
-    """The fault queue and the request log, shared by the server threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-        self._log: list[LoggedRequest] = []
-
-    def add(self, fault: Fault) -> Fault:
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def take(
-        self, method: str, path: str, kinds: set[FaultKind] | None = None, accept: object = None
-    ) -> Fault | None:
-        """The first matching fault (of ``kinds``), counted as applied; ``None`` when none."""
-        with self._lock:
-            for fault in self._faults:
-                if kinds is not None and fault.kind not in kinds:
-                    continue
-                if fault.matches(method, path):
-                    if callable(accept) and not accept(fault):
-                        continue
-                    fault.hits += 1
-                    return fault
-        return None
-
-    def log(self, method: str, path: str, query: str, status: int, fault: str | None) -> None:
-        with self._lock:
-            self._log.append(LoggedRequest(method, path, query, status, fault, time.time()))
-
-    @property
-    def entries(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._log)
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self._log.clear()
+def salesforce_fault(
+    kind: FaultKind,
+    *,
+    retry_after: int = 1,
+    window_days: float | None = None,
+    revoke: Callable[[Any], None] | None = None,
+) -> Fault:
+    """The kit fault that gives ``kind``'s answer; ``revoke(request)`` invalidates the token
+    an ``INVALID_SESSION`` request presented.  ``QUERY_TIMEOUT`` is claimed by the query
+    endpoint, which knows how wide the query's window is."""
+    label = kind.value
+    match kind:
+        case FaultKind.REQUEST_LIMIT_EXCEEDED:
+            return faultbook.status(403, ERROR_DAILY_LIMIT, label=label)
+        case FaultKind.CONCURRENT_LIMIT:
+            return faultbook.status(403, ERROR_CONCURRENT_LIMIT, label=label)
+        case FaultKind.INVALID_SESSION:
+            return faultbook.expired_token(
+                ERROR_INVALID_SESSION, headers=SESSION_CHALLENGE, effect=revoke, label=label
+            )
+        case FaultKind.QUERY_TIMEOUT:
+            return faultbook.claimable(label, window_days=window_days)
+        case FaultKind.RATE_LIMITED:
+            return faultbook.rate_limited(retry_after, ERROR_RATE_LIMIT, label=label)
+        case FaultKind.UNAVAILABLE:
+            return faultbook.server_error(
+                503, ERROR_UNAVAILABLE, retry_after=retry_after, label=label
+            )
+        case FaultKind.SERVER_ERROR:
+            return faultbook.server_error(500, ERROR_UNKNOWN, label=label)
+        case FaultKind.CONNECTION_RESET:
+            return faultbook.connection_reset(label)
+        case FaultKind.TRUNCATED_BODY:
+            return faultbook.truncated_body(label)
