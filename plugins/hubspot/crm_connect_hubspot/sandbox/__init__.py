@@ -10,11 +10,13 @@
         hs.change_round()                          # updates, creates, archives, at-cursor records
 
 The endpoint logic (:class:`SandboxApi`) is a plain function of a parsed request over a
-:class:`Portal`; :class:`HubSpotSandbox` serves it on the core's loopback server kit.
+:class:`Portal`; :class:`HubSpotSandbox` serves it on the core's loopback server kit (plain HTTP
+or TLS, the one fault model, the request log).
 """
 
 from .api import DEFAULT_MAX_URL_LENGTH, SandboxApi
 from .exchange import ApiRequest, ApiResponse
+from .faults import FaultKind, hubspot_fault
 from .generate import PortalSize, generate_portal
 from .limits import TIERS, RateLimits, Tier
 from .oauth import TOKEN_LIFETIME_SECONDS, Credentials, TokenBook
@@ -33,6 +35,7 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "Credentials",
+    "FaultKind",
     "HubSpotSandbox",
     "Portal",
     "PortalError",
@@ -45,6 +48,7 @@ __all__ = [
     "TokenBook",
     "change_round",
     "generate_portal",
+    "hubspot_fault",
     "iso_ms",
     "ms_of",
 ]
