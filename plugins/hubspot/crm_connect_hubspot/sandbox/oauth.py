@@ -8,7 +8,6 @@ an expired token answers 401 ``EXPIRED_AUTHENTICATION``; an unknown token 401
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 import uuid
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .exchange import ApiRequest, ApiResponse, correlation_id, error_response
+from .portal import iso_ms
 
 __all__ = ["Credentials", "TokenBook"]
 
@@ -99,8 +99,7 @@ class TokenBook:
         now = self.clock()
         if expiry <= now:
             ago = int(now - expiry)
-            when = dt.datetime.fromtimestamp(expiry, tz=dt.UTC)
-            stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+            stamp = iso_ms(int(expiry * 1000))
             return None, error_response(
                 401, f"The OAuth token used to make this call expired {ago} second(s) ago.",
                 "EXPIRED_AUTHENTICATION", context={"expire time": [stamp]})

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_connect.schema import parse_datetime
+
 from .catalog import ObjectType, object_type, object_types, property_defs
 
 __all__ = ["DEFAULT_NOW", "Portal", "PortalError", "StoredRecord", "iso_ms", "ms_of"]
@@ -45,17 +47,14 @@ def iso_ms(ms: int) -> str:
 
 
 def ms_of(value: str | dt.datetime) -> int:
-    """A HubSpot datetime (ISO text, a date, epoch milliseconds as text) as epoch milliseconds."""
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1000)
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+    """A HubSpot datetime as epoch milliseconds: digits are epoch milliseconds (as search
+    filters send them), anything else is read by the core's :func:`parse_datetime`."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    parsed = parse_datetime(value)
+    if not isinstance(parsed, dt.datetime):
+        raise ValueError(f"{value!r} is not a datetime")
+    return round(parsed.timestamp() * 1000)
 
 
 @dataclass(slots=True)
