@@ -36,7 +36,8 @@ def connection_recipe(name: str, base_url: str, *, oauth: bool, client_id: str,
         lines.append(f"mapping.{stream} = {{ {pairs} }}")
     lines += ["", "# the sandbox's throwaway secrets, in the environment"]
     lines += [f"export {prefix}{field.upper()}='{value}'" for field, value in secrets.items()]
-    lines += ["", f"# its data ends at {as_of}: crm-connect kpis --as-of {as_of}"]
+    lines += ["", f"# then: crm-connect connections test {name} && crm-connect sync {name}",
+              f"# its data ends at {as_of}: crm-connect kpis --as-of {as_of}"]
     return "\n".join(lines)
 
 
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oauth", action="store_true",
                         help="print an OAuth recipe (client id, refresh token) instead of a "
                         "private app token")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve HTTPS with a throwaway certificate (its path is printed)")
     parser.add_argument("--json", action="store_true",
                         help="print the connection details as one JSON line")
     parser.add_argument("--connection", default="hubspot_sandbox",
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sandbox = HubSpotSandbox(records=args.records, seed=args.seed, tier=args.tier,
                              enforce_limits=not args.no_limits, daily_limit=args.daily_limit,
-                             port=args.port)
+                             port=args.port, tls=args.tls)
     sandbox.start()
     creds = sandbox.credentials
     as_of = iso_ms(ms_of(sandbox.portal.now))[:19] + "Z"
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "client_secret": creds.client_secret, "refresh_token": creds.refresh_token,
         "portal_id": sandbox.portal.portal_id, "tier": args.tier,
         "records": sum(sandbox.portal.counts(include_archived=True).values()),
+        "cert_path": str(sandbox.cert_path) if sandbox.cert_path else None,
         "data_as_of": as_of,
     }
     secrets = ({"client_secret": creds.client_secret, "refresh_token": creds.refresh_token}

@@ -29,6 +29,7 @@ def test_the_recipe_is_a_configuration_and_its_secrets_stay_in_the_environment()
     assert "s3cr3t" not in toml_part and "r3fr3sh" not in toml_part
     assert "export CRM_CONNECT_HS_DEMO_CLIENT_SECRET='s3cr3t'" in env_part
     assert "export CRM_CONNECT_HS_DEMO_REFRESH_TOKEN='r3fr3sh'" in env_part
+    assert "crm-connect connections test hs_demo" in env_part
 
 
 def test_the_command_serves_until_terminated() -> None:
@@ -39,6 +40,7 @@ def test_the_command_serves_until_terminated() -> None:
         assert process.stdout is not None
         details = json.loads(process.stdout.readline())
         assert details["data_as_of"] == "2026-05-01T00:00:00Z"
+        assert details["cert_path"] is None  # plain HTTP unless --tls
         request = urllib.request.Request(
             f"{details['base_url']}/crm/v3/objects/companies?limit=2",
             headers={"Authorization": f"Bearer {details['access_token']}"})
