@@ -5,6 +5,7 @@ crm-connect at it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import threading
@@ -104,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sandbox.stop()
         if args.json:  # what a benchmark reports: requests by endpoint, 429s by policy
-            print(json.dumps({"served": dict(sandbox.api.served),
-                              "refused": dict(sandbox.limits.refused)}), flush=True)
+            with contextlib.suppress(BrokenPipeError):  # whoever read the start has gone
+                print(json.dumps({"served": dict(sandbox.api.served),
+                                  "refused": dict(sandbox.limits.refused)}), flush=True)
     return 0
 
 
