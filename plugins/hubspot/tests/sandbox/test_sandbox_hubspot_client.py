@@ -101,3 +101,11 @@ def test_the_client_refreshes_oauth_tokens_at_the_token_endpoint(
     assert tokens.expires_in == 1800
     with_token = hubspot.HubSpot(access_token=tokens.access_token, host=sandbox.base_url)
     assert with_token.crm.deals.basic_api.get_page(limit=1).results
+
+
+def test_the_client_trusts_the_tls_sandbox_through_its_ca_setting() -> None:
+    with HubSpotSandbox(size=PortalSize(companies=5), seed=2, tls=True) as secure:
+        assert secure.base_url.startswith("https://")
+        client = hubspot.HubSpot(**secure.client_options(), ssl_ca_cert=str(secure.cert_path))
+        page = client.crm.companies.basic_api.get_page(limit=3)
+        assert len(page.results) == 3
