@@ -56,6 +56,7 @@ class RoundChanges:
     created: dict[str, list[int]] = field(default_factory=dict)
     archived: dict[str, list[int]] = field(default_factory=dict)
     at_cursor: dict[str, list[int]] = field(default_factory=dict)
+    lagging: dict[str, list[int]] = field(default_factory=dict)
     cursor: dict[str, int] = field(default_factory=dict)
 
     def touched(self, object_name: str) -> set[int]:
@@ -65,9 +66,12 @@ class RoundChanges:
 
 
 def change_round(portal: Portal, *, seed: int = 1, updates: int = 3, creates: int = 2,
-                 archives: int = 1, at_cursor: int = 2,
+                 archives: int = 1, at_cursor: int = 2, lagging: int = 0,
                  objects: Iterable[str] | None = None) -> RoundChanges:
-    """Change every object type (or those named) the same way, deterministically for ``seed``."""
+    """Change every object type (or those named) the same way, deterministically for ``seed``.
+
+    ``lagging`` of the updated records (the earliest stamped) are held back from search, as
+    the search index lags behind writes, until :meth:`Portal.release_to_search`."""
     rng = random.Random(seed)
     changes = RoundChanges()
     for name in objects or list(portal.records):
@@ -89,4 +93,6 @@ def change_round(portal: Portal, *, seed: int = 1, updates: int = 3, creates: in
         changes.archived[kind.name] = chosen[updates:]
         changes.created[kind.name] = stamped + fresh
         changes.at_cursor[kind.name] = stamped
+        changes.lagging[kind.name] = chosen[:min(lagging, updates)]
+        portal.hold_from_search(kind.name, changes.lagging[kind.name])
     return changes

@@ -50,3 +50,20 @@ def test_archived_records_leave_search_and_show_in_the_archived_list(api: Sandbo
     assert gone and gone.isdisjoint(found)
     listed = call(api, "GET", "/crm/v3/objects/deals?archived=true&limit=100")
     assert gone <= {row["id"] for row in listed.body["results"]}
+
+
+def test_a_lagging_update_is_found_only_by_a_reader_that_looks_back(api: SandboxApi,
+                                                                   portal: Portal) -> None:
+    changes = change_round(portal, seed=6, objects=["deals"], updates=3, lagging=1)
+    late = changes.lagging["deals"]
+    assert len(late) == 1
+    first_read = search_from(api, changes.cursor["deals"], "GTE")
+    assert str(late[0]) not in {row["id"] for row in first_read}
+    cursor = max(portal.modified_ms("deals", portal.record("deals", int(row["id"])))
+                 for row in first_read)
+    portal.release_to_search()
+    late_stamp = portal.modified_ms("deals", portal.record("deals", late[0]))
+    assert late_stamp < cursor  # it carries a stamp below what the first read got to
+    assert str(late[0]) not in {row["id"] for row in search_from(api, cursor, "GTE")}
+    looked_back = search_from(api, cursor - 60_000, "GTE")
+    assert str(late[0]) in {row["id"] for row in looked_back}
