@@ -1,0 +1,1 @@
+"""Tests of the HubSpot loopback sandbox (crm_connect_hubspot.sandbox)."""
