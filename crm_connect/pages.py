@@ -12,6 +12,8 @@ import os
 import signal
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,8 +161,40 @@ class PageWorkers:
                                              initargs=(os.getpid(),))
         return self._pool.submit(prepare_page, entity, source, stream, page)
 
+    def result(self, future: Future[PreparedPage]) -> PreparedPage:
+        """The validated page, or ``BrokenProcessPool`` when a worker died.
+
+        A worker killed while it writes its answer leaves half a message in the pool's pipe,
+        and the pool then waits for the rest forever; so the wait looks at the workers
+        themselves every half second instead of trusting the pool to notice."""
+        while True:
+            try:
+                return future.result(timeout=0.5)
+            except FuturesTimeout:
+                if self._dead_worker():
+                    self._kill()
+                    raise BrokenProcessPool("a worker process ended abruptly") from None
+
+    def _dead_worker(self) -> bool:
+        processes = getattr(self._pool, "_processes", None) or {}
+        return any(process.exitcode is not None for process in list(processes.values()))
+
+    def _kill(self) -> None:
+        """End the pool without waiting on it: its own bookkeeping may be stuck."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = getattr(pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            if process.exitcode is None:
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         if self._pool is not None:
+            if self._dead_worker():
+                self._kill()
+                return
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 

@@ -96,7 +96,10 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
         nonlocal page_failed, negative_won
         work, page_state = pending.popleft()
         try:
-            prepared = work.result() if isinstance(work, Future) else work
+            if isinstance(work, Future):
+                prepared = workers.result(work) if workers is not None else work.result()
+            else:
+                prepared = work
             with store_write():
                 written = store.write_page(
                     entity=stream.entity, source=connection, stream=stream.name,
