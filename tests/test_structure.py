@@ -260,6 +260,7 @@ BUILTIN_PLUGINS = {
     "crm_connect.connectors.files": (),
     "crm_connect.metrics.catalogue": (),
     "crm_connect.store": (),
+    "crm_connect.pgstore": (),
 }
 """The built-in plugin modules (the entry points of pyproject.toml) and who else may import
 them; everything else types against the contracts (the store contract, the KPI registry)."""
