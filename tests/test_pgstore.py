@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,6 +22,7 @@ from conftest import CLI, register_entry_point, run_cli_process
 from crm_connect.errors import ConfigError, StoreLockedError
 from crm_connect.pgstore import PASSWORD_ENV, PostgresStore, native_placeholders
 from crm_connect.schema import Account
+from crm_connect.secrets import set_secret
 
 QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart" / "exports"
 
@@ -100,6 +102,20 @@ def test_a_password_in_the_url_is_refused_and_the_secret_is_used(
     with pytest.raises(Exception, match="password authentication failed") as wrong:
         PostgresStore.open(pg_url, base_dir=tmp_path)
     assert "not-the-password" not in str(wrong.value)
+
+
+def test_the_password_comes_from_the_keyring_entry_auth_set_writes(
+        tmp_path: Path, pg_url: str, postgres_server: PostgresServer, cli: Any,
+        memory_keyring: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _project(tmp_path, pg_url, _files("sample"))
+    stored = cli("auth", "set", "store", "password", "--value", "x", cwd=project)
+    assert stored.returncode == 0, stored.stderr  # "store" is not a connection: allowed
+    assert "Stored store.password" in stored.stdout
+    monkeypatch.delenv(PASSWORD_ENV)
+    set_secret("store", "password", postgres_server.password)  # what auth set writes
+    with PostgresStore.open(pg_url, base_dir=tmp_path) as store:
+        assert store.has_table("accounts")
+        assert postgres_server.password not in store.location
 
 
 def test_a_page_and_its_state_upsert_in_one_transaction(tmp_path: Path, pg_url: str) -> None:
