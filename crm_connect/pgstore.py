@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
+import pyarrow.compute as pa_compute
 import pyarrow.csv as pa_csv
 
 from crm_connect.columns import entity_columns, last_per_key, split_storable
@@ -312,7 +313,7 @@ class PostgresStore(Store):
     def _upsert(self, entity: str, page: pa.Table) -> tuple[int, int]:
         """Upsert a page by ``(source, id)``: rows new or changed, and rows turned deleted."""
         self._run(f'CREATE TEMP TABLE _crm_page (LIKE "{entity}") ON COMMIT DROP')
-        self._copy_into("_crm_page", page)
+        self._copy_into("_crm_page", _without_nul(page, dict(entity_columns(entity))))
         names = [f'"{name}"' for name in page.column_names]
         mine = ", ".join(f"p.{name}" for name in names)
         stored = ", ".join(f"o.{name}" for name in names)
@@ -361,8 +362,7 @@ class PostgresStore(Store):
             key = record_id or location or _text(json.dumps(row.raw, sort_keys=True,
                                                             default=str)[:500])
             values.append((row.source, row.stream, row.entity, key, record_id, location,
-                           _text(row.reason), _text(json.dumps(row.raw, default=str)),
-                           run_id, now))
+                           _text(row.reason), _json_text(row.raw), run_id, now))
         names = ["source", "stream", "entity", "record_key", "record_id", "location",
                  "reason", "raw", "run_id", "quarantined_at"]
         self._run("CREATE TEMP TABLE _crm_quarantine (LIKE quarantine) ON COMMIT DROP")
@@ -467,6 +467,7 @@ def _arrow_column(values: list[Any], oid: int) -> pa.Array:
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _text(text: str | None) -> str | None:
@@ -475,6 +476,32 @@ def _text(text: str | None) -> str | None:
     if text is None or (text.isascii() and "\x00" not in text):
         return text
     return _UNSTORABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text that ``jsonb`` accepts: a NUL (which it refuses even escaped)
+    and a lone surrogate are kept as the visible text ``\\uXXXX``."""
+    text = json.dumps(value, default=str, ensure_ascii=False).replace("\\u0000", "\\\\u0000")
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(lambda match: f"\\\\u{ord(match.group()):04x}", text)
+
+
+def _without_nul(page: pa.Table, types: dict[str, str]) -> pa.Table:
+    """A page whose text holds no NUL, which Postgres cannot store: written ``\\u0000``, the
+    visible text (vectorised, and only for the columns that have one)."""
+    for index, name in enumerate(page.column_names):
+        column = page.column(index)
+        if not pa.types.is_string(column.type):
+            continue
+        is_json = types.get(name) == "JSON"
+        needle = "\\u0000" if is_json else "\x00"
+        if not pa_compute.any(pa_compute.match_substring(column, needle)).as_py():
+            continue
+        replacement = "\\\\u0000" if is_json else "\\u0000"
+        page = page.set_column(index, name, pa_compute.replace_substring(
+            column, needle, replacement))
+    return page
 
 
 def _utcnow() -> dt.datetime:

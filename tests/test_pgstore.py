@@ -4,6 +4,7 @@ lock, a killed sync, and the KPI catalogue run inside Postgres."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from pg_server import MISSING, PostgresServer, find_binaries
+from test_poison_records import BAD_LINE, POISON, ROWS, _poisoned_export
 from test_store_concurrency import GATED_PLUGIN
 
 from conftest import CLI, register_entry_point, run_cli_process
@@ -234,3 +236,27 @@ def test_a_killed_sync_loses_nothing_and_releases_its_lock(
     assert _rows(pg_url, "SELECT count(*) FROM accounts WHERE source = 'crm'") == [(5,)]
     statuses = _rows(pg_url, "SELECT status FROM sync_runs ORDER BY run_id")
     assert statuses == [("interrupted",), ("succeeded",)]
+
+
+def test_records_postgres_cannot_hold_are_quarantined_or_kept_visibly(
+        tmp_path: Path, pg_url: str, cli: Any) -> None:
+    _poisoned_export(tmp_path)
+    with (tmp_path / "exports" / "users.jsonl").open("w") as users:
+        users.write(json.dumps({"id": "U1", "name": "a\x00b", "nick": "c\x00d"}) + "\n")
+    config = (tmp_path / "crm-connect.toml").read_text()
+    (tmp_path / "crm-connect.toml").write_text(f'[store]\nurl = "{pg_url}"\n\n{config}')
+    for _ in range(2):  # and again: nothing changes
+        synced = cli("sync", cwd=tmp_path)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        for entity, (_, reason) in POISON.items():
+            assert _rows(pg_url, f"SELECT count(*) FROM {entity}") == [(ROWS - 1,)], entity
+            found = _rows(pg_url, "SELECT location, reason FROM quarantine WHERE entity = "
+                          f"'{entity}'")
+            assert len(found) == 1 and found[0][0] == f"{entity}.jsonl:{BAD_LINE}", entity
+            assert reason in str(found[0][1]), (entity, found[0][1])
+    raw, record_id = _rows(pg_url, "SELECT raw, record_id FROM quarantine "
+                                   "WHERE entity = 'leads'")[0]
+    assert raw["id"] == "L\\ud800" and record_id == "L\\ud800"  # type: ignore[index]
+    # Postgres text holds no NUL: it is kept as the visible text \u0000.
+    assert _rows(pg_url, "SELECT name, extra->>'nick' FROM users") == \
+        [("a\\u0000b", "c\\u0000d")]
