@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import io
 import json
 import os
@@ -31,77 +30,34 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pyarrow as pa
-import pyarrow.compute as pa_compute
 import pyarrow.csv as pa_csv
 
 from crm_connect.columns import entity_columns, last_per_key, split_storable
 from crm_connect.connector import IdSweep
 from crm_connect.errors import ConfigError, StoreError, StoreLockedError
 from crm_connect.hookspecs import hookimpl
+from crm_connect.pgstore_sql import (
+    arrow_column,
+    json_text,
+    lock_key,
+    native_placeholders,
+    postgres_type,
+    redacted,
+    storable_text,
+    without_nul,
+)
 from crm_connect.schema import ENTITIES, CanonicalRecord
 from crm_connect.secret_names import env_var_name
 from crm_connect.secrets import get_secret
 from crm_connect.store_contract import PageWrite, QuarantinedRecord, Store
 
-__all__ = ["PASSWORD_ENV", "PostgresStore", "postgres_type"]
+__all__ = ["PASSWORD_ENV", "PostgresStore", "native_placeholders"]
 
 PASSWORD_ENV = env_var_name("store", "password")
 """``CRM_CONNECT_STORE_PASSWORD``: the store's password for servers and CI."""
-
-_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "DOUBLE": "double precision",
-          "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "JSON": "jsonb",
-          "DECIMAL(38, 9)": "numeric(38, 9)"}
-_LOCK_NAMESPACE = "crm-connect sync of connection "
-_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\?", re.S)
-_ARROW_BY_OID: dict[int, pa.DataType] = {
-    16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
-    701: pa.float64(), 25: pa.string(), 1043: pa.string(), 19: pa.string(),
-    1042: pa.string(), 114: pa.string(), 3802: pa.string(), 1082: pa.date32(),
-    1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"), 1186: pa.duration("us"),
-}
-
-
-def postgres_type(kind: str) -> str:
-    """One of the contract's column types (``TIMESTAMP NOT NULL``, ...) in Postgres."""
-    base = kind.removesuffix(" NOT NULL")
-    if base not in _TYPES:
-        raise StoreError(f"unknown column type {kind!r}")
-    return _TYPES[base] + (" NOT NULL" if kind != base else "")
-
-
-def native_placeholders(sql: str) -> str:
-    """``?`` placeholders (outside literals and comments) numbered ``$1``, ``$2``...: the
-    form the server binds itself, so a ``%`` in the text needs no escaping."""
-    count = 0
-
-    def number(match: re.Match[str]) -> str:
-        nonlocal count
-        if match.group() != "?":
-            return match.group()
-        count += 1
-        return f"${count}"
-
-    return _PLACEHOLDER.sub(number, sql)
-
-
-def lock_key(connection: str) -> int:
-    """The advisory lock key of a connection: 64 bits of a hash of its name."""
-    digest = hashlib.sha256((_LOCK_NAMESPACE + connection).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def redacted(url: str) -> str:
-    """``url`` without a password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
-
 
 class PostgresStore(Store):
     """The canonical tables, sync state, runs and quarantine in one Postgres database."""
@@ -313,7 +269,7 @@ class PostgresStore(Store):
     def _upsert(self, entity: str, page: pa.Table) -> tuple[int, int]:
         """Upsert a page by ``(source, id)``: rows new or changed, and rows turned deleted."""
         self._run(f'CREATE TEMP TABLE _crm_page (LIKE "{entity}") ON COMMIT DROP')
-        self._copy_into("_crm_page", _without_nul(page, dict(entity_columns(entity))))
+        self._copy_into("_crm_page", without_nul(page, dict(entity_columns(entity))))
         names = [f'"{name}"' for name in page.column_names]
         mine = ", ".join(f"p.{name}" for name in names)
         stored = ", ".join(f"o.{name}" for name in names)
@@ -357,12 +313,12 @@ class PostgresStore(Store):
         # Postgres text holds no NUL and no lone surrogate: both are written out visibly.
         values = []
         for row in rows:
-            record_id = _text(row.record_id)
-            location = _text(row.location)
-            key = record_id or location or _text(json.dumps(row.raw, sort_keys=True,
+            record_id = storable_text(row.record_id)
+            location = storable_text(row.location)
+            key = record_id or location or storable_text(json.dumps(row.raw, sort_keys=True,
                                                             default=str)[:500])
             values.append((row.source, row.stream, row.entity, key, record_id, location,
-                           _text(row.reason), _json_text(row.raw), run_id, now))
+                           storable_text(row.reason), json_text(row.raw), run_id, now))
         names = ["source", "stream", "entity", "record_key", "record_id", "location",
                  "reason", "raw", "run_id", "quarantined_at"]
         self._run("CREATE TEMP TABLE _crm_quarantine (LIKE quarantine) ON COMMIT DROP")
@@ -415,7 +371,7 @@ class PostgresStore(Store):
             self._run("UPDATE sync_runs SET status = %s, ended_at = %s, counts = %s, "
                       "error = %s WHERE run_id = %s",
                       [status, _utcnow(), json.dumps(counts, default=str),
-                       _text(error) if error else None, run_id])
+                       storable_text(error) if error else None, run_id])
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -439,7 +395,7 @@ class PostgresStore(Store):
             rows = cursor.fetchall()
             columns = list(zip(*rows, strict=True)) if rows else \
                 [() for _ in cursor.description]
-            arrays = [_arrow_column(list(values), column.type_code)
+            arrays = [arrow_column(list(values), column.type_code)
                       for values, column in zip(columns, cursor.description, strict=True)]
             return pa.Table.from_arrays(arrays, names=[c.name for c in cursor.description])
 
@@ -453,55 +409,6 @@ class PostgresStore(Store):
         """Close the session: the server releases its advisory locks with it."""
         self._locked.clear()
         self._connection.close()
-
-
-def _arrow_column(values: list[Any], oid: int) -> pa.Array:
-    wanted = _ARROW_BY_OID.get(oid)
-    if wanted is not None:
-        return pa.array(values, type=wanted)
-    try:
-        return pa.array(values)
-    except (pa.ArrowException, ValueError, TypeError):
-        return pa.array([None if value is None else str(value) for value in values],
-                        type=pa.string())
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _text(text: str | None) -> str | None:
-    """``text`` with NUL and lone surrogates written out as ``\\uXXXX`` (Postgres refuses
-    both)."""
-    if text is None or (text.isascii() and "\x00" not in text):
-        return text
-    return _UNSTORABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
-
-
-def _json_text(value: Any) -> str:
-    """``value`` as JSON text that ``jsonb`` accepts: a NUL (which it refuses even escaped)
-    and a lone surrogate are kept as the visible text ``\\uXXXX``."""
-    text = json.dumps(value, default=str, ensure_ascii=False).replace("\\u0000", "\\\\u0000")
-    if text.isascii():
-        return text
-    return _SURROGATE.sub(lambda match: f"\\\\u{ord(match.group()):04x}", text)
-
-
-def _without_nul(page: pa.Table, types: dict[str, str]) -> pa.Table:
-    """A page whose text holds no NUL, which Postgres cannot store: written ``\\u0000``, the
-    visible text (vectorised, and only for the columns that have one)."""
-    for index, name in enumerate(page.column_names):
-        column = page.column(index)
-        if not pa.types.is_string(column.type):
-            continue
-        is_json = types.get(name) == "JSON"
-        needle = "\\u0000" if is_json else "\x00"
-        if not pa_compute.any(pa_compute.match_substring(column, needle)).as_py():
-            continue
-        replacement = "\\\\u0000" if is_json else "\\u0000"
-        page = page.set_column(index, name, pa_compute.replace_substring(
-            column, needle, replacement))
-    return page
 
 
 def _utcnow() -> dt.datetime:

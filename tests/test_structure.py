@@ -327,7 +327,8 @@ def test_the_checker_follows_a_contract_through_helpers(tmp_path: Path) -> None:
     assert find_cycles(graph) == []
 
 
-STORE_MODULES = ("crm_connect.store", "crm_connect.store_access", "crm_connect.pgstore")
+STORE_MODULES = ("crm_connect.store", "crm_connect.store_access", "crm_connect.pgstore",
+                 "crm_connect.pgstore_sql")
 """The store backends: the only modules that talk to a database."""
 DATABASE_DRIVERS = ("duckdb", "psycopg")
 CONNECTION_ATTRIBUTES = ("con", "_con", "_shared", "pgconn")
