@@ -257,6 +257,12 @@ def test_records_postgres_cannot_hold_are_quarantined_or_kept_visibly(
     raw, record_id = _rows(pg_url, "SELECT raw, record_id FROM quarantine "
                                    "WHERE entity = 'leads'")[0]
     assert raw["id"] == "L\\ud800" and record_id == "L\\ud800"  # type: ignore[index]
+    listed = cli("quarantine", "list", "--format", "json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    entries = json.loads(listed.stdout)
+    assert sorted(entry["entity"] for entry in entries) == sorted(POISON)
+    shown = cli("quarantine", "show", entries[0]["id"], cwd=tmp_path)
+    assert shown.returncode == 0 and entries[0]["reason"][:20] in shown.stdout, shown.stderr
     # Postgres text holds no NUL: it is kept as the visible text \u0000.
     assert _rows(pg_url, "SELECT name, extra->>'nick' FROM users") == \
         [("a\\u0000b", "c\\u0000d")]
