@@ -10,13 +10,12 @@ import re
 import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from pg_server import MISSING, PostgresServer, find_binaries
+from pg_server import PostgresServer
 from test_poison_records import BAD_LINE, POISON, ROWS, _poisoned_export
 from test_store_concurrency import GATED_PLUGIN
 
@@ -27,20 +26,6 @@ from crm_connect.schema import Account
 from crm_connect.secrets import set_secret
 
 QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart" / "exports"
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    binaries = find_binaries()
-    if binaries is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(MISSING + " (CI must run them: .ci/run installs it)")
-        pytest.skip(MISSING)
-    server = PostgresServer.start(binaries)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kpi_dataset import AS_OF, EXPECTED_MARCH, RATES, load, open_memory_store
-from pg_server import MISSING, PostgresServer, find_binaries
+from pg_server import PostgresServer
 
 from conftest import run_cli_process
 from crm_connect.metrics import KpiRow, compute_kpis, get_kpis, read_history, save_snapshots
@@ -23,20 +21,6 @@ from crm_connect.pgstore import PASSWORD_ENV, PostgresStore
 
 QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart" / "exports"
 MARCH = dict(grain="month", start="2026-03-01", end="2026-03-31", as_of=AS_OF, rates=RATES)
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[PostgresServer]:
-    binaries = find_binaries()
-    if binaries is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(MISSING + " (CI must run them: .ci/run installs it)")
-        pytest.skip(MISSING)
-    server = PostgresServer.start(binaries)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
