@@ -167,8 +167,10 @@ class PostgresStore(Store):
             self._ensure(name, columns)
 
     def has_table(self, name: str) -> bool:
-        row = self._run("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
-                        "current_schema() AND table_name = %s", [name]).fetchone()
+        with self._errors("a look at its tables"):
+            row = self._run("SELECT count(*) FROM information_schema.tables WHERE "
+                            "table_schema = current_schema() AND table_name = %s",
+                            [name]).fetchone()
         return bool(row and row[0])
 
     # -- the writer lock ----------------------------------------------------------------------
@@ -181,7 +183,9 @@ class PostgresStore(Store):
         for name in sorted(set(connections) - self._locked):
             delay = 0.05
             while True:
-                row = self._run("SELECT pg_try_advisory_lock(%s)", [lock_key(name)]).fetchone()
+                with self._errors("a lock"):
+                    row = self._run("SELECT pg_try_advisory_lock(%s)",
+                                    [lock_key(name)]).fetchone()
                 if row and row[0]:
                     self._locked.add(name)
                     break
@@ -208,8 +212,9 @@ class PostgresStore(Store):
     # -- state --------------------------------------------------------------------------------
 
     def get_state(self, source: str, stream: str) -> dict[str, Any] | None:
-        row = self._run("SELECT state FROM sync_state WHERE source = %s AND stream = %s",
-                        [source, stream]).fetchone()
+        with self._errors("reading a stream's state"):
+            row = self._run("SELECT state FROM sync_state WHERE source = %s AND stream = %s",
+                            [source, stream]).fetchone()
         if row is None or row[0] is None:
             return None
         state = json.loads(row[0])
@@ -402,7 +407,8 @@ class PostgresStore(Store):
     def total_records(self) -> int:
         counts = " + ".join(f'(SELECT count(*) FROM "{entity}")' for entity in ENTITIES
                             if self.has_table(entity))
-        row = self._run(f"SELECT {counts or 0}").fetchone()
+        with self._errors("counting its records"):
+            row = self._run(f"SELECT {counts or 0}").fetchone()
         return int(row[0]) if row else 0
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
 import uuid
@@ -125,6 +126,19 @@ def test_a_page_and_its_state_upsert_in_one_transaction(tmp_path: Path, pg_url: 
                                   "WHERE source = ? AND name LIKE '%n%'", ["a"])
         assert table.to_pylist() == [{"n": 3, "m": "new"}]
         store.finish_run(run, "succeeded", {}, None)
+
+
+def test_a_store_no_server_answers_is_a_clear_error(tmp_path: Path, pg_url: str,
+                                                    postgres_server: PostgresServer) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    project = _project(tmp_path, pg_url.replace(f":{postgres_server.port}/", f":{port}/"),
+                       _files("sample"))
+    result = run_cli_process("sync", cwd=project)
+    assert result.returncode == 1, result.stderr
+    assert f"cannot open the store postgresql://crm@127.0.0.1:{port}/" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_placeholders_outside_literals_are_numbered() -> None:
