@@ -176,7 +176,8 @@ def _auth_config(connection: str) -> Any:
     """The configuration (for the tokens file beside the store); an unknown connection is a
     usage error when the file names any."""
     config = _load_config(required=False)
-    if config.connections and connection not in config.connections:
+    # "store" holds the store's own secrets (a postgresql:// store's password).
+    if config.connections and connection not in config.connections and connection != "store":
         _fail(ConfigError(f"{config.where()}: no connection named {connection!r}"))
     return config
 

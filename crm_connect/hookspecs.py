@@ -56,6 +56,11 @@ def register_stores(register: Callable[[str, type[Store]], None]) -> None:
     :param register: call it as ``register(scheme, store_class)``; ``[store] url`` values that
         start with ``scheme://`` are opened with ``store_class.open(url, base_dir=...)``.
 
+    ``store_class`` implements :class:`~crm_connect.store_contract.Store`, the only way the
+    core reaches a database: its SQL dialect, queries into Arrow, tables appended from Arrow,
+    a page upserted with its state in one transaction, and the writer lock.  The built-in
+    stores are ``duckdb`` and ``postgresql`` (also ``postgres``).
+
     .. versionadded:: 0.1
     """
 

@@ -52,6 +52,7 @@ class DuckDBStore(Store):
     """
 
     scheme = "duckdb"
+    dialect = "duckdb"
 
     def __init__(self, connection: duckdb.DuckDBPyConnection | SharedConnection, path: str,
                  read_only: bool = False) -> None:
@@ -328,10 +329,64 @@ class DuckDBStore(Store):
         )
 
 
+    def lock_connections(self, connections: Sequence[str], *, wait_seconds: float = 0.0
+                         ) -> None:
+        """The store file's writer lock, taken when it was opened, covers every connection."""
+        if self.read_only:
+            raise StoreError(f"the store {self.path} was opened read-only: it cannot sync")
+
+    def ensure_table(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
+        con = self.con
+        existing = {column for (column,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+            "AND table_name = ?", [name]).fetchall()}
+        if not existing:
+            body = ", ".join(f'"{column}" {kind}' for column, kind in columns)
+            con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({body})')
+            return
+        for column, kind in columns:
+            if column not in existing:
+                # A column added later cannot be NOT NULL: the rows already there lack it.
+                plain = kind.removesuffix(" NOT NULL")
+                con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{column}" {plain}')
+
+    def append_arrow(self, name: str, rows: pa.Table, *, replace_on: Sequence[str] = ()
+                     ) -> int:
+        con = self.con
+        con.register("_crm_rows", rows)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if replace_on:
+                    same = " AND ".join(f'r."{column}" = s."{column}"' for column in replace_on)
+                    con.execute(f'DELETE FROM "{name}" s WHERE EXISTS '
+                                f"(SELECT 1 FROM _crm_rows r WHERE {same})")
+                con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _crm_rows')
+            except BaseException as exc:
+                self._rollback(exc)
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.unregister("_crm_rows")
+        return int(rows.num_rows)
+
     # -- reading ------------------------------------------------------------------------------
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, parameters or []).fetchall()
+
+    def query_arrow(self, sql: str, parameters: Sequence[Any] | None = None) -> pa.Table:
+        # A cursor of its own: a result the connection left unfinished (a fetchone) does not
+        # block it, and the relation API hands Arrow over without a copy.
+        cursor = self.con.cursor()
+        try:
+            result: pa.Table = cursor.sql(sql, params=list(parameters or [])).to_arrow_table()
+        finally:
+            cursor.close()
+        return result
+
+    def has_table(self, name: str) -> bool:
+        return self._has_table(name)
 
 
     def total_records(self) -> int:
@@ -364,7 +419,7 @@ def _holding_guard(method: Callable[..., Any]) -> Callable[..., Any]:
 # The methods that use the connection: a writer steps aside for readers between two of these
 # calls, never during one.
 _GUARDED = ("ensure_schema", "get_state", "write_page", "begin_run", "finish_run", "execute",
-            "total_records")
+            "total_records", "query_arrow", "has_table", "ensure_table", "append_arrow")
 for _name in _GUARDED:
     setattr(DuckDBStore, _name, _holding_guard(getattr(DuckDBStore, _name)))
 

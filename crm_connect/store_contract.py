@@ -2,8 +2,17 @@
 a store, whatever engine holds it.
 
 A store plugin implements :class:`Store` and contributes it through the ``register_stores``
-hook; the DuckDB store (:mod:`crm_connect.store`) is the built-in one.  Code that only uses a
-store types against :class:`Store` from this module, never against a backend.
+hook; the DuckDB store (:mod:`crm_connect.store`) and the Postgres store
+(:mod:`crm_connect.pgstore`) are the built-in ones.  Code that only uses a store types against
+:class:`Store` from this module, never against a backend, and never reaches for a store's
+database connection: the contract is the only way in.
+
+SQL given to a store is in its :attr:`Store.dialect` (a sqlglot dialect name), with parameters
+written ``$1``, ``$2``, ... (or ``?``, bound in order); every store binds them natively, so a
+``%`` or a ``?`` inside a string literal stays text.
+
+Generic column types (:data:`COLUMN_TYPES`), which each store maps onto its engine's, describe
+the tables a caller creates (:meth:`Store.ensure_table`).
 """
 
 from __future__ import annotations
@@ -19,7 +28,12 @@ import pyarrow as pa
 from crm_connect.connector import IdSweep
 from crm_connect.schema import CanonicalRecord
 
-__all__ = ["PageWrite", "QuarantinedRecord", "Store"]
+__all__ = ["COLUMN_TYPES", "PageWrite", "QuarantinedRecord", "Store"]
+
+COLUMN_TYPES = ("VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP", "JSON",
+                "DECIMAL(38, 9)")
+"""The column types :meth:`Store.ensure_table` accepts, each optionally followed by
+``NOT NULL``."""
 
 
 @dataclass
@@ -52,6 +66,8 @@ class Store(abc.ABC):
     """The interface the sync runner and the metric engine use; DuckDB is the default."""
 
     scheme: ClassVar[str]
+    dialect: ClassVar[str]
+    """The SQL dialect the store runs, as sqlglot names it (``duckdb``, ``postgres``)."""
 
     @classmethod
     @abc.abstractmethod
@@ -88,8 +104,42 @@ class Store(abc.ABC):
         """Log how run ``run_id`` ended: its status, its counts per stream and its error."""
 
     @abc.abstractmethod
+    def lock_connections(self, connections: Sequence[str], *, wait_seconds: float = 0.0
+                         ) -> None:
+        """Take the writer lock for syncing ``connections``, held until :meth:`close` (and
+        released by the operating system or the server if the process dies).
+
+        A store that has one writer for everything (DuckDB) took its lock when opened; a
+        shared store (Postgres) locks each connection, so that syncs of different
+        connections run at the same time and two syncs of the same one never do.
+
+        :raises StoreLockedError: another process holds one of them past ``wait_seconds``
+            (exit code 73)."""
+
+    @abc.abstractmethod
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run SQL on the store's engine and return the rows."""
+
+    @abc.abstractmethod
+    def query_arrow(self, sql: str, parameters: Sequence[Any] | None = None) -> pa.Table:
+        """Run a query in the store's dialect and return its result as an Arrow table."""
+
+    @abc.abstractmethod
+    def has_table(self, name: str) -> bool:
+        """Whether the store holds a table ``name`` (a store written by an older version may
+        lack one)."""
+
+    @abc.abstractmethod
+    def ensure_table(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
+        """Create table ``name`` with ``columns`` (name, one of :data:`COLUMN_TYPES`) if it is
+        missing, and add the columns an existing one lacks."""
+
+    @abc.abstractmethod
+    def append_arrow(self, name: str, rows: pa.Table, *, replace_on: Sequence[str] = ()
+                     ) -> int:
+        """Append ``rows`` to table ``name`` (columns matched by name) in one transaction;
+        with ``replace_on``, stored rows equal to a new one on those columns are removed first
+        (an upsert).  Returns how many rows were appended."""
 
     @property
     def location(self) -> str:

@@ -217,6 +217,7 @@ def run_sync(config: Config, connections: Sequence[str] | None = None, *,
         store = open_store(config.store.url, base_dir=config.base_dir,
                            wait_seconds=wait_seconds, memory_limit=config.store.memory_limit)
     try:
+        store.lock_connections(names, wait_seconds=wait_seconds)
         run = SyncRun(store.begin_run(names), names, full_refresh)
         report = SyncReport(run)
         _notify("sync_started", run=run)

@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.core
@@ -146,3 +147,22 @@ def project(tmp_path: Path) -> Path:
         '[connections.finance]\nconnector = "files"\npath = "exports/"\n'
     )
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A throwaway PostgreSQL server for the whole session (see ``pg_server.py``), stopped at
+    its end.  Without the server binaries it skips the test saying why, except in CI
+    (``CI=true``), where it fails: ``.ci/run`` installs them."""
+    from pg_server import MISSING, PostgresServer, find_binaries
+
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(MISSING + " (CI must run them: .ci/run installs it)")
+        pytest.skip(MISSING)
+    server = PostgresServer.start(binaries)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -138,7 +138,8 @@ def test_builtins_load_only_through_the_entry_points(monkeypatch: pytest.MonkeyP
 
     installed = list(plugins._entry_points())
     assert {ep.name for ep in installed if ep.dist is not None
-            and ep.dist.metadata["Name"] == "crm-connect"} == {"files", "duckdb", "kpis"}
+            and ep.dist.metadata["Name"] == "crm-connect"} == {"files", "duckdb", "kpis",
+                                                                  "postgres"}
     others = [ep for ep in installed
               if ep.dist is None or ep.dist.metadata["Name"] != "crm-connect"]
     monkeypatch.setattr(plugins, "_entry_points", lambda: iter(others))

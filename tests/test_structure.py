@@ -260,6 +260,7 @@ BUILTIN_PLUGINS = {
     "crm_connect.connectors.files": (),
     "crm_connect.metrics.catalogue": (),
     "crm_connect.store": (),
+    "crm_connect.pgstore": (),
 }
 """The built-in plugin modules (the entry points of pyproject.toml) and who else may import
 them; everything else types against the contracts (the store contract, the KPI registry)."""
@@ -324,3 +325,58 @@ def test_the_checker_follows_a_contract_through_helpers(tmp_path: Path) -> None:
         ["crm_connect.schema", "crm_connect.helper", "crm_connect.metrics"],
         ["crm_connect.schema", "crm_connect.helper", "crm_connect.metrics.engine"]]
     assert find_cycles(graph) == []
+
+
+STORE_MODULES = ("crm_connect.store", "crm_connect.store_access", "crm_connect.pgstore",
+                 "crm_connect.pgstore_sql")
+"""The store backends: the only modules that talk to a database."""
+DATABASE_DRIVERS = ("duckdb", "psycopg")
+CONNECTION_ATTRIBUTES = ("con", "_con", "_shared", "pgconn")
+"""Attributes through which code would reach around the store contract to a connection."""
+
+
+def _database_reaches(package_dir: Path) -> list[str]:
+    """Where a module outside :data:`STORE_MODULES` imports a database driver or touches a
+    connection attribute (``store.con``, ``cursor()``)."""
+    root = package_dir.parent
+    found = []
+    for path in sorted(package_dir.rglob("*.py")):
+        module = _module_name(path, root)
+        if _matches(module, STORE_MODULES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            drivers = [n for n in names if n.split(".")[0] in DATABASE_DRIVERS]
+            if drivers:
+                found.append(f"{module} imports {', '.join(drivers)} ({path.name}, line "
+                             f"{node.lineno})")
+            if isinstance(node, ast.Attribute) and node.attr in CONNECTION_ATTRIBUTES:
+                found.append(f"{module} touches .{node.attr} ({path.name}, line "
+                             f"{node.lineno})")
+    return found
+
+
+def test_only_store_modules_touch_a_database() -> None:
+    reaches = _database_reaches(PACKAGE_DIR)
+    assert not reaches, "the store contract is the only way into a database (dialect, " \
+        "query_arrow, append_arrow, write_page, lock_connections); these reach around " \
+        "it:\n" + "\n".join(reaches)
+
+
+def test_the_database_check_sees_imports_and_connections(tmp_path: Path) -> None:
+    package = _write_package(tmp_path, {
+        "crm_connect/__init__.py": "",
+        "crm_connect/store.py": "import duckdb\n",
+        "crm_connect/metrics/__init__.py": "",
+        "crm_connect/metrics/run.py": "def f(store):\n    return store.con.execute('x')\n",
+        "crm_connect/metrics/pg.py": "from psycopg import sql\n",
+        "crm_connect/cli.py": "def g(store):\n    return store.query_arrow('SELECT 1')\n",
+    })
+    assert _database_reaches(package) == [
+        "crm_connect.metrics.pg imports psycopg (pg.py, line 1)",
+        "crm_connect.metrics.run touches .con (run.py, line 2)",
+    ]

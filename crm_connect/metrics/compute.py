@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
+
 from crm_connect.config import Config, Target, load_config, open_store
-from crm_connect.errors import ConfigError
+from crm_connect.errors import ConfigError, MetricError
 from crm_connect.metrics.comparisons import shape_rows
 from crm_connect.metrics.coverage import default_last_period, read_coverage
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
@@ -81,19 +83,54 @@ def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[
     return list(dict.fromkeys(metrics))
 
 
-def _executor(store: Any) -> Any:
-    """``execute(sql, parameters) -> rows`` over a store, a DuckDB connection or any object
-    with an ``execute(sql, parameters)`` method."""
-    connection = getattr(store, "con", None) if hasattr(store, "close") else None
-    if connection is None and hasattr(store, "execute") and hasattr(store, "fetchall"):
-        connection = store  # a duckdb connection
-    if connection is not None:
-        return lambda sql, parameters: connection.execute(sql, list(parameters)).fetchall()
-    return store.execute
+def _executor(store: Store) -> Any:
+    """``execute(sql, parameters) -> rows``: the engine's SQL rendered for the store's dialect
+    and run through the store contract (:meth:`Store.query_arrow`)."""
+    dialect = store.dialect
+
+    def execute(sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if dialect != "duckdb":
+            sql = render_sql(sql, dialect)
+        return arrow_rows(store.query_arrow(sql, list(parameters)))
+
+    return execute
+
+
+def render_sql(sql: str, dialect: str) -> str:
+    """The engine's DuckDB SQL in ``dialect``, its numbered parameters (``$1``) kept as the
+    store contract writes them (sqlglot would turn them into a driver's ``%(1)s``)."""
+    try:
+        import sqlglot
+        from sqlglot import exp
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise MetricError("running KPIs on another engine needs sqlglot: "
+                          "pip install 'crm-connect[postgres]'") from exc
+    statements = []
+    for tree in sqlglot.parse(sql, read="duckdb"):
+        if tree is None:
+            continue
+        for node in list(tree.find_all(exp.Placeholder)):
+            if isinstance(node.this, str) and node.this.isdigit():
+                node.replace(exp.Parameter(this=exp.Literal.number(node.this)))
+        statements.append(tree.sql(dialect=dialect))
+    return ";\n".join(statements)
+
+
+def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """An Arrow result as row tuples.  Whole-number decimals (a sum of integers, which
+    DuckDB gives as HUGEINT and Postgres as NUMERIC) come back as ``int``, as a row fetch
+    gives them."""
+    columns = []
+    for column in table.columns:
+        values = column.to_pylist()
+        if pa.types.is_decimal(column.type) and column.type.scale == 0:
+            values = [None if value is None else int(value) for value in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True)) if columns else []
 
 
 def compute_kpis(
-    store: Store | Any | None = None,
+    store: Store | None = None,
     *,
     metrics: Sequence[str] | None = None,
     grain: str = "month",
@@ -110,8 +147,9 @@ def compute_kpis(
 ) -> list[KpiRow]:
     """Compute KPIs for every period and breakdown, as ``KPIS.md`` defines them.
 
-    :param store: the store (or a DuckDB connection) holding the canonical tables; when
-        absent, the configuration's store is opened read-only.
+    :param store: the store holding the canonical tables (any :class:`Store`: the engine
+        reaches it only through the store contract); when absent, the configuration's store
+        is opened read-only.
     :param metrics: KPI keys (default: every registered KPI).
     :param grain: ``week``, ``month``, ``quarter`` or ``year``.
     :param start: a date in the first period (default: ``periods`` periods up to ``end``).

@@ -26,6 +26,7 @@ from crm_connect.errors import MetricError
 from crm_connect.metrics.comparisons import shape_rows
 from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import KpiRow, Period, dimensions_key
+from crm_connect.store_contract import Store
 
 if TYPE_CHECKING:
     from crm_connect.config import Target
@@ -33,29 +34,24 @@ if TYPE_CHECKING:
 __all__ = ["SNAPSHOT_TABLE", "last_saved_period", "read_history", "save_snapshots"]
 
 SNAPSHOT_TABLE = "kpi_snapshots"
-_COLUMNS = ("run_at TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL, metric VARCHAR NOT NULL, "
-            "grain VARCHAR NOT NULL, period_start DATE NOT NULL, period_end DATE NOT NULL, "
-            "dimensions VARCHAR NOT NULL, value DOUBLE, unit VARCHAR, numerator DOUBLE, "
-            "denominator DOUBLE, count BIGINT, note VARCHAR")
-_ADDED_COLUMNS = {"currency": "VARCHAR", "comparisons": "VARCHAR"}
-"""Columns later versions added; older histories gain them on the next ``--save``."""
+_COLUMNS = (("run_at", "TIMESTAMP NOT NULL"), ("as_of", "TIMESTAMP NOT NULL"),
+            ("metric", "VARCHAR NOT NULL"), ("grain", "VARCHAR NOT NULL"),
+            ("period_start", "DATE NOT NULL"), ("period_end", "DATE NOT NULL"),
+            ("dimensions", "VARCHAR NOT NULL"), ("value", "DOUBLE"), ("unit", "VARCHAR"),
+            ("numerator", "DOUBLE"), ("denominator", "DOUBLE"), ("count", "BIGINT"),
+            ("note", "VARCHAR"),
+            # Columns later versions added; older histories gain them on the next --save.
+            ("currency", "VARCHAR"), ("comparisons", "VARCHAR"))
 _KEY = ("metric", "grain", "period_start", "dimensions", "as_of")
 _SAVED_COMPARISONS = ("previous", "year_ago")
 
 
-def _connection(store: Any) -> Any:
-    return getattr(store, "con", store)
-
-
-def save_snapshots(store: Any, rows: Sequence[KpiRow], as_of: dt.datetime,
+def save_snapshots(store: Store, rows: Sequence[KpiRow], as_of: dt.datetime,
                    run_at: dt.datetime | None = None, currency: str | None = None) -> int:
     """Upsert ``rows`` into the history (same key: the row is replaced); returns how many
     were saved."""
-    con = _connection(store)
     run_at = run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {SNAPSHOT_TABLE} ({_COLUMNS})")
-    for column, kind in _ADDED_COLUMNS.items():
-        con.execute(f"ALTER TABLE {SNAPSHOT_TABLE} ADD COLUMN IF NOT EXISTS {column} {kind}")
+    store.ensure_table(SNAPSHOT_TABLE, _COLUMNS)
     if not rows:
         return 0
     table = pa.table({
@@ -78,61 +74,41 @@ def save_snapshots(store: Any, rows: Sequence[KpiRow], as_of: dt.datetime,
                                     if name in r.comparisons}, sort_keys=True)
                         for r in rows],
     })
-    same_key = " AND ".join(f"r.{column} = s.{column}" for column in _KEY)
-    con.register("_kpi_rows", table)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"DELETE FROM {SNAPSHOT_TABLE} s WHERE EXISTS "
-                        f"(SELECT 1 FROM _kpi_rows r WHERE {same_key})")
-            con.execute(f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT * FROM _kpi_rows")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-    finally:
-        con.unregister("_kpi_rows")
-    return len(rows)
+    return store.append_arrow(SNAPSHOT_TABLE, table, replace_on=_KEY)
 
 
-def last_saved_period(store: Any, keys: Sequence[str], grain: str, as_of: dt.datetime
+def last_saved_period(store: Store, keys: Sequence[str], grain: str, as_of: dt.datetime
                       ) -> dt.datetime | None:
     """The start of the latest period saved at ``grain`` for ``keys`` by a run at or before
     ``as_of`` (where ``--from-history`` ends by default), or ``None`` when none was."""
-    con = _connection(store)
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                         [SNAPSHOT_TABLE]).fetchone()
-    if not exists or not exists[0]:
+    if not store.has_table(SNAPSHOT_TABLE):
         return None
     marks = ", ".join("?" for _ in keys)
-    row = con.execute(f"SELECT max(period_start) FROM {SNAPSHOT_TABLE} WHERE grain = ? "
-                      f"AND as_of <= ? AND metric IN ({marks})",
-                      [grain, as_of, *keys]).fetchone()
+    found = store.execute(f"SELECT max(period_start) FROM {SNAPSHOT_TABLE} WHERE grain = ? "
+                          f"AND as_of <= ? AND metric IN ({marks})", [grain, as_of, *keys])
+    row = found[0] if found else None
     if not row or row[0] is None:
         return None
     return dt.datetime.combine(row[0], dt.time())
 
 
-def read_history(store: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+def read_history(store: Store, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
                  by: Sequence[str], periods: Sequence[Period], lag: int, grain: str,
                  as_of: dt.datetime, targets: Mapping[str, Target]) -> list[KpiRow]:
     """The saved rows for ``keys`` over ``periods``, as :class:`KpiRow` with comparisons."""
-    con = _connection(store)
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                         [SNAPSHOT_TABLE]).fetchone()
-    if not exists or not exists[0]:
+    if not store.has_table(SNAPSHOT_TABLE):
         raise MetricError("no KPI history in the store yet: run `crm-connect kpis --save` "
                           "(e.g. from cron after each sync) to build it")
-    _check_grain(con, definitions, keys, grain)
+    _check_grain(store, definitions, keys, grain)
     values = ", ".join(
         f"({p.index}, DATE '{p.start.date()}', DATE '{p.end.date()}', "
         f"TIMESTAMP '{p.start.isoformat(sep=' ')}', TIMESTAMP '{p.end.isoformat(sep=' ')}')"
         for p in periods)
     metrics = ", ".join(f"'{key}'" for key in keys)
     snapshots = ", ".join(f"'{key}'" for key in keys if definitions[key].snapshot) or "''"
-    columns = {name for (name,) in con.execute(
+    columns = {name for (name,) in store.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-        [SNAPSHOT_TABLE]).fetchall()}
+        [SNAPSHOT_TABLE])}
     comparisons = "comparisons" if "comparisons" in columns else "NULL AS comparisons"
     fields = f"period_index, metric, dimensions, value, numerator, denominator, count, note, " \
              f"{comparisons}"
@@ -159,7 +135,7 @@ SELECT {fields} FROM snapshot WHERE rank_ = 1"""
     raw = []
     saved: dict[tuple[str, str, int], dict[str, Any]] = {}
     for (period_index, metric, dims_text, value, numerator, denominator, count, note,
-         compared) in con.execute(sql, [as_of, grain]).fetchall():
+         compared) in store.execute(sql, [as_of, grain]):
         dimensions = json.loads(dims_text)
         wanted = {d for d in by if d in definitions[metric].dimensions}
         if dimensions and set(dimensions) != wanted:
@@ -174,16 +150,16 @@ SELECT {fields} FROM snapshot WHERE rank_ = 1"""
     return rows
 
 
-def _check_grain(con: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
+def _check_grain(store: Store, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
                  grain: str) -> None:
     """A grain the history was never saved at is an error that says which grains it has."""
     periodic = [key for key in keys if not definitions[key].snapshot]
     if not periodic:
         return
     listed = ", ".join(f"'{key}'" for key in periodic)
-    grains = [found for (found,) in con.execute(
+    grains = [found for (found,) in store.execute(
         f"SELECT DISTINCT grain FROM {SNAPSHOT_TABLE} WHERE metric IN ({listed}) "
-        "ORDER BY grain").fetchall()]
+        "ORDER BY grain")]
     if grain in grains:
         return
     having = (f"it holds {', '.join(grains)}" if grains

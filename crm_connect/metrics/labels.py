@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_connect.metrics.engine import KpiRow
+from crm_connect.store_contract import Store
 
 __all__ = ["DimensionLabels", "load_labels", "natural_key", "ordered_rows"]
 
@@ -52,19 +53,12 @@ class DimensionLabels:
         return {key: value for key, value in dimensions.items() if key == _LABELLED}
 
 
-def load_labels(store: Any, by: Sequence[str]) -> DimensionLabels:
+def load_labels(store: Store, by: Sequence[str]) -> DimensionLabels:
     """Owner names from the store's ``users`` table when the rows are broken down by owner."""
-    if _LABELLED not in by:
+    if _LABELLED not in by or not store.has_table("users"):
         return DimensionLabels()
-    con = getattr(store, "con", None)
-    if con is None:
-        return DimensionLabels()
-    exists = con.execute("SELECT count(*) FROM information_schema.tables "
-                         "WHERE table_name = 'users'").fetchone()
-    if not exists or not exists[0]:
-        return DimensionLabels()
-    found = con.execute("SELECT source, id, name FROM users "
-                        "WHERE name IS NOT NULL AND trim(name) <> ''").fetchall()
+    found = store.execute("SELECT source, id, name FROM users "
+                          "WHERE name IS NOT NULL AND trim(name) <> ''")
     by_source = {(str(source), str(id_)): str(name) for source, id_, name in found}
     names: dict[str, set[str]] = {}
     for (_, id_), name in by_source.items():
