@@ -42,7 +42,7 @@ def test_url_is_relative_to_the_config_folder(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="duckdb:///path"):
         DuckDBStore.open("duckdb:x", base_dir=tmp_path)
     with pytest.raises(ConfigError, match="no store plugin handles it"):
-        open_store("postgres://db/crm", base_dir=tmp_path)
+        open_store("mysql://db/crm", base_dir=tmp_path)
 
 
 def test_one_table_per_entity_with_typed_columns(store: DuckDBStore) -> None:
