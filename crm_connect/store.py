@@ -333,6 +333,13 @@ class DuckDBStore(Store):
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, parameters or []).fetchall()
 
+    @property
+    def dialect(self) -> str:
+        return "duckdb"
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        return self.con.execute(sql).to_arrow_table()
+
 
     def total_records(self) -> int:
         """Records of every entity, all sources together (0 before the first sync)."""

@@ -92,6 +92,16 @@ class Store(abc.ABC):
         """Run SQL on the store's engine and return the rows."""
 
     @property
+    def dialect(self) -> str:
+        """The SQL dialect of the store's engine, as sqlglot names it (``duckdb``,
+        ``postgres``): the metric engine renders its queries for it."""
+        return "duckdb"
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        """Run a query written in :attr:`dialect` and return its result as an Arrow table."""
+        raise NotImplementedError(f"the {self.scheme} store cannot return Arrow tables")
+
+    @property
     def location(self) -> str:
         """Where the store is, for messages (a file, a server); never a secret."""
         return f"{self.scheme}://"

@@ -12,7 +12,7 @@ from crm_connect.errors import ConfigError
 from crm_connect.metrics.comparisons import shape_rows
 from crm_connect.metrics.coverage import default_last_period, read_coverage
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
-from crm_connect.metrics.engine import KpiRow
+from crm_connect.metrics.engine import KpiRequest, KpiRow
 from crm_connect.metrics.history import last_saved_period, read_history
 from crm_connect.metrics.money import (
     check_currency,
@@ -20,14 +20,7 @@ from crm_connect.metrics.money import (
     named_currencies,
     rate_example,
 )
-from crm_connect.metrics.periods import (
-    GRAINS,
-    MONTHS,
-    YEAR_LAG,
-    make_periods,
-    period_containing,
-    shift_period,
-)
+from crm_connect.metrics.periods import GRAINS, MONTHS, period_containing, shift_period
 from crm_connect.metrics.registry import get_kpis
 from crm_connect.metrics.running import compute_rows, effective_entities
 from crm_connect.store_contract import Store
@@ -82,14 +75,18 @@ def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[
 
 
 def _executor(store: Any) -> Any:
-    """``execute(sql, parameters) -> rows`` over a store, a DuckDB connection or any object
-    with an ``execute(sql, parameters)`` method."""
-    connection = getattr(store, "con", None) if hasattr(store, "close") else None
-    if connection is None and hasattr(store, "execute") and hasattr(store, "fetchall"):
-        connection = store  # a duckdb connection
-    if connection is not None:
-        return lambda sql, parameters: connection.execute(sql, list(parameters)).fetchall()
-    return store.execute
+    """``execute(sql, parameters) -> rows`` over a store (through the store contract), a
+    DuckDB connection, or any object with an ``execute(sql, parameters)`` method."""
+    if hasattr(store, "fetchall"):  # a duckdb connection
+        return lambda sql, parameters: store.execute(sql, list(parameters)).fetchall()
+    return lambda sql, parameters: store.execute(sql, list(parameters))
+
+
+def _dialect(store: Any) -> str:
+    """The SQL dialect the store's engine speaks (a store contract property; DuckDB for a
+    bare connection)."""
+    dialect = getattr(store, "dialect", "duckdb")
+    return dialect if isinstance(dialect, str) else "duckdb"
 
 
 def compute_kpis(
@@ -170,17 +167,15 @@ def compute_kpis(
             last = moment
         if first is None:
             first = shift_period(period_containing(last, grain), grain, -(max(periods, 1) - 1))
-        if first > last:
-            raise ConfigError(f"--from ({first.date()}) is after --to ({last.date()})")
-        shown = make_periods(grain, first, last)
-        lag = YEAR_LAG[grain]
-        computed = make_periods(grain, shift_period(shown[0].start, grain, -lag),
-                                shown[-1].start)
+        request = KpiRequest(metrics=tuple(keys), grain=grain, start=first,  # type: ignore[arg-type]
+                             end=last, as_of=moment, breakdowns=tuple(by),
+                             currency=currency, rates=rates)
+        computed = request.periods
+        lag = request.look_back
         if from_history:
             return read_history(store, definitions, keys, by, computed, lag, grain, moment,
                                 targets)
-        raw = compute_rows(execute, definitions, keys, by, computed, grain, moment,
-                           currency, rates, coverage)
+        raw = compute_rows(execute, definitions, request, coverage, _dialect(store))
     finally:
         if owned is not None:
             owned.close()

@@ -1,0 +1,114 @@
+"""KPI definitions as sqlglot expression trees, rendered for the engine that runs them.
+
+KPI definitions write their SQL fragments (measure expressions, filters, period conditions,
+value formulas) in DuckDB's dialect, the language of the embedded default store.  Each text is
+parsed once (:func:`parse` caches the tree; callers get a copy to graft into a query), the
+engine assembles the whole query as one tree, and :func:`render` writes it for the target
+dialect: ``duckdb`` (the default), ``postgres``, ``spark``, and any other dialect sqlglot
+knows (``trino``, ``snowflake``, ``bigquery`` ...).
+
+Time arithmetic is written with dialect-aware nodes rather than one engine's functions:
+:func:`seconds_between` (epoch arithmetic, :class:`sqlglot.exp.TimeToUnix`),
+:func:`days_between` (:class:`~sqlglot.exp.DateDiff`), :func:`truncate`
+(:class:`~sqlglot.exp.TimestampTrunc`) and intervals (:class:`~sqlglot.exp.Interval`, parsed
+from ``INTERVAL '7 days'``).  Which columns a fragment reads is found from its tree
+(:func:`columns_read`, :func:`tables_read`), never by pattern matching on the text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import cast
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from crm_connect.errors import MetricError
+
+__all__ = ["DEFINITION_DIALECT", "DIALECTS", "columns_read", "date_literal", "days_between",
+           "parse", "render", "seconds_between", "tables_read", "text", "timestamp_literal",
+           "truncate"]
+
+DEFINITION_DIALECT = "duckdb"
+"""The dialect KPI definitions are written in."""
+
+DIALECTS: tuple[str, ...] = ("duckdb", "postgres", "spark")
+"""Dialects the engine runs its queries on (every sqlglot dialect can be rendered)."""
+
+
+@lru_cache(maxsize=8192)
+def _parsed(sql: str) -> exp.Expression:
+    try:
+        tree = sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
+    except ParseError as exc:
+        raise MetricError(f"cannot read the SQL {sql!r}: {exc}") from None
+    if tree is None:  # pragma: no cover - sqlglot raises on empty text
+        raise MetricError(f"cannot read the SQL {sql!r}")
+    return cast(exp.Expression, tree)
+
+
+def parse(sql: str | exp.Expression) -> exp.Expression:
+    """The tree of ``sql`` (parsed once per text), as a copy the caller may graft anywhere."""
+    if isinstance(sql, exp.Expression):
+        return sql.copy()
+    return _parsed(sql).copy()
+
+
+def text(tree: exp.Expression) -> str:
+    """A tree as definition text (DuckDB's dialect), e.g. to embed in a definition string."""
+    return tree.sql(dialect=DEFINITION_DIALECT)
+
+
+def render(tree: exp.Expression, dialect: str = "duckdb") -> str:
+    """The SQL of ``tree`` for ``dialect``."""
+    try:
+        return tree.sql(dialect=dialect)
+    except ValueError as exc:  # an unknown dialect name
+        raise MetricError(f"cannot write the KPI query for {dialect!r}: {exc}") from None
+
+
+def columns_read(sql: str | exp.Expression, alias: str = "f") -> set[str]:
+    """Names of the columns ``sql`` reads from the relation aliased ``alias``: every
+    ``alias.name`` and every unqualified column (string literals are values, not columns)."""
+    tree = _parsed(sql) if isinstance(sql, str) else sql
+    return {column.name for column in tree.find_all(exp.Column)
+            if column.table in ("", alias) and column.name}
+
+
+def tables_read(tree: exp.Expression) -> dict[str, str]:
+    """Alias (or name) to table name of every table ``tree`` reads."""
+    return {table.alias_or_name: table.name for table in tree.find_all(exp.Table)}
+
+
+def _tree(value: str | exp.Expression) -> exp.Expression:
+    return parse(value)
+
+
+def seconds_between(start: str | exp.Expression, end: str | exp.Expression) -> str:
+    """Exact seconds from ``start`` to ``end`` (two timestamps), as definition text: epoch
+    arithmetic that each dialect renders its own way (``EPOCH`` on DuckDB, ``DATE_PART`` on
+    Postgres, ``UNIX_TIMESTAMP`` on Spark)."""
+    tree = exp.Paren(this=exp.Sub(this=exp.TimeToUnix(this=_tree(end)),
+                                  expression=exp.TimeToUnix(this=_tree(start))))
+    return text(tree)
+
+
+def days_between(start: str | exp.Expression, end: str | exp.Expression) -> str:
+    """Whole days from the date ``start`` to the date ``end``, as definition text."""
+    return text(exp.DateDiff(this=_tree(end), expression=_tree(start), unit=exp.var("DAY")))
+
+
+def truncate(value: exp.Expression, grain: str) -> exp.Expression:
+    """The start of the ``grain`` period (week, month, quarter, year) holding ``value``."""
+    return exp.TimestampTrunc(this=value, unit=exp.var(grain.upper()))
+
+
+def timestamp_literal(value: dt.datetime) -> exp.Expression:
+    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
+
+
+def date_literal(value: dt.datetime | dt.date) -> exp.Expression:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.Type.DATE)
