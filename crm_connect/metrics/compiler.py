@@ -24,11 +24,14 @@ from crm_connect.metrics.money import MoneySql
 from crm_connect.metrics.periods import MONTHS, Period, shift_period
 from crm_connect.metrics.relations import HELPERS, RELATIONS, Relation, dimension_tree
 from crm_connect.metrics.sqltree import (
+    alias,
+    cast,
+    coalesce,
     columns_read,
-    date_literal,
     parse,
     timestamp_literal,
     truncate,
+    when,
 )
 
 __all__ = ["Instance", "compile_tree", "measure_columns"]
@@ -97,11 +100,11 @@ def _union_all(selects: Sequence[exp.Expression]) -> exp.Expression:
 
 
 def _double(value: exp.Expression) -> exp.Expression:
-    return exp.cast(value, exp.DataType.Type.DOUBLE)
+    return cast(value, "DOUBLE")
 
 
-_NULL_DOUBLE = exp.cast(exp.null(), exp.DataType.Type.DOUBLE)
-_NULL_TEXT = exp.cast(exp.null(), exp.DataType.Type.VARCHAR)
+_NULL_DOUBLE = cast(exp.null(), "DOUBLE")
+_NULL_TEXT = cast(exp.null(), "VARCHAR")
 
 
 def _paren(sql: str | exp.Expression) -> exp.Expression:
@@ -112,25 +115,38 @@ def _subquery(select: exp.Expression, alias: str) -> exp.Expression:
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
+_PERIOD_COLUMNS = (("period_index", None), ("period_start", "TIMESTAMP"),
+                   ("period_end", "TIMESTAMP"), ("start_day", "DATE"), ("end_day", "DATE"),
+                   ("prev_start_day", "DATE"), ("opening", "TIMESTAMP"), ("moment", "TIMESTAMP"),
+                   ("months", None), ("as_of", "TIMESTAMP"), ("reported", None))
+"""The periods table's columns, with the type its text values are cast to."""
+
+
 def periods_tree(periods: Sequence[Period], grain: str, as_of: dt.datetime,
                  reported_from: int) -> exp.Select:
-    """The requested periods as a ``VALUES`` table; ``reported``: shown to the user (the
-    others are the look-back the comparisons read)."""
+    """The requested periods as a ``VALUES`` table (moments written as text, cast once per
+    column); ``reported``: 1 for a period shown to the user, 0 for the look-back the
+    comparisons read."""
+    def moment(value: dt.datetime) -> exp.Expression:
+        return exp.Literal.string(value.isoformat(sep=" "))
+
+    def day(value: dt.datetime) -> exp.Expression:
+        return exp.Literal.string(value.date().isoformat())
+
     rows = []
     for period in periods:
-        previous = shift_period(period.start, grain, -1)
         rows.append(exp.Tuple(expressions=[
-            exp.Literal.number(period.index), timestamp_literal(period.start),
-            timestamp_literal(period.end), date_literal(period.start),
-            date_literal(period.end), date_literal(previous),
-            timestamp_literal(min(period.start, as_of)), timestamp_literal(min(period.end, as_of)),
-            exp.Literal.number(repr(float(MONTHS[grain]))), timestamp_literal(as_of),
+            exp.Literal.number(period.index), moment(period.start), moment(period.end),
+            day(period.start), day(period.end), day(shift_period(period.start, grain, -1)),
+            moment(min(period.start, as_of)), moment(min(period.end, as_of)),
+            exp.Literal.number(repr(float(MONTHS[grain]))), moment(as_of),
             exp.Literal.number(1 if period.index >= reported_from else 0)]))
     values = exp.Values(expressions=rows, alias=exp.TableAlias(
-        this=exp.to_identifier("v"), columns=[exp.to_identifier(name) for name in (
-            "period_index", "period_start", "period_end", "start_day", "end_day",
-            "prev_start_day", "opening", "moment", "months", "as_of", "reported")]))
-    return exp.select("*").from_(values, copy=False)
+        this=exp.to_identifier("v"),
+        columns=[exp.to_identifier(name) for name, _ in _PERIOD_COLUMNS]))
+    columns = [_col(name) if kind is None else alias(cast(_col(name), kind), name)
+               for name, kind in _PERIOD_COLUMNS]
+    return exp.select(*columns, copy=False).from_(values, copy=False)
 
 
 @dataclass
@@ -192,8 +208,8 @@ class _Compiler:
         if aggregate == "count":
             if where == TRUE:
                 return exp.Count(this=exp.Star())
-            return exp.Count(this=exp.case().when(parse(where), exp.Literal.number(1)))
-        case = exp.case().when(parse(where), parse(expr))
+            return exp.Count(this=when(parse(where), exp.Literal.number(1)))
+        case = when(parse(where), parse(expr))
         if aggregate == "sum":
             return exp.Sum(this=case)
         return exp.Count(this=exp.Distinct(expressions=[case]))
@@ -204,22 +220,22 @@ class _Compiler:
         if join[0] == "event":
             event, previous = join[1], join[2]
             day = _col("prev_start_day" if previous else "start_day", "p")
-            bucket = exp.cast(truncate(parse(event), self.grain), exp.DataType.Type.DATE)
+            bucket = cast(truncate(parse(event), self.grain), "DATE")
             condition = _and(exp.EQ(this=bucket, expression=day),
                              exp.LTE(this=parse(event), expression=_col("as_of", "p")))
         elif join[0] == "every":
             condition = None
         else:
             condition = parse(join[1])
-        aggregates = [exp.alias_(self._aggregate(*key), column)
+        aggregates = [alias(self._aggregate(*key), column)
                       for key, column in group.columns.items()]
         dim_exprs = [dimension_tree(_col(column, "f") if column.isidentifier()
                                     else parse(column)) for _, column in group.dims]
-        select_dims = [exp.alias_(expr, f"d_{dim}")
+        select_dims = [alias(expr, f"d_{dim}")
                        for (dim, _), expr in zip(group.dims, dim_exprs, strict=True)]
         period = _col("period_index", "p")
         facts = _subquery(group.relation.build(self.money, self.as_of, group.reads), "f")
-        inner = exp.select(exp.alias_(period, "period_index"), *select_dims, *aggregates,
+        inner = exp.select(alias(period, "period_index"), *select_dims, *aggregates,
                            copy=False).from_(exp.table_("periods", alias="p"), copy=False)
         if condition is None:
             inner = inner.join(facts, join_type="cross", copy=False)
@@ -231,7 +247,7 @@ class _Compiler:
                 exp.Tuple(expressions=[period.copy(), *(e.copy() for e in dim_exprs)])])]))
         else:
             inner = inner.group_by(period, copy=False)
-        outer_dims = [exp.alias_(exp.func("COALESCE", _col(f"d_{dim}"), exp.Literal.string("")),
+        outer_dims = [alias(coalesce(_col(f"d_{dim}"), exp.Literal.string("")),
                                  f"d_{dim}") for dim, _ in group.dims]
         return exp.select(_col("period_index"), *outer_dims,
                           *(_col(c) for c in group.columns.values()),
@@ -260,19 +276,19 @@ class _Compiler:
             return exp.Case(ifs=[exp.If(this=condition.copy(), true=_NULL_DOUBLE.copy())],
                             default=value)
 
-        dims = [exp.func("NULLIF", _col(f"d_{dim}", "v"), exp.Literal.string(""))
+        dims = [exp.Nullif(this=_col(f"d_{dim}", "v"), expression=exp.Literal.string(""))
                 if dim in instance.shape else _NULL_TEXT.copy() for dim in self.all_dims]
         columns = [
-            exp.alias_(exp.Literal.string(definition.key), "metric"),
-            exp.alias_(exp.Literal.string(instance.label), "shape"),
-            exp.alias_(_col("period_index", "v"), "period_index"),
-            *(exp.alias_(expr, f"d_{dim}") for expr, dim in zip(dims, self.all_dims,
+            alias(exp.Literal.string(definition.key), "metric"),
+            alias(exp.Literal.string(instance.label), "shape"),
+            alias(_col("period_index", "v"), "period_index"),
+            *(alias(expr, f"d_{dim}") for expr, dim in zip(dims, self.all_dims,
                                                                  strict=True)),
-            exp.alias_(unless(is_null, number(definition.value)), "value"),
-            exp.alias_(unless(unknown, number(definition.numerator)), "numerator"),
-            exp.alias_(unless(unknown, number(definition.denominator)), "denominator"),
-            exp.alias_(exp.cast(parse(definition.count), exp.DataType.Type.BIGINT), "count"),
-            exp.alias_(notes, "note"),
+            alias(unless(is_null, number(definition.value)), "value"),
+            alias(unless(unknown, number(definition.numerator)), "numerator"),
+            alias(unless(unknown, number(definition.denominator)), "denominator"),
+            alias(cast(parse(definition.count), "BIGINT"), "count"),
+            alias(notes, "note"),
         ]
         return exp.select(*columns, copy=False).from_(_subquery(body, "v"), copy=False)
 
@@ -287,7 +303,7 @@ class _Compiler:
                                                   (f"w{len(self.wides)}", []))
         wide_groups += [g for g in groups.values() if g not in wide_groups]
         key_dims = [f"d_{dim}" for dim in instance.shape]
-        values = [exp.alias_(exp.func("COALESCE", _col(f"{group}_{column}", "w"),
+        values = [alias(coalesce(_col(f"{group}_{column}", "w"),
                                       exp.Literal.number(0)), measure)
                   for group, columns in used.items() for measure, column in columns]
         body = exp.select(_col("period_index", "w"), *(_col(c, "w") for c in key_dims),
@@ -297,20 +313,20 @@ class _Compiler:
             # Every breakdown value with data for this KPI in a reported period has a row in
             # every period (null, with the note, where the period has none); values whose
             # data is another KPI's, or only in the look-back, have none.
-            some = _or(*(exp.NEQ(this=exp.func("COALESCE", _col(f"{group}_{column}", "w"),
+            some = _or(*(exp.NEQ(this=coalesce(_col(f"{group}_{column}", "w"),
                                                 exp.Literal.number(0)),
                                  expression=exp.Literal.number(0))
                          for group, columns in used.items() for _, column in columns))
-            flag = exp.case().when(_and(exp.EQ(this=_col("reported", "w"),
-                                               expression=exp.Literal.number(1)),
-                                        exp.Paren(this=some)),
-                                   exp.Literal.number(1)).else_(exp.Literal.number(0))
+            flag = when(_and(exp.EQ(this=_col("reported", "w"), expression=exp.Literal.number(1)),
+                             exp.Paren(this=some)),
+                        exp.Literal.number(1), exp.Literal.number(0))
             window = exp.Window(this=exp.Max(this=flag), partition_by=[
                 _col(c, "w") for c in key_dims])
-            body = body.select(exp.alias_(window, "has_data"), copy=False)
+            body = body.select(alias(window, "has_data"), copy=False)
             total = _and(*(exp.EQ(this=_col(c, "b"), expression=exp.Literal.string(""))
                            for c in key_dims))
-            body = exp.select("*", copy=False).from_(_subquery(body, "b"), copy=False).where(
+            body = exp.select(exp.Star(), copy=False).from_(_subquery(body, "b"),
+                                                            copy=False).where(
                 _or(exp.Paren(this=total), exp.EQ(this=_col("has_data", "b"),
                                                   expression=exp.Literal.number(1))),
                 copy=False)
@@ -322,10 +338,11 @@ class _Compiler:
         many KPIs read it."""
         key_dims = [f"d_{dim}" for dim in shape]
         keys: exp.Expression = exp.select(
-            "period_index", *(exp.alias_(exp.Literal.string(""), c) for c in key_dims),
-            copy=False).from_("periods", copy=False)
+            _col("period_index"), *(alias(exp.Literal.string(""), c) for c in key_dims),
+            copy=False).from_(exp.table_("periods"), copy=False)
         if key_dims:  # every key any GROUP BY of the shape has, in every period
-            seen = _union([exp.select(*key_dims, copy=False).from_(g.name, copy=False)
+            seen = _union([exp.select(*(_col(c) for c in key_dims), copy=False).from_(
+                exp.table_(g.name), copy=False)
                            for g in groups], distinct=True)
             paired = exp.select(_col("period_index", "p"), *(_col(c, "s") for c in key_dims),
                                 copy=False).from_(exp.table_("periods", alias="p"),
@@ -341,7 +358,7 @@ class _Compiler:
             on = _and(*(exp.EQ(this=_col(c, group.name), expression=_col(c, "k"))
                         for c in ["period_index", *key_dims]))
             select = select.join(exp.table_(group.name), on=on, join_type="left", copy=False)
-            select = select.select(*(exp.alias_(_col(column, group.name),
+            select = select.select(*(alias(_col(column, group.name),
                                                 f"{group.name}_{column}")
                                      for column in group.columns.values()), copy=False)
         return select
@@ -353,20 +370,19 @@ class _Compiler:
         checks: list[tuple[exp.Expression, exp.Expression]] = []
         for name in definition.inputs:
             # A null input makes the KPI null, with the input's own reason.
-            note = exp.DPipe(this=exp.Literal.string(f"needs {name}: "), expression=exp.func(
-                "COALESCE", _col(f"{name}__note"), exp.Literal.string("it has no value")))
+            note = exp.DPipe(this=exp.Literal.string(f"needs {name}: "), expression=coalesce(
+                _col(f"{name}__note"), exp.Literal.string("it has no value")))
             for part in ("value", "numerator", "denominator", "count", "note"):
                 column = f"{name}__{part}"
-                picked = exp.case().when(exp.EQ(this=_col("metric", "r"),
-                                                expression=exp.Literal.string(name)),
-                                         _col(part, "r"))
-                pivots.append(exp.alias_(exp.Max(this=picked), column))
+                picked = when(exp.EQ(this=_col("metric", "r"),
+                                     expression=exp.Literal.string(name)), _col(part, "r"))
+                pivots.append(alias(exp.Max(this=picked), column))
                 if column in references and part != "note":
                     checks.append((exp.Is(this=_col(column), expression=exp.null()), note))
         dims = [_col(f"d_{dim}", "r") for dim in instance.shape]
         select = exp.select(
-            exp.alias_(_col("period_index", "r"), "period_index"),
-            *(exp.alias_(exp.func("COALESCE", d.copy(), exp.Literal.string("")),
+            alias(_col("period_index", "r"), "period_index"),
+            *(alias(coalesce(d.copy(), exp.Literal.string("")),
                          f"d_{dim}") for d, dim in zip(dims, instance.shape, strict=True)),
             _col("months", "p"), _col("as_of", "p"), *pivots, copy=False,
         ).from_(exp.table_(source, alias="r"), copy=False).join(
@@ -411,11 +427,12 @@ class _Compiler:
             selects = [self.derived_select(i, self.definitions[i.key], f"r{layer}")
                        for i in ready]
             ctes.append((f"r{layer + 1}", _union_all(
-                [exp.select("*", copy=False).from_(f"r{layer}", copy=False), *selects])))
+                [exp.select(exp.Star(), copy=False).from_(exp.table_(f"r{layer}"), copy=False),
+                 *selects])))
             layer += 1
             done |= {i.key for i in ready}
             pending = [i for i in pending if i not in ready]
-        query = exp.select("*", copy=False).from_(f"r{layer}", copy=False)
+        query = exp.select(exp.Star(), copy=False).from_(exp.table_(f"r{layer}"), copy=False)
         for name, tree in ctes:
             query = query.with_(name, as_=tree, copy=False)
         return query

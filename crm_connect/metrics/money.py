@@ -22,7 +22,7 @@ from sqlglot import exp
 # The code and rate checks live in the core (the configuration uses them too); the metric
 # engine's money names keep offering them.
 from crm_connect.currency import CURRENCY_PATTERN, check_currency, check_rates, is_currency
-from crm_connect.metrics.sqltree import parse
+from crm_connect.metrics.sqltree import cast, parse
 
 __all__ = ["CURRENCY_PATTERN", "MoneySql", "check_currency", "check_rates", "is_currency",
            "missing_rate_note", "missing_rates", "named_currencies", "query_parameters",
@@ -54,7 +54,7 @@ class MoneySql:
 
     def __call__(self, amount: exp.Expression, currency_column: exp.Expression
                  ) -> exp.Expression:
-        double = exp.cast(amount, exp.DataType.Type.DOUBLE)
+        double = cast(amount, "DOUBLE")
         if not self.rates:
             return double
         cases = " ".join(f"WHEN ${2 * n + 2} THEN CAST(${2 * n + 3} AS DOUBLE)"

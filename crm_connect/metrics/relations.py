@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from crm_connect.metrics.sqltree import columns_read, days_between, parse, seconds_between
+from crm_connect.metrics.sqltree import cast, columns_read, days_between, parse, seconds_between
 
 __all__ = ["HELPERS", "RELATIONS", "Column", "Join", "Relation", "columns_referenced",
            "dimension_sql", "dimension_tree", "seconds_between"]
@@ -42,7 +42,7 @@ Money = Callable[[exp.Expression, exp.Expression], exp.Expression]
 
 def dimension_tree(expression: exp.Expression) -> exp.Expression:
     """A dimension's value as text; missing values show as ``(none)`` in a breakdown."""
-    text = exp.cast(expression, exp.DataType.Type.VARCHAR)
+    text = cast(expression, "VARCHAR")
     return exp.Coalesce(this=exp.Nullif(this=text, expression=exp.Literal.string("")),
                         expressions=[exp.Literal.string("(none)")])
 

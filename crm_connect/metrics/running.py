@@ -87,14 +87,15 @@ def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition],
                                            for e in effective_entities(definitions, i.key)})
     unconvertible = _unconvertible(execute, definitions, outputs, money)
     tree = request_tree(definitions, request)
-    sql = render(tree, dialect)
+    parameters = query_parameters(tree, money)
+    sql = render(tree, dialect, copy=False)  # a fresh tree, rendered once
     dims = [d for d in DIMENSIONS if d in by]
     names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",
              "numerator", "denominator", "count", "note"]
     wanted = {(i.key, i.label) for i in outputs}
     by_index = {period.index: period for period in periods}
     rows = []
-    for raw in execute(sql, query_parameters(tree, money)):
+    for raw in execute(sql, parameters):
         row = dict(zip(names, raw, strict=True))
         if (row["metric"], row["shape"]) not in wanted:
             continue

@@ -18,18 +18,19 @@ from ``INTERVAL '7 days'``).  Which columns a fragment reads is found from its t
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from functools import lru_cache
-from typing import cast
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError
 
 from crm_connect.errors import MetricError
 
-__all__ = ["DEFINITION_DIALECT", "DIALECTS", "columns_read", "date_literal", "days_between",
-           "parse", "render", "seconds_between", "tables_read", "text", "timestamp_literal",
-           "truncate"]
+__all__ = ["DEFINITION_DIALECT", "DIALECTS", "alias", "cast", "coalesce", "columns_read",
+           "date_literal", "days_between", "parse", "render", "seconds_between", "tables_read",
+           "text", "timestamp_literal", "truncate", "when"]
 
 DEFINITION_DIALECT = "duckdb"
 """The dialect KPI definitions are written in."""
@@ -46,7 +47,7 @@ def _parsed(sql: str) -> exp.Expression:
         raise MetricError(f"cannot read the SQL {sql!r}: {exc}") from None
     if tree is None:  # pragma: no cover - sqlglot raises on empty text
         raise MetricError(f"cannot read the SQL {sql!r}")
-    return cast(exp.Expression, tree)
+    return typing.cast(exp.Expression, tree)
 
 
 def parse(sql: str | exp.Expression) -> exp.Expression:
@@ -61,12 +62,14 @@ def text(tree: exp.Expression) -> str:
     return tree.sql(dialect=DEFINITION_DIALECT)
 
 
-def render(tree: exp.Expression, dialect: str = "duckdb") -> str:
-    """The SQL of ``tree`` for ``dialect``."""
+def render(tree: exp.Expression, dialect: str = "duckdb", *, copy: bool = True) -> str:
+    """The SQL of ``tree`` for ``dialect``; with ``copy=False`` the dialect's rewrites may
+    change ``tree`` in place (for a tree rendered once, it saves copying it)."""
     try:
-        return tree.sql(dialect=dialect)
+        writer = Dialect.get_or_raise(dialect)
     except ValueError as exc:  # an unknown dialect name
         raise MetricError(f"cannot write the KPI query for {dialect!r}: {exc}") from None
+    return writer.generate(tree, copy=copy)
 
 
 def columns_read(sql: str | exp.Expression, alias: str = "f") -> set[str]:
@@ -105,10 +108,36 @@ def truncate(value: exp.Expression, grain: str) -> exp.Expression:
     return exp.TimestampTrunc(this=value, unit=exp.var(grain.upper()))
 
 
+_TYPES: dict[str, exp.DataType] = {}
+
+
+def cast(value: exp.Expression, kind: str) -> exp.Expression:
+    """``CAST(value AS kind)`` (``kind``: a type name such as DOUBLE, VARCHAR, DATE), with
+    no copy of ``value``."""
+    if kind not in _TYPES:
+        _TYPES[kind] = exp.DataType.build(kind)
+    return exp.Cast(this=value, to=_TYPES[kind].copy())
+
+
+def alias(value: exp.Expression, name: str) -> exp.Expression:
+    """``value AS name``, with no copy of ``value``."""
+    return exp.Alias(this=value, alias=exp.to_identifier(name))
+
+
+def when(condition: exp.Expression, then: exp.Expression,
+         otherwise: exp.Expression | None = None) -> exp.Expression:
+    """``CASE WHEN condition THEN then [ELSE otherwise] END``."""
+    return exp.Case(ifs=[exp.If(this=condition, true=then)], default=otherwise)
+
+
+def coalesce(value: exp.Expression, *others: exp.Expression) -> exp.Expression:
+    return exp.Coalesce(this=value, expressions=list(others))
+
+
 def timestamp_literal(value: dt.datetime) -> exp.Expression:
-    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
+    return cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
 
 
 def date_literal(value: dt.datetime | dt.date) -> exp.Expression:
     day = value.date() if isinstance(value, dt.datetime) else value
-    return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.Type.DATE)
+    return cast(exp.Literal.string(day.isoformat()), "DATE")
