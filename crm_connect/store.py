@@ -338,7 +338,7 @@ class DuckDBStore(Store):
         return "duckdb"
 
     def query_arrow(self, sql: str) -> pa.Table:
-        return self.con.execute(sql).to_arrow_table()
+        return self.con.sql(sql).to_arrow_table()
 
 
     def total_records(self) -> int:

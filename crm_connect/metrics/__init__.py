@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from crm_connect.metrics.compute import compute_kpis
 from crm_connect.metrics.definitions import DIMENSIONS, Benchmark, KpiDefinition, Measure
-from crm_connect.metrics.engine import GRAINS, KpiRow, build_query, transpile
+from crm_connect.metrics.engine import GRAINS, KpiRequest, KpiRow, build_query, transpile
 from crm_connect.metrics.history import read_history, save_snapshots
 from crm_connect.metrics.inputs import kpi_fields, kpis_fed_by, kpis_reading
 from crm_connect.metrics.registry import get_kpis, kpi_plugin
@@ -25,6 +25,7 @@ __all__ = [
     "GRAINS",
     "Benchmark",
     "KpiDefinition",
+    "KpiRequest",
     "KpiRow",
     "Measure",
     "build_query",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlglot import exp
+
 from crm_connect.metrics.coverage import Coverage, before_data_note, read_coverage
 from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
 from crm_connect.metrics.engine import (
@@ -28,7 +30,7 @@ from crm_connect.metrics.money import (
     query_parameters,
 )
 from crm_connect.metrics.relations import RELATIONS
-from crm_connect.metrics.sqltree import render
+from crm_connect.metrics.sqltree import NUMBERED_PARAMETERS, inline_parameters, render
 
 __all__ = ["compute_rows", "effective_entities", "kpi_money"]
 
@@ -86,8 +88,10 @@ def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition],
         coverage = read_coverage(execute, {e for i in needed
                                            for e in effective_entities(definitions, i.key)})
     unconvertible = _unconvertible(execute, definitions, outputs, money)
-    tree = request_tree(definitions, request)
+    tree: exp.Expression = request_tree(definitions, request)
     parameters = query_parameters(tree, money)
+    if dialect not in NUMBERED_PARAMETERS:  # Spark, Trino: the rates become literals
+        tree, parameters = inline_parameters(tree, parameters), []
     sql = render(tree, dialect, copy=False)  # a fresh tree, rendered once
     dims = [d for d in DIMENSIONS if d in by]
     names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import typing
 from functools import lru_cache
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -28,9 +29,26 @@ from sqlglot.errors import ParseError
 
 from crm_connect.errors import MetricError
 
-__all__ = ["DEFINITION_DIALECT", "DIALECTS", "alias", "cast", "coalesce", "columns_read",
-           "date_literal", "days_between", "parse", "render", "seconds_between", "tables_read",
-           "text", "timestamp_literal", "truncate", "when"]
+__all__ = [
+    "DEFINITION_DIALECT",
+    "DIALECTS",
+    "NUMBERED_PARAMETERS",
+    "alias",
+    "cast",
+    "coalesce",
+    "columns_read",
+    "date_literal",
+    "days_between",
+    "inline_parameters",
+    "parse",
+    "render",
+    "seconds_between",
+    "tables_read",
+    "text",
+    "timestamp_literal",
+    "truncate",
+    "when",
+]
 
 DEFINITION_DIALECT = "duckdb"
 """The dialect KPI definitions are written in."""
@@ -141,3 +159,22 @@ def timestamp_literal(value: dt.datetime) -> exp.Expression:
 def date_literal(value: dt.datetime | dt.date) -> exp.Expression:
     day = value.date() if isinstance(value, dt.datetime) else value
     return cast(exp.Literal.string(day.isoformat()), "DATE")
+
+
+NUMBERED_PARAMETERS: frozenset[str] = frozenset({"duckdb", "postgres"})
+"""Dialects whose drivers bind numbered parameters (``$1``; psycopg's ``%(1)s``)."""
+
+
+def inline_parameters(tree: exp.Expression, values: list[Any]) -> exp.Expression:
+    """``tree`` with each numbered parameter ``$n`` replaced by the literal ``values[n-1]``,
+    for engines that bind no numbered parameters (Spark, Trino).  Only the engine's own
+    values go here: checked currency codes and numeric rates."""
+    def literal(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.name.isdigit():
+            value = values[int(node.name) - 1]
+            if isinstance(value, str):
+                return exp.Literal.string(value)
+            return exp.Literal.number(str(value))
+        return node
+
+    return tree.transform(literal)
