@@ -10,10 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crm_connect.hookspecs import hookimpl
-from crm_connect.metrics.definitions import Benchmark, KpiDefinition, Measure, Missing
-from crm_connect.metrics.relations import seconds_between
+from crm_connect.metrics.definitions import (
+    DIMENSIONS,
+    Benchmark,
+    Dimension,
+    KpiDefinition,
+    Measure,
+    Missing,
+)
+from crm_connect.metrics.relations import RELATIONS, Relation, seconds_between
 
-__all__ = ["CATALOGUE", "register_kpis"]
+__all__ = ["CATALOGUE", "register_dimensions", "register_kpis", "register_relations"]
 
 # "Customer at time t": customer_since <= t and (churned_at is null or churned_at > t).
 _CUSTOMER_AT_START = ("f.customer_since <= p.opening AND "
@@ -466,7 +473,33 @@ CATALOGUE: tuple[KpiDefinition, ...] = (
 """Every KPI of KPIS.md, in its order."""
 
 
+_DIMENSION_TEXT = {
+    "source": "the connection a record came from",
+    "lead_source": "the channel a lead, deal or customer came through",
+    "owner": "the user who owns the record (accounts created: who created it)",
+    "campaign": "the campaign a deal or spend is attributed to",
+    "pipeline": "the deal's pipeline",
+    "deal_type": "new business, upsell, renewal or other",
+    "industry": "the account's industry",
+    "segment": "the account's segment",
+    "ticket_channel": "the channel a ticket came in through",
+    "survey_type": "nps, csat or ces",
+}
+
+
 @hookimpl
 def register_kpis(register: Callable[[KpiDefinition], None]) -> None:
     for definition in CATALOGUE:
         register(definition)
+
+
+@hookimpl
+def register_relations(register: Callable[[Relation], None]) -> None:
+    for relation in RELATIONS.values():
+        register(relation)
+
+
+@hookimpl
+def register_dimensions(register: Callable[[Dimension], None]) -> None:
+    for name in DIMENSIONS:
+        register(Dimension(name=name, description=_DIMENSION_TEXT[name]))

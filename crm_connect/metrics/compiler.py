@@ -22,7 +22,7 @@ from crm_connect.errors import MetricError
 from crm_connect.metrics.definitions import KpiDefinition, Measure
 from crm_connect.metrics.money import MoneySql
 from crm_connect.metrics.periods import MONTHS, Period, shift_period
-from crm_connect.metrics.relations import HELPERS, RELATIONS, Relation, dimension_tree
+from crm_connect.metrics.relations import HELPERS, Relation, dimension_tree
 from crm_connect.metrics.sqltree import (
     alias,
     cast,
@@ -33,6 +33,7 @@ from crm_connect.metrics.sqltree import (
     truncate,
     when,
 )
+from crm_connect.metrics.vocabulary import relation_named
 
 __all__ = ["Instance", "compile_tree", "measure_columns"]
 
@@ -61,7 +62,7 @@ def _measure_texts(measure: Measure, relation: Relation, shape: Sequence[str]) -
 def measure_columns(measure: Measure, shape: Sequence[str]) -> set[str]:
     """Columns of its relation ``measure`` reads when broken down by ``shape``, from the
     trees of its expressions."""
-    relation = RELATIONS[measure.relation]
+    relation = relation_named(measure.relation)
     names: set[str] = set()
     for sql in _measure_texts(measure, relation, shape):
         names |= columns_read(sql)
@@ -176,7 +177,7 @@ class _Compiler:
 
     # measures sharing a relation, a period condition and a breakdown share one GROUP BY
     def measure_column(self, measure: Measure, shape: tuple[str, ...]) -> tuple[_Group, str]:
-        relation = RELATIONS[measure.relation]
+        relation = relation_named(measure.relation)
         mapping = {**relation.dimensions, **measure.dimensions}
         dims = tuple((dim, mapping[dim]) for dim in shape)
         where = measure.where

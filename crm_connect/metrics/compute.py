@@ -11,7 +11,7 @@ from crm_connect.config import Config, Target, load_config, open_store
 from crm_connect.errors import ConfigError
 from crm_connect.metrics.comparisons import shape_rows
 from crm_connect.metrics.coverage import default_last_period, read_coverage
-from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
+from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import KpiRequest, KpiRow
 from crm_connect.metrics.history import last_saved_period, read_history
 from crm_connect.metrics.money import (
@@ -23,6 +23,7 @@ from crm_connect.metrics.money import (
 from crm_connect.metrics.periods import GRAINS, MONTHS, period_containing, shift_period
 from crm_connect.metrics.registry import get_kpis
 from crm_connect.metrics.running import compute_rows, effective_entities
+from crm_connect.metrics.vocabulary import get_dimensions
 from crm_connect.store_contract import Store
 
 __all__ = ["compute_kpis", "missing_rate_summary", "parse_moment", "resolve_request"]
@@ -53,10 +54,11 @@ def parse_moment(value: Moment, what: str) -> dt.datetime | None:
 def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[str] | None,
                     by: Sequence[str]) -> list[str]:
     """Validate metric keys and dimensions; the keys to compute, in catalogue order."""
-    unknown_dims = [d for d in by if d not in DIMENSIONS]
+    dimensions = get_dimensions()
+    unknown_dims = [d for d in by if d not in dimensions]
     if unknown_dims:
         raise ConfigError(f"unknown dimension {', '.join(map(repr, unknown_dims))}; "
-                          f"valid dimensions: {', '.join(DIMENSIONS)}")
+                          f"valid dimensions: {', '.join(dimensions)}")
     if len(set(by)) != len(by):
         raise ConfigError("a dimension is given twice in --by")
     if not metrics:

@@ -38,7 +38,7 @@ from sqlglot import exp
 
 from crm_connect.errors import ConfigError
 from crm_connect.metrics.compiler import Instance, compile_tree, measure_columns
-from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
+from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.money import MoneySql
 from crm_connect.metrics.periods import (
     GRAINS,
@@ -50,6 +50,7 @@ from crm_connect.metrics.periods import (
     shift_period,
 )
 from crm_connect.metrics.sqltree import render
+from crm_connect.metrics.vocabulary import get_dimensions
 
 __all__ = [
     "GRAINS",
@@ -195,7 +196,7 @@ def compile_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
     """The query tree of :func:`build_query`, with the reporting currency and rates of
     ``money``; periods before ``reported_from`` are only the comparisons' look-back."""
     _, needed = plan_instances(definitions, keys, by)
-    return compile_tree(definitions, needed, [d for d in DIMENSIONS if d in by], periods,
+    return compile_tree(definitions, needed, [d for d in get_dimensions() if d in by], periods,
                         grain, as_of, money, reported_from)
 
 

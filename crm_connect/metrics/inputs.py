@@ -16,8 +16,9 @@ from sqlglot import exp
 
 from crm_connect.metrics.definitions import KpiDefinition, Measure
 from crm_connect.metrics.engine import measure_columns
-from crm_connect.metrics.relations import HELPERS, RELATIONS, Relation
+from crm_connect.metrics.relations import HELPERS, Relation
 from crm_connect.metrics.sqltree import parse, tables_read
+from crm_connect.metrics.vocabulary import relation_named
 from crm_connect.schema import ENTITIES
 
 __all__ = ["kpi_fields", "kpis_fed_by", "kpis_reading"]
@@ -77,7 +78,7 @@ def _column_fields(relation: Relation, name: str) -> set[Field]:
 
 
 def _measure_fields(measure: Measure) -> set[Field]:
-    relation = RELATIONS[measure.relation]
+    relation = relation_named(measure.relation)
     found: set[Field] = set()
     for name in measure_columns(measure, ()):
         found |= _column_fields(relation, name)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from crm_connect.metrics.coverage import Coverage, before_data_note, read_coverage
-from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
+from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import (
     Instance,
     KpiRequest,
@@ -29,8 +29,8 @@ from crm_connect.metrics.money import (
     missing_rates,
     query_parameters,
 )
-from crm_connect.metrics.relations import RELATIONS
 from crm_connect.metrics.sqltree import NUMBERED_PARAMETERS, inline_parameters, render
+from crm_connect.metrics.vocabulary import get_dimensions, relation_named
 
 __all__ = ["compute_rows", "effective_entities", "kpi_money"]
 
@@ -50,7 +50,7 @@ def kpi_money(definitions: Mapping[str, KpiDefinition],
     definition = definitions[instance.key]
     found: set[tuple[str, str, str]] = set()
     for measure in definition.measures:
-        found |= RELATIONS[measure.relation].money(measure_columns(measure, instance.shape))
+        found |= relation_named(measure.relation).money(measure_columns(measure, instance.shape))
     for name in definition.inputs:
         found |= kpi_money(definitions, Instance(name, instance.shape))
     return found
@@ -93,7 +93,7 @@ def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition],
     if dialect not in NUMBERED_PARAMETERS:  # Spark, Trino: the rates become literals
         tree, parameters = inline_parameters(tree, parameters), []
     sql = render(tree, dialect, copy=False)  # a fresh tree, rendered once
-    dims = [d for d in DIMENSIONS if d in by]
+    dims = [d for d in get_dimensions() if d in by]
     names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",
              "numerator", "denominator", "count", "note"]
     wanted = {(i.key, i.label) for i in outputs}
