@@ -176,3 +176,25 @@ def test_the_period_columns_are_a_typed_namespace() -> None:
             for text in (m.where, m.at or "", m.expr) for column in PeriodColumns.__annotations__
             if f"p.{column}" in text}
     assert {"opening", "moment", "as_of", "period_start"} <= used
+
+
+def test_the_documented_vocabulary_plugin_works(store: DuckDBStore) -> None:
+    from test_docs import tutorial_files
+
+    namespace: dict[str, Any] = {"__name__": "tinycrm_vocabulary"}
+    exec(compile(tutorial_files()["crm_connect_tinycrm/vocabulary.py"], "vocabulary.py",
+                 "exec"), namespace)
+
+    class Documented:
+        register_relations = staticmethod(namespace["register_relations"])
+        register_dimensions = staticmethod(namespace["register_dimensions"])
+        register_kpis = staticmethod(namespace["register_kpis"])
+
+    register_plugin(Documented(), "documented")
+    try:
+        rows = compute_kpis(store, metrics=["won_by_stage"], by=["stage"], grain="month",
+                            start="2026-03-01", end="2026-03-31", as_of=AS_OF, rates=RATES)
+        values = {row.dimensions.get("stage", ""): row.value for row in rows}
+        assert values["closed won"] == 2 and values["signed"] == 1
+    finally:
+        unregister_plugin("documented")
