@@ -32,11 +32,12 @@ The fragments are SQL in DuckDB's dialect, parsed once into sqlglot trees
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crm_connect.metrics.sqltree import columns_read
 
 __all__ = [
     "DIMENSIONS",
@@ -221,8 +222,8 @@ class KpiDefinition(BaseModel):
         return self
 
     def references(self) -> set[str]:
-        """Identifiers its expressions use (for validation)."""
-        text = " ".join(filter(None, (self.value, self.numerator, self.denominator,
-                                      self.count, self.null_when,
-                                      *(case.when for case in self.missing))))
-        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+        """Columns its value expressions read (measure names, or a derived KPI's input
+        columns such as ``win_rate__value``), found from their trees."""
+        texts = filter(None, (self.value, self.numerator, self.denominator, self.count,
+                              self.null_when, *(case.when for case in self.missing)))
+        return {name for text in texts for name in columns_read(text, alias="")}
