@@ -28,6 +28,7 @@ from crm_connect.metrics.sqltree import (
     cast,
     coalesce,
     columns_read,
+    contains,
     parse,
     timestamp_literal,
     truncate,
@@ -70,11 +71,8 @@ def measure_columns(measure: Measure, shape: Sequence[str]) -> set[str]:
 
 
 def _is_equality(sql: str) -> bool:
-    return _parsed_has(sql, exp.EQ)
-
-
-def _parsed_has(sql: str, kind: type[exp.Expression]) -> bool:
-    return parse(sql).find(kind) is not None
+    """Whether a period condition has an equality (then it is a join condition)."""
+    return contains(sql, exp.EQ)
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:

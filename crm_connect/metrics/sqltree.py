@@ -36,7 +36,7 @@ __all__ = [
     "alias",
     "cast",
     "coalesce",
-    "columns_read",
+    "columns_read", "contains",
     "date_literal",
     "days_between",
     "inline_parameters",
@@ -96,6 +96,11 @@ def columns_read(sql: str | exp.Expression, alias: str = "f") -> set[str]:
     tree = _parsed(sql) if isinstance(sql, str) else sql
     return {column.name for column in tree.find_all(exp.Column)
             if column.table in ("", alias) and column.name}
+
+
+def contains(sql: str, kind: type[exp.Expression]) -> bool:
+    """Whether the tree of ``sql`` has a node of ``kind`` (read from the parse cache)."""
+    return _parsed(sql).find(kind) is not None
 
 
 def tables_read(tree: exp.Expression) -> dict[str, str]:
