@@ -146,3 +146,21 @@ def test_the_store_says_its_dialect_and_answers_in_arrow(store: DuckDBStore) -> 
     rows = compute_kpis(store, metrics=["win_rate"], grain="month", start="2026-03-01",
                         end="2026-03-31", as_of=AS_OF)
     assert [row.value for row in rows] == [75]
+
+
+def test_the_side_queries_are_rendered_for_the_store_dialect(store: DuckDBStore) -> None:
+    """Coverage and missing-rate checks are written for the store's engine too."""
+    from crm_connect.metrics.coverage import read_coverage
+    from crm_connect.metrics.money import MoneySql, missing_rates
+
+    seen: list[str] = []
+
+    def elsewhere(sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+        seen.append(sql)  # an engine this test does not run
+        return []
+
+    assert read_coverage(elsewhere, {"deals"}, "spark") == {}
+    assert "CAST(created_at AS TIMESTAMP_NTZ)" in seen[-1] and "GREATEST(" in seen[-1]
+    missing_rates(elsewhere, {("deals", "amount", "currency")}, MoneySql("USD", {}), "postgres")
+    assert "SELECT DISTINCT 0 AS n, currency AS code FROM deals" in seen[-1]
+    assert read_coverage(store.execute, {"deals"})["deals"].records > 0  # DuckDB by default

@@ -158,7 +158,8 @@ def compute_kpis(
         coverage = None
         if not from_history:
             coverage = read_coverage(execute, {
-                entity for key in keys for entity in effective_entities(definitions, key)})
+                entity for key in keys for entity in effective_entities(definitions, key)},
+                _dialect(store))
         if last is None and from_history:
             # History ends where the runs saved up to as_of ended (else at as_of).
             last = last_saved_period(store, keys, grain, moment) or moment

@@ -22,7 +22,7 @@ from sqlglot import exp
 # The code and rate checks live in the core (the configuration uses them too); the metric
 # engine's money names keep offering them.
 from crm_connect.currency import CURRENCY_PATTERN, check_currency, check_rates, is_currency
-from crm_connect.metrics.sqltree import cast, parse
+from crm_connect.metrics.sqltree import cast, parse, render
 
 __all__ = ["CURRENCY_PATTERN", "MoneySql", "check_currency", "check_rates", "is_currency",
            "missing_rate_note", "missing_rates", "named_currencies", "query_parameters",
@@ -75,7 +75,8 @@ def query_parameters(query: exp.Expression | str, money: MoneySql) -> list[Any]:
 
 
 def missing_rates(execute: Execute, columns: Iterable[tuple[str, str, str]],
-                  money: MoneySql) -> dict[tuple[str, str, str], set[str]]:
+                  money: MoneySql, dialect: str = "duckdb"
+                  ) -> dict[tuple[str, str, str], set[str]]:
     """For each (table, amount column, currency column) read, the currencies of its amounts
     that have no rate into the reporting currency (deleted records and null amounts aside).
     The codes are read back from the store, never written into the SQL."""
@@ -88,7 +89,7 @@ def missing_rates(execute: Execute, columns: Iterable[tuple[str, str, str]],
         f"WHERE NOT is_deleted AND {amount} IS NOT NULL AND {currency} IS NOT NULL"
         for n, (table, amount, currency) in enumerate(wanted))
     found: dict[tuple[str, str, str], set[str]] = {}
-    for n, code in execute(sql, []):
+    for n, code in execute(render(parse(sql), dialect), []):
         if code not in known:
             found.setdefault(wanted[int(n)], set()).add(str(code))
     return found

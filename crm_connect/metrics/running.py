@@ -57,12 +57,12 @@ def kpi_money(definitions: Mapping[str, KpiDefinition],
 
 
 def _unconvertible(execute: Any, definitions: Mapping[str, KpiDefinition],
-                   outputs: Sequence[Instance],
-                   money: MoneySql) -> dict[tuple[str, str], tuple[str, list[str]]]:
+                   outputs: Sequence[Instance], money: MoneySql,
+                   dialect: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
     """(KPI, breakdown shape) to the note saying which currencies it cannot convert, and
     those currencies."""
     reads = {instance: kpi_money(definitions, instance) for instance in outputs}
-    missing = missing_rates(execute, set().union(*reads.values()), money)
+    missing = missing_rates(execute, set().union(*reads.values()), money, dialect)
     notes = {}
     for instance, columns in reads.items():
         hit = [column for column in columns if column in missing]
@@ -86,8 +86,9 @@ def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition],
     periods = request.periods
     if coverage is None:
         coverage = read_coverage(execute, {e for i in needed
-                                           for e in effective_entities(definitions, i.key)})
-    unconvertible = _unconvertible(execute, definitions, outputs, money)
+                                           for e in effective_entities(definitions, i.key)},
+                                 dialect)
+    unconvertible = _unconvertible(execute, definitions, outputs, money, dialect)
     tree: exp.Expression = request_tree(definitions, request)
     parameters = query_parameters(tree, money)
     if dialect not in NUMBERED_PARAMETERS:  # Spark, Trino: the rates become literals
