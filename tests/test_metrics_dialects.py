@@ -164,3 +164,14 @@ def test_the_side_queries_are_rendered_for_the_store_dialect(store: DuckDBStore)
     missing_rates(elsewhere, {("deals", "amount", "currency")}, MoneySql("USD", {}), "postgres")
     assert "SELECT DISTINCT 0 AS n, currency AS code FROM deals" in seen[-1]
     assert read_coverage(store.execute, {"deals"})["deals"].records > 0  # DuckDB by default
+
+
+def test_a_request_object_runs_as_compute_kpis_does(store: DuckDBStore) -> None:
+    from crm_connect.metrics import run_request
+
+    request = KpiRequest(metrics=(), grain="month", start=dt.datetime(2026, 3, 1),
+                         end=dt.datetime(2026, 3, 31), as_of=dt.datetime(2026, 4, 10),
+                         breakdowns=("source",), rates=RATES)
+    direct = compute_kpis(store, grain="month", start="2026-03-01", end="2026-03-31",
+                          as_of=AS_OF, by=["source"], rates=RATES)
+    assert [r.to_dict() for r in run_request(store, request)] == [r.to_dict() for r in direct]

@@ -13,7 +13,7 @@ arrives the same way.
 
 from __future__ import annotations
 
-from crm_connect.metrics.compute import compute_kpis
+from crm_connect.metrics.compute import compute_kpis, run_request
 from crm_connect.metrics.definitions import (
     DIMENSIONS,
     PERIOD,
@@ -54,6 +54,7 @@ __all__ = [
     "kpis_fed_by",
     "kpis_reading",
     "read_history",
+    "run_request",
     "save_snapshots",
     "transpile",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -26,7 +27,8 @@ from crm_connect.metrics.running import compute_rows, effective_entities
 from crm_connect.metrics.vocabulary import get_dimensions
 from crm_connect.store_contract import Store
 
-__all__ = ["compute_kpis", "missing_rate_summary", "parse_moment", "resolve_request"]
+__all__ = ["compute_kpis", "missing_rate_summary", "parse_moment", "resolve_request",
+           "run_request"]
 
 Moment = dt.datetime | dt.date | str | None
 
@@ -183,6 +185,23 @@ def compute_kpis(
         if owned is not None:
             owned.close()
     return shape_rows(raw, definitions, keys, by, computed, lag, grain, targets, as_of=moment)
+
+
+def run_request(store: Store | Any, request: KpiRequest,
+                targets: Mapping[str, Target] | None = None) -> list[KpiRow]:
+    """Compute a :class:`KpiRequest` as it stands (its range and as-of given, no defaults
+    read from the configuration; no metrics: every registered KPI) on ``store``, in the
+    store's SQL dialect.
+
+    :returns: the rows :func:`compute_kpis` returns for the same request."""
+    definitions = get_kpis()
+    keys = resolve_request(definitions, request.metrics, request.breakdowns)
+    if not request.metrics:  # every registered KPI
+        request = dataclasses.replace(request, metrics=tuple(keys))
+    targets = dict(targets or {})
+    rows = compute_rows(_executor(store), definitions, request, dialect=_dialect(store))
+    return shape_rows(rows, definitions, keys, request.breakdowns, request.periods,
+                      request.look_back, request.grain, targets, as_of=request.as_of)
 
 
 def missing_rate_summary(rows: Sequence[KpiRow], currency: str) -> str | None:
