@@ -50,6 +50,33 @@ def register_kpis(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_relations(register: Callable[[Any], None]) -> None:
+    """Contribute prepared relations that KPI measures may read (``Measure(relation=...)``).
+
+    :param register: call it once per relation (a
+        :class:`crm_connect.metrics.Relation`: a canonical table with deleted records
+        removed, its columns, the joins they need and the dimensions it carries).  The
+        built-in relations (``deals``, ``accounts``, ...) arrive through this hook too; a
+        name registered twice is an error naming both plugins.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def register_dimensions(register: Callable[[Any], None]) -> None:
+    """Contribute dimensions KPIs may be broken down by (``crm-connect kpis --by NAME``).
+
+    :param register: call it once per dimension (a :class:`crm_connect.metrics.Dimension`,
+        or a mapping with its ``name`` and ``description``).  A relation says which of its
+        columns holds the dimension; a KPI lists the dimensions it offers.  The built-in
+        ones (``source``, ``owner``, ...) arrive through this hook too.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
 def register_stores(register: Callable[[str, type[Store]], None]) -> None:
     """Contribute store backends.
 

@@ -388,7 +388,6 @@ class DuckDBStore(Store):
     def has_table(self, name: str) -> bool:
         return self._has_table(name)
 
-
     def total_records(self) -> int:
         """Records of every entity, all sources together (0 before the first sync)."""
         counts = " + ".join(f'(SELECT count(*) FROM "{entity}")' for entity in ENTITIES

@@ -114,8 +114,8 @@ def test_codes_and_rates_are_bound_not_written_into_the_sql() -> None:
     for literal in ("USD", "EUR", "GBP", "1.0825", "1.27"):
         assert literal not in sql
     assert "$1" in sql and "$5" in sql
-    postgres = transpile(sql, "postgres")  # psycopg's placeholders, still bound
-    assert "%(1)s" in postgres and "EUR" not in postgres
+    postgres = transpile(sql, "postgres")  # bound by the Postgres server, still parameters
+    assert "$1" in postgres and "EUR" not in postgres
 
 
 def test_a_crafted_currency_in_a_record_is_rejected_by_the_schema() -> None:

@@ -10,19 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crm_connect.hookspecs import hookimpl
-from crm_connect.metrics.definitions import Benchmark, KpiDefinition, Measure, Missing
-from crm_connect.metrics.relations import seconds_between
+from crm_connect.metrics.definitions import (
+    DIMENSIONS,
+    PERIOD,
+    Benchmark,
+    Dimension,
+    KpiDefinition,
+    Measure,
+    Missing,
+)
+from crm_connect.metrics.relations import RELATIONS, Relation, seconds_between
 
-__all__ = ["CATALOGUE", "register_kpis"]
+__all__ = ["CATALOGUE", "register_dimensions", "register_kpis", "register_relations"]
 
+# Period columns come from the typed PERIOD namespace (p.opening, p.moment, ...).
 # "Customer at time t": customer_since <= t and (churned_at is null or churned_at > t).
-_CUSTOMER_AT_START = ("f.customer_since <= p.opening AND "
-                      "(f.churned_at IS NULL OR f.churned_at > p.opening)")
-_CUSTOMER_AT_END = ("f.customer_since <= p.moment AND "
-                    "(f.churned_at IS NULL OR f.churned_at > p.moment)")
+_CUSTOMER_AT_START = (f"f.customer_since <= {PERIOD.opening} AND "
+                      f"(f.churned_at IS NULL OR f.churned_at > {PERIOD.opening})")
+_CUSTOMER_AT_END = (f"f.customer_since <= {PERIOD.moment} AND "
+                    f"(f.churned_at IS NULL OR f.churned_at > {PERIOD.moment})")
 # Open at t: created_at <= t and (closed_at is null or closed_at > t).
-_OPEN_AT_END = ("f.created_at <= p.moment AND "
-                "(f.closed_at IS NULL OR f.closed_at > p.moment)")
+_OPEN_AT_END = (f"f.created_at <= {PERIOD.moment} AND "
+                f"(f.closed_at IS NULL OR f.closed_at > {PERIOD.moment})")
 _OUTBOUND_EMAIL = "f.kind = 'email' AND f.direction = 'outbound'"
 
 _DEAL_DIMS = ("source", "owner", "pipeline", "deal_type", "lead_source", "campaign",
@@ -61,12 +70,12 @@ def _won(name: str = "won") -> Measure:
     return Measure(name=name, relation="deals", where="f.is_won", event="f.closed_at")
 
 
-def _revenue(name: str = "revenue", previous: bool = False) -> Measure:
+def _revenue(*, name: str = "revenue", previous: bool = False) -> Measure:
     return Measure(name=name, relation="deals", aggregate="sum", expr="f.amount",
                    where="f.is_won", event="f.closed_at", previous=previous)
 
 
-def _rate(key: str, name: str, formula: str, entities: tuple[str, ...],
+def _rate(*, key: str, name: str, formula: str, entities: tuple[str, ...],
           dimensions: tuple[str, ...], part: Measure, whole: Measure, null_note: str,
           category: str, better: str = "up",
           benchmark: Benchmark | None = None) -> KpiDefinition:
@@ -80,7 +89,7 @@ def _rate(key: str, name: str, formula: str, entities: tuple[str, ...],
     )
 
 
-def _mean(key: str, name: str, unit: str, better: str, formula: str,
+def _mean(*, key: str, name: str, unit: str, better: str, formula: str,
           entities: tuple[str, ...], dimensions: tuple[str, ...], total: Measure,
           items: Measure, null_note: str, category: str) -> KpiDefinition:
     """total / items, null when there are no items."""
@@ -92,7 +101,7 @@ def _mean(key: str, name: str, unit: str, better: str, formula: str,
     )
 
 
-def _count(key: str, name: str, better: str, formula: str, entities: tuple[str, ...],
+def _count(*, key: str, name: str, better: str, formula: str, entities: tuple[str, ...],
            dimensions: tuple[str, ...], measure: Measure, category: str,
            snapshot: bool = False) -> KpiDefinition:
     return KpiDefinition(
@@ -108,35 +117,40 @@ def _sales() -> list[KpiDefinition]:
     timed = "f.is_won AND f.created_at IS NOT NULL"
     open_deals = Measure(name="open_deals", relation="deals", at=_OPEN_AT_END)
     return [
-        _count("leads_created", "Leads created", "up", "leads with created_at in period",
-               ("leads",), _LEAD_DIMS, Measure(name="leads", relation="leads",
-                                                event="f.created_at"), "sales"),
-        _rate("lead_conversion_rate", "Lead conversion rate",
-              "leads created in the period with converted_at set (<= as_of) / leads created "
-              "in the period x 100", ("leads",), _LEAD_DIMS,
-              Measure(name="converted", relation="leads", event="f.created_at",
-                      where="f.converted_at IS NOT NULL AND f.converted_at <= p.as_of"),
-              leads, "no leads created in the period", "sales"),
-        _rate("contact_rate", "Contact rate",
-              "leads created in the period with at least one outbound call, email or meeting "
-              "/ leads created in the period x 100", ("leads",), _LEAD_DIMS,
-              Measure(name="contacted", relation="leads", event="f.created_at",
-                      where="f.contacted"),
-              leads, "no leads created in the period", "sales"),
-        _rate("win_rate", "Win rate", "deals won in period / deals closed (won + lost) in "
-              "period x 100", ("deals",), _DEAL_DIMS, _won(), closed,
-              "no deals closed in the period", "sales"),
-        _mean("sales_cycle_length", "Sales cycle length", "days", "down",
-              "mean over deals won in period of (closed_at - created_at) in days",
-              ("deals",), _DEAL_DIMS,
-              Measure(name="days", relation="deals", aggregate="sum", where=timed,
-                      expr=f"{seconds_between('f.created_at', 'f.closed_at')} / 86400.0",
-                      event="f.closed_at"),
-              Measure(name="won", relation="deals", where=timed, event="f.closed_at"),
-              "no deals won in the period", "sales"),
-        _mean("average_deal_size", "Average deal size", "currency", "up",
-              "revenue / number of deals won in period", ("deals",), _DEAL_DIMS,
-              _revenue(), _won(), "no deals won in the period", "sales"),
+        _count(key="leads_created", name="Leads created", better="up",
+               formula="leads with created_at in period", entities=("leads",),
+               dimensions=_LEAD_DIMS, measure=Measure(name="leads", relation="leads",
+                                                       event="f.created_at"), category="sales"),
+        _rate(key="lead_conversion_rate", name="Lead conversion rate",
+              formula="leads created in the period with converted_at set (<= as_of) / leads "
+                      "created in the period x 100", entities=("leads",), dimensions=_LEAD_DIMS,
+              part=Measure(name="converted", relation="leads", event="f.created_at",
+                           where="f.converted_at IS NOT NULL "
+                                 f"AND f.converted_at <= {PERIOD.as_of}"),
+              whole=leads, null_note="no leads created in the period", category="sales"),
+        _rate(key="contact_rate", name="Contact rate",
+              formula="leads created in the period with at least one outbound call, email or "
+                      "meeting / leads created in the period x 100", entities=("leads",),
+              dimensions=_LEAD_DIMS,
+              part=Measure(name="contacted", relation="leads", event="f.created_at",
+                           where="f.contacted"), whole=leads,
+              null_note="no leads created in the period", category="sales"),
+        _rate(key="win_rate", name="Win rate",
+              formula="deals won in period / deals closed (won + lost) in period x 100",
+              entities=("deals",), dimensions=_DEAL_DIMS, part=_won(), whole=closed,
+              null_note="no deals closed in the period", category="sales"),
+        _mean(key="sales_cycle_length", name="Sales cycle length", unit="days", better="down",
+              formula="mean over deals won in period of (closed_at - created_at) in days",
+              entities=("deals",), dimensions=_DEAL_DIMS,
+              total=Measure(name="days", relation="deals", aggregate="sum", where=timed,
+                            expr=f"{seconds_between('f.created_at', 'f.closed_at')} / 86400.0",
+                            event="f.closed_at"),
+              items=Measure(name="won", relation="deals", where=timed, event="f.closed_at"),
+              null_note="no deals won in the period", category="sales"),
+        _mean(key="average_deal_size", name="Average deal size", unit="currency", better="up",
+              formula="revenue / number of deals won in period", entities=("deals",),
+              dimensions=_DEAL_DIMS, total=_revenue(), items=_won(),
+              null_note="no deals won in the period", category="sales"),
         KpiDefinition(
             key="revenue", name="Revenue", unit="currency", better="up", category="sales",
             formula="sum of amount of deals won in period", entities=("deals",),
@@ -146,7 +160,7 @@ def _sales() -> list[KpiDefinition]:
             key="revenue_growth_rate", name="Revenue growth rate", unit="%", better="up",
             category="sales", entities=("deals",), dimensions=_DEAL_DIMS,
             formula="(revenue - revenue of the previous period) / revenue of the previous "
-            "period x 100", measures=(_revenue(), _revenue("previous", previous=True),
+            "period x 100", measures=(_revenue(), _revenue(name="previous", previous=True),
                                       _won()),
             value="100.0 * (revenue - previous) / previous", numerator="revenue - previous",
             denominator="previous", count="won", null_when="previous = 0",
@@ -158,8 +172,9 @@ def _sales() -> list[KpiDefinition]:
             measures=(Measure(name="pipeline", relation="deals", aggregate="sum",
                               expr="f.amount", at=_OPEN_AT_END), open_deals),
             value="pipeline", numerator="pipeline", count="open_deals"),
-        _count("open_deals", "Open deals", "up", "deals open at period end", ("deals",),
-               _DEAL_DIMS, open_deals, "sales"),
+        _count(key="open_deals", name="Open deals", better="up",
+               formula="deals open at period end", entities=("deals",), dimensions=_DEAL_DIMS,
+               measure=open_deals, category="sales"),
         KpiDefinition(
             key="pipeline_velocity", name="Pipeline velocity", unit="currency/day",
             better="up", category="sales", entities=("deals",), dimensions=_DEAL_DIMS,
@@ -188,16 +203,19 @@ def _sales() -> list[KpiDefinition]:
 def _customers() -> list[KpiDefinition]:
     churned = Measure(
         name="churned", relation="accounts",
-        at=f"{_CUSTOMER_AT_START} AND f.churned_at >= p.period_start "
-        "AND f.churned_at < p.period_end AND f.churned_at <= p.as_of")
+        at=f"{_CUSTOMER_AT_START} AND f.churned_at >= {PERIOD.period_start} "
+        f"AND f.churned_at < {PERIOD.period_end} AND f.churned_at <= {PERIOD.as_of}")
     no_s = "no customers at the period's start"
     return [
-        _count("new_customers", "New customers", "up",
-               "N: accounts whose customer_since falls in the period", ("accounts",),
-               _ACCOUNT_DIMS, _n(), "customers"),
-        _count("active_customers", "Active customers", "up", "E: customers at period end",
-               ("accounts",), _ACCOUNT_DIMS,
-               Measure(name="e", relation="accounts", at=_CUSTOMER_AT_END), "customers"),
+        _count(key="new_customers", name="New customers", better="up",
+               formula="N: accounts whose customer_since falls in the period",
+               entities=("accounts",), dimensions=_ACCOUNT_DIMS, measure=_n(),
+               category="customers"),
+        _count(key="active_customers", name="Active customers", better="up",
+               formula="E: customers at period end", entities=("accounts",),
+               dimensions=_ACCOUNT_DIMS,
+               measure=Measure(name="e", relation="accounts", at=_CUSTOMER_AT_END),
+               category="customers"),
         KpiDefinition(
             key="customer_retention_rate", name="Customer retention rate", unit="%",
             better="up", category="customers", formula="(E - N) / S x 100",
@@ -206,9 +224,10 @@ def _customers() -> list[KpiDefinition]:
                       _s()),
             value="100.0 * (e - n) / s", numerator="e - n", denominator="s", count="s",
             null_when="s = 0", null_note=no_s),
-        _rate("customer_churn_rate", "Customer churn rate",
-              "accounts counted in S whose churned_at falls in the period / S x 100",
-              ("accounts",), _ACCOUNT_DIMS, churned, _s(), no_s, "customers", better="down",
+        _rate(key="customer_churn_rate", name="Customer churn rate",
+              formula="accounts counted in S whose churned_at falls in the period / S x 100",
+              entities=("accounts",), dimensions=_ACCOUNT_DIMS, part=churned, whole=_s(),
+              null_note=no_s, category="customers", better="down",
               benchmark=Benchmark(
                   low=3.0, high=7.0, grain="month",
                   source="KPIS.md: industry average monthly customer churn 3-7 %")),
@@ -268,41 +287,44 @@ def _customers() -> list[KpiDefinition]:
             numerator="customer_acquisition_cost__value", denominator="arpu__value / months",
             count="customer_acquisition_cost__count", null_when="arpu__value = 0",
             null_note="the ARPU is 0"),
-        _rate("marketing_originated_customers", "Marketing-originated customers",
-              "new customers whose originating lead has origin = marketing / N x 100",
-              ("accounts", "leads"), _ACCOUNT_DIMS,
-              Measure(name="marketing", relation="accounts", event="f.customer_since",
-                      where="f.origin = 'marketing'"),
-              _n(), "no new customers in the period", "customers"),
-        _rate("repeat_purchase_rate", "Repeat purchase rate",
-              "accounts with a won deal in the period that also had a won deal before it / "
-              "accounts with a won deal in the period x 100", ("deals",), _DEAL_DIMS,
-              Measure(name="repeat", relation="deals", aggregate="count_distinct",
-                      expr="f.account_key", event="f.closed_at",
-                      where="f.is_won AND f.account_first_won_at < p.period_start"),
-              Measure(name="buyers", relation="deals", aggregate="count_distinct",
-                      expr="f.account_key", where="f.is_won", event="f.closed_at"),
-              "no account won a deal in the period", "customers"),
-        _rate("renewal_rate", "Renewal rate",
-              "contracts whose end_date falls in the period and that were renewed / contracts "
-              "whose end_date falls in the period x 100", ("contracts",), ("source",),
-              Measure(name="renewed", relation="contracts", where="f.was_renewed",
-                      event="f.end_date"),
-              Measure(name="ending", relation="contracts", event="f.end_date"),
-              "no contract ends in the period", "customers"),
-        _mean("average_contract_value", "Average contract value", "currency", "up",
-              "mean over contracts starting in the period of total_value / term in years "
-              "(at least one year)", ("contracts",), ("source",),
-              Measure(name="annual", relation="contracts", aggregate="sum",
-                      expr="f.value / f.term_years", where="f.value IS NOT NULL",
-                      event="f.start_date"),
-              Measure(name="starting", relation="contracts", where="f.value IS NOT NULL",
-                      event="f.start_date"),
-              "no contract with a value starts in the period", "customers"),
+        _rate(key="marketing_originated_customers", name="Marketing-originated customers",
+              formula="new customers whose originating lead has origin = marketing / N x 100",
+              entities=("accounts", "leads"), dimensions=_ACCOUNT_DIMS,
+              part=Measure(name="marketing", relation="accounts", event="f.customer_since",
+                           where="f.origin = 'marketing'"), whole=_n(),
+              null_note="no new customers in the period", category="customers"),
+        _rate(key="repeat_purchase_rate", name="Repeat purchase rate",
+              formula="accounts with a won deal in the period that also had a won deal before it / "
+                      "accounts with a won deal in the period x 100", entities=("deals",),
+              dimensions=_DEAL_DIMS,
+              part=Measure(name="repeat", relation="deals", aggregate="count_distinct",
+                           expr="f.account_key", event="f.closed_at",
+                           where=f"f.is_won AND f.account_first_won_at < {PERIOD.period_start}"),
+              whole=Measure(name="buyers", relation="deals", aggregate="count_distinct",
+                            expr="f.account_key", where="f.is_won", event="f.closed_at"),
+              null_note="no account won a deal in the period", category="customers"),
+        _rate(key="renewal_rate", name="Renewal rate",
+              formula="contracts whose end_date falls in the period and that were renewed / "
+                      "contracts whose end_date falls in the period x 100", entities=("contracts",),
+              dimensions=("source",),
+              part=Measure(name="renewed", relation="contracts", where="f.was_renewed",
+                           event="f.end_date"),
+              whole=Measure(name="ending", relation="contracts", event="f.end_date"),
+              null_note="no contract ends in the period", category="customers"),
+        _mean(key="average_contract_value", name="Average contract value", unit="currency",
+              better="up",
+              formula="mean over contracts starting in the period of total_value / term in years "
+                      "(at least one year)", entities=("contracts",), dimensions=("source",),
+              total=Measure(name="annual", relation="contracts", aggregate="sum",
+                            expr="f.value / f.term_years", where="f.value IS NOT NULL",
+                            event="f.start_date"),
+              items=Measure(name="starting", relation="contracts", where="f.value IS NOT NULL",
+                            event="f.start_date"),
+              null_note="no contract with a value starts in the period", category="customers"),
     ]
 
 
-def _survey(kind: str, name: str = "responses") -> Measure:
+def _survey(*, kind: str, name: str = "responses") -> Measure:
     return Measure(name=name, relation="survey_responses", event="f.responded_at",
                    where=f"f.survey_type = '{kind}'")
 
@@ -318,23 +340,26 @@ def _satisfaction() -> list[KpiDefinition]:
             measures=(Measure(name="net", relation="survey_responses", aggregate="sum",
                               expr="CASE WHEN f.score >= 9 THEN 1 WHEN f.score <= 6 THEN -1 "
                               "ELSE 0 END", event="f.responded_at",
-                              where="f.survey_type = 'nps'"), _survey("nps")),
+                              where="f.survey_type = 'nps'"), _survey(kind="nps")),
             value="100.0 * net / responses", numerator="net", denominator="responses",
             count="responses", null_when="responses = 0",
             null_note="no NPS responses in the period"),
-        _rate("csat", "Customer satisfaction (CSAT)",
-              "csat responses in period with score / scale_max >= 0.8 / csat responses in "
-              "period x 100", ("survey_responses",), dims,
-              Measure(name="satisfied", relation="survey_responses", event="f.responded_at",
-                      where="f.survey_type = 'csat' AND f.score / f.scale_max >= 0.8"),
-              _survey("csat"), "no CSAT responses in the period", "satisfaction"),
-        _mean("customer_effort_score", "Customer effort score", "score 1-7", "down",
-              "mean of ces responses in period, each mapped from scale_min..scale_max onto "
-              "1..7", ("survey_responses",), dims,
-              Measure(name="effort", relation="survey_responses", aggregate="sum",
-                      expr="1 + (f.score - f.scale_min) * 6.0 / (f.scale_max - f.scale_min)",
-                      event="f.responded_at", where="f.survey_type = 'ces'"),
-              _survey("ces"), "no CES responses in the period", "satisfaction"),
+        _rate(key="csat", name="Customer satisfaction (CSAT)",
+              formula="csat responses in period with score / scale_max >= 0.8 / csat responses in "
+                      "period x 100", entities=("survey_responses",), dimensions=dims,
+              part=Measure(name="satisfied", relation="survey_responses", event="f.responded_at",
+                           where="f.survey_type = 'csat' AND f.score / f.scale_max >= 0.8"),
+              whole=_survey(kind="csat"), null_note="no CSAT responses in the period",
+              category="satisfaction"),
+        _mean(key="customer_effort_score", name="Customer effort score", unit="score 1-7",
+              better="down",
+              formula="mean of ces responses in period, each mapped from scale_min..scale_max onto "
+                      "1..7", entities=("survey_responses",), dimensions=dims,
+              total=Measure(name="effort", relation="survey_responses", aggregate="sum",
+                            expr="1 + (f.score - f.scale_min) * 6.0 / (f.scale_max - f.scale_min)",
+                            event="f.responded_at", where="f.survey_type = 'ces'"),
+              items=_survey(kind="ces"), null_note="no CES responses in the period",
+              category="satisfaction"),
     ]
 
 
@@ -357,26 +382,29 @@ def _marketing() -> list[KpiDefinition]:
             value="100.0 * (revenue - cost) / cost", numerator="revenue - cost",
             denominator="cost", count="campaigns", null_when="cost = 0",
             null_note="no campaign cost in the period"),
-        _mean("revenue_per_campaign", "Revenue per campaign", "currency", "up",
-              "attributed revenue / number of campaigns started in period", ("campaigns",),
-              ("source", "campaign"), attributed, started,
-              "no campaigns started in the period", "marketing"),
-        _rate("email_open_rate", "Email open rate",
-              "outbound emails in period with opened true / outbound emails in period x 100",
-              ("activities",), ("source", "owner"),
-              Measure(name="opened", relation="activities", event="f.occurred_at",
-                      where=f"{_OUTBOUND_EMAIL} AND COALESCE(f.opened, FALSE)"),
-              emails, no_emails, "marketing"),
-        _rate("email_click_through_rate", "Email click-through rate",
-              "outbound emails in period with clicked true / outbound emails in period x 100",
-              ("activities",), ("source", "owner"),
-              Measure(name="clicked", relation="activities", event="f.occurred_at",
-                      where=f"{_OUTBOUND_EMAIL} AND COALESCE(f.clicked, FALSE)"),
-              emails, no_emails, "marketing"),
-        _count("social_media_engagement", "Social media engagement", "up",
-               "activities of kind social in period", ("activities",), ("source", "owner"),
-               Measure(name="social", relation="activities", where="f.kind = 'social'",
-                       event="f.occurred_at"), "marketing"),
+        _mean(key="revenue_per_campaign", name="Revenue per campaign", unit="currency",
+              better="up", formula="attributed revenue / number of campaigns started in period",
+              entities=("campaigns",), dimensions=("source", "campaign"), total=attributed,
+              items=started, null_note="no campaigns started in the period", category="marketing"),
+        _rate(key="email_open_rate", name="Email open rate",
+              formula="outbound emails in period with opened true / outbound emails in period "
+                      "x 100",
+              entities=("activities",), dimensions=("source", "owner"),
+              part=Measure(name="opened", relation="activities", event="f.occurred_at",
+                           where=f"{_OUTBOUND_EMAIL} AND COALESCE(f.opened, FALSE)"), whole=emails,
+              null_note=no_emails, category="marketing"),
+        _rate(key="email_click_through_rate", name="Email click-through rate",
+              formula="outbound emails in period with clicked true / outbound emails in period "
+                      "x 100",
+              entities=("activities",), dimensions=("source", "owner"),
+              part=Measure(name="clicked", relation="activities", event="f.occurred_at",
+                           where=f"{_OUTBOUND_EMAIL} AND COALESCE(f.clicked, FALSE)"),
+              whole=emails, null_note=no_emails, category="marketing"),
+        _count(key="social_media_engagement", name="Social media engagement", better="up",
+               formula="activities of kind social in period", entities=("activities",),
+               dimensions=("source", "owner"),
+               measure=Measure(name="social", relation="activities", where="f.kind = 'social'",
+                               event="f.occurred_at"), category="marketing"),
     ]
 
 
@@ -385,39 +413,41 @@ def _support() -> list[KpiDefinition]:
     resolved_where = "f.created_at IS NOT NULL"
     resolved = Measure(name="resolved", relation="tickets", event="f.resolved_at")
     return [
-        _mean("first_response_time", "First response time", "hours", "down",
-              "mean over tickets created in period with first_response_at of "
-              "(first_response_at - created_at)", ("tickets",), dims,
-              Measure(name="hours", relation="tickets", aggregate="sum",
-                      expr=f"{seconds_between('f.created_at', 'f.first_response_at')} / 3600.0",
-                      where="f.first_response_at IS NOT NULL", event="f.created_at"),
-              Measure(name="responded", relation="tickets",
-                      where="f.first_response_at IS NOT NULL", event="f.created_at"),
-              "no ticket created in the period has a first response", "support"),
-        _mean("resolution_time", "Resolution time", "hours", "down",
-              "mean over tickets resolved in period of (resolved_at - created_at)",
-              ("tickets",), dims,
-              Measure(name="hours", relation="tickets", aggregate="sum",
-                      expr=f"{seconds_between('f.created_at', 'f.resolved_at')} / 3600.0",
-                      where=resolved_where, event="f.resolved_at"),
-              Measure(name="resolved", relation="tickets", where=resolved_where,
-                      event="f.resolved_at"),
-              "no tickets resolved in the period", "support"),
-        _rate("first_contact_resolution_rate", "First contact resolution rate",
-              "tickets resolved in period with interactions_count <= 1 / tickets resolved in "
-              "period x 100", ("tickets",), dims,
-              Measure(name="first_contact", relation="tickets", event="f.resolved_at",
-                      where="f.interactions_count <= 1"),
-              resolved, "no tickets resolved in the period", "support"),
-        _mean("average_handling_time", "Average handling time", "minutes", "down",
-              "mean handle_time_seconds / 60 over tickets resolved in period that have it",
-              ("tickets",), dims,
-              Measure(name="minutes", relation="tickets", aggregate="sum",
-                      expr="f.handle_time_seconds / 60.0", event="f.resolved_at",
-                      where="f.handle_time_seconds IS NOT NULL"),
-              Measure(name="handled", relation="tickets", event="f.resolved_at",
-                      where="f.handle_time_seconds IS NOT NULL"),
-              "no resolved ticket in the period has a handling time", "support"),
+        _mean(key="first_response_time", name="First response time", unit="hours", better="down",
+              formula="mean over tickets created in period with first_response_at of "
+                      "(first_response_at - created_at)", entities=("tickets",), dimensions=dims,
+              total=Measure(name="hours", relation="tickets", aggregate="sum",
+                            expr=f"{seconds_between('f.created_at', 'f.first_response_at')} "
+                                 "/ 3600.0",
+                            where="f.first_response_at IS NOT NULL", event="f.created_at"),
+              items=Measure(name="responded", relation="tickets",
+                            where="f.first_response_at IS NOT NULL", event="f.created_at"),
+              null_note="no ticket created in the period has a first response", category="support"),
+        _mean(key="resolution_time", name="Resolution time", unit="hours", better="down",
+              formula="mean over tickets resolved in period of (resolved_at - created_at)",
+              entities=("tickets",), dimensions=dims,
+              total=Measure(name="hours", relation="tickets", aggregate="sum",
+                            expr=f"{seconds_between('f.created_at', 'f.resolved_at')} / 3600.0",
+                            where=resolved_where, event="f.resolved_at"),
+              items=Measure(name="resolved", relation="tickets", where=resolved_where,
+                            event="f.resolved_at"), null_note="no tickets resolved in the period",
+              category="support"),
+        _rate(key="first_contact_resolution_rate", name="First contact resolution rate",
+              formula="tickets resolved in period with interactions_count <= 1 / tickets "
+                      "resolved in period x 100", entities=("tickets",), dimensions=dims,
+              part=Measure(name="first_contact", relation="tickets", event="f.resolved_at",
+                           where="f.interactions_count <= 1"), whole=resolved,
+              null_note="no tickets resolved in the period", category="support"),
+        _mean(key="average_handling_time", name="Average handling time", unit="minutes",
+              better="down",
+              formula="mean handle_time_seconds / 60 over tickets resolved in period that have it",
+              entities=("tickets",), dimensions=dims,
+              total=Measure(name="minutes", relation="tickets", aggregate="sum",
+                            expr="f.handle_time_seconds / 60.0", event="f.resolved_at",
+                            where="f.handle_time_seconds IS NOT NULL"),
+              items=Measure(name="handled", relation="tickets", event="f.resolved_at",
+                            where="f.handle_time_seconds IS NOT NULL"),
+              null_note="no resolved ticket in the period has a handling time", category="support"),
         KpiDefinition(
             key="cost_per_interaction", name="Cost per interaction", unit="currency",
             better="down", category="support",
@@ -436,27 +466,31 @@ def _support() -> list[KpiDefinition]:
 
 def _adoption() -> list[KpiDefinition]:
     return [
-        _count("users_active_7d", "Users active in the last 7 days", "up",
-               "active users with last_login_at in the 7 days before as_of (snapshot)",
-               ("users",), ("source",),
-               Measure(name="users", relation="users",
-                       at="f.is_active AND f.last_login_at >= p.as_of - INTERVAL '7 days' "
-                       "AND f.last_login_at <= p.as_of"), "adoption", snapshot=True),
-        _count("users_never_logged_in", "Users who never logged in", "down",
-               "active users with no last_login_at (snapshot)", ("users",), ("source",),
-               Measure(name="users", relation="users",
-                       at="f.is_active AND f.last_login_at IS NULL"), "adoption",
+        _count(key="users_active_7d", name="Users active in the last 7 days", better="up",
+               formula="active users with last_login_at in the 7 days before as_of (snapshot)",
+               entities=("users",), dimensions=("source",),
+               measure=Measure(name="users", relation="users",
+                               at=f"f.is_active AND f.last_login_at >= {PERIOD.as_of} - "
+                               f"INTERVAL '7 days' AND f.last_login_at <= {PERIOD.as_of}"),
+               category="adoption",
                snapshot=True),
-        _count("accounts_created", "Accounts created", "up",
-               "accounts created in period; by owner: the creating user", ("accounts",),
-               _ACCOUNT_DIMS,
-               Measure(name="accounts", relation="accounts", event="f.created_at",
-                       dimensions={"owner": "created_by_id"}), "adoption"),
-        _count("activities_completed", "Activities completed", "up",
-               "activities with completed true, dated by completed_at (else occurred_at)",
-               ("activities",), ("source", "owner"),
-               Measure(name="completed", relation="activities", where="f.completed",
-                       event="COALESCE(f.completed_at, f.occurred_at)"), "adoption"),
+        _count(key="users_never_logged_in", name="Users who never logged in", better="down",
+               formula="active users with no last_login_at (snapshot)", entities=("users",),
+               dimensions=("source",),
+               measure=Measure(name="users", relation="users",
+                               at="f.is_active AND f.last_login_at IS NULL"),
+               category="adoption", snapshot=True),
+        _count(key="accounts_created", name="Accounts created", better="up",
+               formula="accounts created in period; by owner: the creating user",
+               entities=("accounts",), dimensions=_ACCOUNT_DIMS,
+               measure=Measure(name="accounts", relation="accounts", event="f.created_at",
+                               dimensions={"owner": "created_by_id"}), category="adoption"),
+        _count(key="activities_completed", name="Activities completed", better="up",
+               formula="activities with completed true, dated by completed_at (else occurred_at)",
+               entities=("activities",), dimensions=("source", "owner"),
+               measure=Measure(name="completed", relation="activities", where="f.completed",
+                               event="COALESCE(f.completed_at, f.occurred_at)"),
+               category="adoption"),
     ]
 
 
@@ -466,7 +500,33 @@ CATALOGUE: tuple[KpiDefinition, ...] = (
 """Every KPI of KPIS.md, in its order."""
 
 
+_DIMENSION_TEXT = {
+    "source": "the connection a record came from",
+    "lead_source": "the channel a lead, deal or customer came through",
+    "owner": "the user who owns the record (accounts created: who created it)",
+    "campaign": "the campaign a deal or spend is attributed to",
+    "pipeline": "the deal's pipeline",
+    "deal_type": "new business, upsell, renewal or other",
+    "industry": "the account's industry",
+    "segment": "the account's segment",
+    "ticket_channel": "the channel a ticket came in through",
+    "survey_type": "nps, csat or ces",
+}
+
+
 @hookimpl
 def register_kpis(register: Callable[[KpiDefinition], None]) -> None:
     for definition in CATALOGUE:
         register(definition)
+
+
+@hookimpl
+def register_relations(register: Callable[[Relation], None]) -> None:
+    for relation in RELATIONS.values():
+        register(relation)
+
+
+@hookimpl
+def register_dimensions(register: Callable[[Dimension], None]) -> None:
+    for name in DIMENSIONS:
+        register(Dimension(name=name, description=_DIMENSION_TEXT[name]))

@@ -10,9 +10,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
+from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import KpiRow, dimensions_key
 from crm_connect.metrics.periods import Period
+from crm_connect.metrics.vocabulary import get_dimensions
 
 if TYPE_CHECKING:
     from crm_connect.config import Target
@@ -89,7 +90,7 @@ def shape_rows(raw: Sequence[dict[str, Any]], definitions: Mapping[str, KpiDefin
                as_of: dt.datetime | None = None) -> list[KpiRow]:
     """SQL result rows to :class:`KpiRow` for the shown periods, with their comparisons; a
     period that had not ended at ``as_of`` is partial."""
-    dims = [d for d in DIMENSIONS if d in by]
+    dims = [d for d in get_dimensions() if d in by]
     by_index = {period.index: period for period in computed}
     rows: dict[tuple[str, str, int], KpiRow] = {}
     for item in raw:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -10,11 +11,11 @@ from typing import Any
 import pyarrow as pa
 
 from crm_connect.config import Config, Target, load_config, open_store
-from crm_connect.errors import ConfigError, MetricError
+from crm_connect.errors import ConfigError
 from crm_connect.metrics.comparisons import shape_rows
 from crm_connect.metrics.coverage import default_last_period, read_coverage
-from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
-from crm_connect.metrics.engine import KpiRow
+from crm_connect.metrics.definitions import KpiDefinition
+from crm_connect.metrics.engine import KpiRequest, KpiRow
 from crm_connect.metrics.history import last_saved_period, read_history
 from crm_connect.metrics.money import (
     check_currency,
@@ -22,19 +23,14 @@ from crm_connect.metrics.money import (
     named_currencies,
     rate_example,
 )
-from crm_connect.metrics.periods import (
-    GRAINS,
-    MONTHS,
-    YEAR_LAG,
-    make_periods,
-    period_containing,
-    shift_period,
-)
+from crm_connect.metrics.periods import GRAINS, MONTHS, period_containing, shift_period
 from crm_connect.metrics.registry import get_kpis
 from crm_connect.metrics.running import compute_rows, effective_entities
+from crm_connect.metrics.vocabulary import get_dimensions
 from crm_connect.store_contract import Store
 
-__all__ = ["compute_kpis", "missing_rate_summary", "parse_moment", "resolve_request"]
+__all__ = ["compute_kpis", "missing_rate_summary", "parse_moment", "resolve_request",
+           "run_request"]
 
 Moment = dt.datetime | dt.date | str | None
 
@@ -62,10 +58,11 @@ def parse_moment(value: Moment, what: str) -> dt.datetime | None:
 def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[str] | None,
                     by: Sequence[str]) -> list[str]:
     """Validate metric keys and dimensions; the keys to compute, in catalogue order."""
-    unknown_dims = [d for d in by if d not in DIMENSIONS]
+    dimensions = get_dimensions()
+    unknown_dims = [d for d in by if d not in dimensions]
     if unknown_dims:
         raise ConfigError(f"unknown dimension {', '.join(map(repr, unknown_dims))}; "
-                          f"valid dimensions: {', '.join(DIMENSIONS)}")
+                          f"valid dimensions: {', '.join(dimensions)}")
     if len(set(by)) != len(by):
         raise ConfigError("a dimension is given twice in --by")
     if not metrics:
@@ -84,36 +81,13 @@ def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[
 
 
 def _executor(store: Store) -> Any:
-    """``execute(sql, parameters) -> rows``: the engine's SQL rendered for the store's dialect
-    and run through the store contract (:meth:`Store.query_arrow`)."""
-    dialect = store.dialect
+    """``execute(sql, parameters) -> rows``: SQL the engine rendered for the store's dialect,
+    run through the store contract (:meth:`Store.query_arrow`)."""
 
     def execute(sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
-        if dialect != "duckdb":
-            sql = render_sql(sql, dialect)
         return arrow_rows(store.query_arrow(sql, list(parameters)))
 
     return execute
-
-
-def render_sql(sql: str, dialect: str) -> str:
-    """The engine's DuckDB SQL in ``dialect``, its numbered parameters (``$1``) kept as the
-    store contract writes them (sqlglot would turn them into a driver's ``%(1)s``)."""
-    try:
-        import sqlglot
-        from sqlglot import exp
-    except ImportError as exc:  # pragma: no cover - optional dependency
-        raise MetricError("running KPIs on another engine needs sqlglot: "
-                          "pip install 'crm-connect[postgres]'") from exc
-    statements = []
-    for tree in sqlglot.parse(sql, read="duckdb"):
-        if tree is None:
-            continue
-        for node in list(tree.find_all(exp.Placeholder)):
-            if isinstance(node.this, str) and node.this.isdigit():
-                node.replace(exp.Parameter(this=exp.Literal.number(node.this)))
-        statements.append(tree.sql(dialect=dialect))
-    return ";\n".join(statements)
 
 
 def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:
@@ -127,6 +101,11 @@ def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:
             values = [None if value is None else int(value) for value in values]
         columns.append(values)
     return list(zip(*columns, strict=True)) if columns else []
+
+
+def _dialect(store: Store) -> str:
+    """The SQL dialect the store's engine speaks."""
+    return store.dialect
 
 
 def compute_kpis(
@@ -197,7 +176,8 @@ def compute_kpis(
         coverage = None
         if not from_history:
             coverage = read_coverage(execute, {
-                entity for key in keys for entity in effective_entities(definitions, key)})
+                entity for key in keys for entity in effective_entities(definitions, key)},
+                _dialect(store))
         if last is None and from_history:
             # History ends where the runs saved up to as_of ended (else at as_of).
             last = last_saved_period(store, keys, grain, moment) or moment
@@ -208,21 +188,36 @@ def compute_kpis(
             last = moment
         if first is None:
             first = shift_period(period_containing(last, grain), grain, -(max(periods, 1) - 1))
-        if first > last:
-            raise ConfigError(f"--from ({first.date()}) is after --to ({last.date()})")
-        shown = make_periods(grain, first, last)
-        lag = YEAR_LAG[grain]
-        computed = make_periods(grain, shift_period(shown[0].start, grain, -lag),
-                                shown[-1].start)
+        request = KpiRequest(metrics=tuple(keys), grain=grain, start=first,  # type: ignore[arg-type]
+                             end=last, as_of=moment, breakdowns=tuple(by),
+                             currency=currency, rates=rates)
+        computed = request.periods
+        lag = request.look_back
         if from_history:
             return read_history(store, definitions, keys, by, computed, lag, grain, moment,
                                 targets)
-        raw = compute_rows(execute, definitions, keys, by, computed, grain, moment,
-                           currency, rates, coverage)
+        raw = compute_rows(execute, definitions, request, coverage, _dialect(store))
     finally:
         if owned is not None:
             owned.close()
     return shape_rows(raw, definitions, keys, by, computed, lag, grain, targets, as_of=moment)
+
+
+def run_request(store: Store | Any, request: KpiRequest,
+                targets: Mapping[str, Target] | None = None) -> list[KpiRow]:
+    """Compute a :class:`KpiRequest` as it stands (its range and as-of given, no defaults
+    read from the configuration; no metrics: every registered KPI) on ``store``, in the
+    store's SQL dialect.
+
+    :returns: the rows :func:`compute_kpis` returns for the same request."""
+    definitions = get_kpis()
+    keys = resolve_request(definitions, request.metrics, request.breakdowns)
+    if not request.metrics:  # every registered KPI
+        request = dataclasses.replace(request, metrics=tuple(keys))
+    targets = dict(targets or {})
+    rows = compute_rows(_executor(store), definitions, request, dialect=_dialect(store))
+    return shape_rows(rows, definitions, keys, request.breakdowns, request.periods,
+                      request.look_back, request.grain, targets, as_of=request.as_of)
 
 
 def missing_rate_summary(rows: Sequence[KpiRow], currency: str) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_connect.metrics.periods import Period, period_containing, shift_period
+from crm_connect.metrics.sqltree import parse, render
 
 __all__ = ["DATED_BY", "Coverage", "before_data_note", "default_last_period",
            "read_coverage"]
@@ -56,8 +57,9 @@ def _naive(value: Any) -> dt.datetime | None:
     return moment
 
 
-def read_coverage(execute: Any, entities: Iterable[str]) -> dict[str, Coverage]:
-    """:class:`Coverage` of each of ``entities``, in one query."""
+def read_coverage(execute: Any, entities: Iterable[str],
+                  dialect: str = "duckdb") -> dict[str, Coverage]:
+    """:class:`Coverage` of each of ``entities``, in one query written for ``dialect``."""
     wanted = sorted(set(entities))
     if not wanted:
         return {}
@@ -69,8 +71,9 @@ def read_coverage(execute: Any, entities: Iterable[str]) -> dict[str, Coverage]:
         last = ", ".join(f"MAX({column})" for column in columns)
         selects.append(f"SELECT '{entity}' AS entity, COUNT(*) AS n, LEAST({first}) AS first_, "
                        f"GREATEST({last}) AS last_ FROM {entity} WHERE NOT is_deleted")
+    query = render(parse(" UNION ALL ".join(selects)), dialect)
     return {str(entity): Coverage(int(n), _naive(first), _naive(last))
-            for entity, n, first, last in execute(" UNION ALL ".join(selects), [])}
+            for entity, n, first, last in execute(query, [])}
 
 
 def default_last_period(coverage: Mapping[str, Coverage], grain: str,

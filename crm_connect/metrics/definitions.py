@@ -22,24 +22,33 @@ input and what could feed it.  Never a 0 standing for "unknown".  Everything is 
 SQL: the engine joins a generated periods table, so one query computes every period and
 breakdown.
 
-Columns of the periods table ``p`` a condition may use: ``p.period_start`` and ``p.period_end``
-(timestamps, half-open), ``p.start_day`` / ``p.end_day`` (dates), ``p.moment`` (the period's
-end, or ``as_of`` when that comes first: "at period end"), ``p.months``.
+The columns of the periods table ``p`` a measure may use are the typed namespace
+:class:`PeriodColumns`: write ``f"f.closed_at <= {PERIOD.moment}"`` (the attribute is the
+column's SQL); a measure reading any other ``p.`` column is refused when it is registered.
+
+The fragments are SQL in DuckDB's dialect, parsed once into sqlglot trees
+(:mod:`crm_connect.metrics.sqltree`) and rendered for the engine that runs them.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crm_connect.metrics.sqltree import columns_read
+
 __all__ = [
     "DIMENSIONS",
+    "PERIOD",
+    "PERIOD_COLUMNS",
     "Benchmark",
+    "Dimension",
     "KpiDefinition",
     "Measure",
     "Missing",
+    "PeriodColumns",
 ]
 
 DIMENSIONS: tuple[str, ...] = (
@@ -54,9 +63,52 @@ DIMENSIONS: tuple[str, ...] = (
     "ticket_channel",
     "survey_type",
 )
-"""Every dimension a KPI may be broken down by (``--by``)."""
+"""The built-in dimensions a KPI may be broken down by (``--by``); plugins add theirs through
+``register_dimensions`` (:func:`crm_connect.metrics.vocabulary.get_dimensions` lists all)."""
 
 _IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+
+
+@dataclass(frozen=True)
+class PeriodColumns:
+    """The columns of the periods table ``p`` that a measure's ``where``, ``expr``, ``event``
+    or ``at`` may read; each attribute is the column's SQL (``p.<name>``).  Periods are
+    half-open ``[start, end)`` in UTC."""
+
+    period_start: str = "p.period_start"
+    """TIMESTAMP: the period's first moment."""
+    period_end: str = "p.period_end"
+    """TIMESTAMP: the first moment after the period."""
+    start_day: str = "p.start_day"
+    """DATE: the period's first day."""
+    end_day: str = "p.end_day"
+    """DATE: the first day after the period."""
+    prev_start_day: str = "p.prev_start_day"
+    """DATE: the first day of the period just before."""
+    opening: str = "p.opening"
+    """TIMESTAMP: the period's start, or ``as_of`` when that comes first ("at period start")."""
+    moment: str = "p.moment"
+    """TIMESTAMP: the period's end, or ``as_of`` when that comes first ("at period end")."""
+    months: str = "p.months"
+    """DOUBLE: months in one period of the grain (1, 3, 12, or 7 x 12 / 365 for a week)."""
+    as_of: str = "p.as_of"
+    """TIMESTAMP: the moment the figures are true for."""
+
+
+PERIOD = PeriodColumns()
+"""The period columns, e.g. ``PERIOD.moment`` is ``"p.moment"``."""
+PERIOD_COLUMNS: frozenset[str] = frozenset(field.name for field in fields(PeriodColumns))
+"""The names of the period columns a measure may read."""
+
+
+class Dimension(BaseModel):
+    """A dimension KPIs may be broken down by (``--by NAME``).  A relation maps it to its
+    own column or SQL (:attr:`crm_connect.metrics.relations.Relation.dimensions`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_IDENTIFIER)
+    description: str = ""
 
 
 class Measure(BaseModel):
@@ -155,10 +207,6 @@ class KpiDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> KpiDefinition:
-        unknown = [d for d in self.dimensions if d not in DIMENSIONS]
-        if unknown:
-            raise ValueError(f"KPI {self.key!r}: unknown dimensions {unknown}; "
-                             f"known: {', '.join(DIMENSIONS)}")
         if "source" not in self.dimensions:
             raise ValueError(f"KPI {self.key!r}: every KPI can be broken down by source")
         if bool(self.measures) == bool(self.inputs):
@@ -174,8 +222,8 @@ class KpiDefinition(BaseModel):
         return self
 
     def references(self) -> set[str]:
-        """Identifiers its expressions use (for validation)."""
-        text = " ".join(filter(None, (self.value, self.numerator, self.denominator,
-                                      self.count, self.null_when,
-                                      *(case.when for case in self.missing))))
-        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+        """Columns its value expressions read (measure names, or a derived KPI's input
+        columns such as ``win_rate__value``), found from their trees."""
+        texts = filter(None, (self.value, self.numerator, self.denominator, self.count,
+                              self.null_when, *(case.when for case in self.missing)))
+        return {name for text in texts for name in columns_read(text, alias="")}

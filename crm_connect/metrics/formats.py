@@ -14,9 +14,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
+from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import KpiRow
 from crm_connect.metrics.labels import DimensionLabels
+from crm_connect.metrics.vocabulary import get_dimensions
 
 __all__ = ["is_partial", "render_csv", "render_json", "rounded", "row_currency"]
 
@@ -88,7 +89,7 @@ def _dimension_columns(rows: Sequence[KpiRow], by: Sequence[str],
     """(column, dimension, is_id) for every dimension asked for, in catalogue order."""
     columns: list[tuple[str, str, bool]] = []
     present = {key for row in rows for key in labels.ids(row.dimensions)}
-    for dimension in DIMENSIONS:
+    for dimension in get_dimensions():
         if dimension not in by:
             continue
         columns.append((dimension, dimension, False))

@@ -10,27 +10,21 @@ with data, only its ``--by segment`` rows empty.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
+
+from sqlglot import exp
 
 from crm_connect.metrics.definitions import KpiDefinition, Measure
 from crm_connect.metrics.engine import measure_columns
-from crm_connect.metrics.relations import HELPERS, RELATIONS, Relation
+from crm_connect.metrics.relations import HELPERS, Relation
+from crm_connect.metrics.sqltree import parse, tables_read
+from crm_connect.metrics.vocabulary import relation_named
 from crm_connect.schema import ENTITIES
 
 __all__ = ["kpi_fields", "kpis_fed_by", "kpis_reading"]
 
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_NAME = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*\.\s*)?([A-Za-z_]\w*)")
-_JOINED = re.compile(r"\bJOIN\s+(\w+)\s+(\w+)\b", re.IGNORECASE)
-
 Field = tuple[str, str]
 """(entity, canonical field)."""
-
-
-def _names(sql: str) -> list[tuple[str, str]]:
-    """(qualifier or "", name) of every identifier in ``sql``, string literals skipped."""
-    return [(qualifier, name) for qualifier, name in _NAME.findall(_STRING.sub("''", sql))]
 
 
 def _fields_of(table: str, names: Iterable[str]) -> set[Field]:
@@ -40,11 +34,27 @@ def _fields_of(table: str, names: Iterable[str]) -> set[Field]:
     return {(table, name) for name in names if name in model.model_fields}
 
 
+def _tree_fields(tree: exp.Expression, aliases: Mapping[str, str],
+                 default: str | None) -> set[Field]:
+    """The entity fields the columns of ``tree`` read: a qualified column through its
+    table's alias, an unqualified one from ``default`` (the only table read)."""
+    found: set[Field] = set()
+    for column in tree.find_all(exp.Column):
+        table = aliases.get(column.table) if column.table else default
+        if table is not None:
+            found |= _fields_of(table, (column.name,))
+    return found
+
+
 def _helper_fields(name: str) -> set[Field]:
     helper = HELPERS[name]
-    query = helper.query(lambda amount, currency: f"{amount} * {currency}", "as_of") \
-        if helper.query is not None else ""
-    return _fields_of(helper.table, (name for _, name in _names(query)))
+    if helper.query is None:
+        return set()
+    query = helper.query(lambda amount, currency: exp.Mul(this=amount, expression=currency),
+                         exp.column("as_of"))
+    aliases = tables_read(query)
+    default = next(iter(aliases.values())) if len(set(aliases.values())) == 1 else None
+    return _tree_fields(query, aliases, default)
 
 
 def _column_fields(relation: Relation, name: str) -> set[Field]:
@@ -58,28 +68,17 @@ def _column_fields(relation: Relation, name: str) -> set[Field]:
     found: set[Field] = set()
     for join_name in column.joins:
         join = relation.joins[join_name]
-        for table, alias in _JOINED.findall(join.sql):
-            aliases.setdefault(alias, table)
+        aliases.setdefault(join.alias, join.table)
         for helper in join.needs:
             found |= _helper_fields(helper)
-        found |= _fields_of_all(aliases, _names(join.sql))
+        found |= _tree_fields(parse(join.on), aliases, None)
     sql = column.sql or f"{relation.alias}.{name}"
-    found |= _fields_of_all(aliases, _names(sql), default=relation.table)
-    return found
-
-
-def _fields_of_all(aliases: Mapping[str, str], names: Iterable[tuple[str, str]],
-                   default: str | None = None) -> set[Field]:
-    found: set[Field] = set()
-    for qualifier, name in names:
-        table = aliases.get(qualifier) if qualifier else default
-        if table is not None:
-            found |= _fields_of(table, (name,))
+    found |= _tree_fields(parse(sql), aliases, relation.table)
     return found
 
 
 def _measure_fields(measure: Measure) -> set[Field]:
-    relation = RELATIONS[measure.relation]
+    relation = relation_named(measure.relation)
     found: set[Field] = set()
     for name in measure_columns(measure, ()):
         found |= _column_fields(relation, name)

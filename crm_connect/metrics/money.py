@@ -13,27 +13,26 @@ KPI is computed as usual.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from sqlglot import exp
+
 # The code and rate checks live in the core (the configuration uses them too); the metric
 # engine's money names keep offering them.
 from crm_connect.currency import CURRENCY_PATTERN, check_currency, check_rates, is_currency
+from crm_connect.metrics.sqltree import cast, parse, render
 
 __all__ = ["CURRENCY_PATTERN", "MoneySql", "check_currency", "check_rates", "is_currency",
            "missing_rate_note", "missing_rates", "named_currencies", "query_parameters",
            "rate_example"]
 
-_PARAMETER = re.compile(r"\$(\d+)")
-_STRING = re.compile(r"'(?:[^']|'')*'")
-
 Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 class MoneySql:
-    """``money(amount_sql, currency_sql)``: the amount in the reporting currency, as DOUBLE.
+    """``money(amount, currency)``: the amount (a tree) in the reporting currency, as DOUBLE.
 
     The codes and rates are parameters: ``$1`` is the reporting currency, then a code and its
     rate for each other currency (``$2``, ``$3``, ...); :func:`query_parameters` gives their
@@ -53,24 +52,31 @@ class MoneySql:
             values += [code, rate]
         return values
 
-    def __call__(self, amount: str, currency_column: str) -> str:
+    def __call__(self, amount: exp.Expression, currency_column: exp.Expression
+                 ) -> exp.Expression:
+        double = cast(amount, "DOUBLE")
         if not self.rates:
-            return f"CAST({amount} AS DOUBLE)"
+            return double
         cases = " ".join(f"WHEN ${2 * n + 2} THEN CAST(${2 * n + 3} AS DOUBLE)"
                          for n in range(len(self.rates)))
-        return (f"CAST({amount} AS DOUBLE) * CASE COALESCE({currency_column}, $1) "
-                f"WHEN $1 THEN 1.0 {cases} END")
+        factor = parse(f"CASE COALESCE(currency_, $1) WHEN $1 THEN 1.0 {cases} END")
+        factor.find(exp.Column).replace(currency_column)  # type: ignore[union-attr]
+        return exp.Mul(this=double, expression=factor)
 
 
-def query_parameters(sql: str, money: MoneySql) -> list[Any]:
-    """The parameter values ``sql`` needs: as many of ``money``'s as it references (a ``$5``
-    inside a string literal, a note say, is not a parameter)."""
-    used = max((int(n) for n in _PARAMETER.findall(_STRING.sub("''", sql))), default=0)
+def query_parameters(query: exp.Expression | str, money: MoneySql) -> list[Any]:
+    """The parameter values ``query`` (a tree, or DuckDB text) needs: as many of
+    ``money``'s as it references, found from its tree (a ``$5`` inside a string literal, a
+    note say, is a value, not a parameter)."""
+    tree = parse(query) if isinstance(query, str) else query
+    used = max((int(node.name) for node in tree.find_all(exp.Placeholder)
+                if node.name.isdigit()), default=0)
     return money.parameters[:used]
 
 
 def missing_rates(execute: Execute, columns: Iterable[tuple[str, str, str]],
-                  money: MoneySql) -> dict[tuple[str, str, str], set[str]]:
+                  money: MoneySql, dialect: str = "duckdb"
+                  ) -> dict[tuple[str, str, str], set[str]]:
     """For each (table, amount column, currency column) read, the currencies of its amounts
     that have no rate into the reporting currency (deleted records and null amounts aside).
     The codes are read back from the store, never written into the SQL."""
@@ -83,7 +89,7 @@ def missing_rates(execute: Execute, columns: Iterable[tuple[str, str, str]],
         f"WHERE NOT is_deleted AND {amount} IS NOT NULL AND {currency} IS NOT NULL"
         for n, (table, amount, currency) in enumerate(wanted))
     found: dict[tuple[str, str, str], set[str]] = {}
-    for n, code in execute(sql, []):
+    for n, code in execute(render(parse(sql), dialect), []):
         if code not in known:
             found.setdefault(wanted[int(n)], set()).add(str(code))
     return found

@@ -6,11 +6,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from sqlglot import exp
 
 from crm_connect import plugins
-from crm_connect.errors import PluginError
-from crm_connect.metrics.definitions import KpiDefinition
-from crm_connect.metrics.relations import RELATIONS
+from crm_connect.errors import MetricError, PluginError
+from crm_connect.metrics.definitions import PERIOD_COLUMNS, KpiDefinition, Measure
+from crm_connect.metrics.sqltree import parse
+from crm_connect.metrics.vocabulary import get_dimensions, get_relations
 from crm_connect.schema import ENTITIES
 
 __all__ = ["get_kpis", "kpi_plugin", "validate_definition"]
@@ -18,16 +20,38 @@ __all__ = ["get_kpis", "kpi_plugin", "validate_definition"]
 _KEY = "kpis"
 
 
+def _period_columns(measure: Measure) -> set[str]:
+    """The ``p.`` columns a measure's SQL reads, from the trees."""
+    texts = [measure.expr, measure.where, measure.event or "TRUE", measure.at or "TRUE"]
+    return {column.name for text in texts for column in parse(text).find_all(exp.Column)
+            if column.table == "p"}
+
+
 def validate_definition(definition: KpiDefinition) -> None:
-    """Check what a definition refers to on its own: entities, relations, dimensions."""
+    """Check what a definition refers to on its own: entities, relations, dimensions, the
+    period columns its measures read; and that its SQL parses."""
     unknown_entities = [e for e in definition.entities if e not in ENTITIES]
     if unknown_entities:
         raise ValueError(f"unknown entities {unknown_entities}; known: {', '.join(ENTITIES)}")
+    dimensions = get_dimensions()
+    unknown_dims = [d for d in definition.dimensions if d not in dimensions]
+    if unknown_dims:
+        raise ValueError(f"unknown dimensions {unknown_dims}; known: {', '.join(dimensions)}")
+    relations = get_relations()
+    for text in filter(None, (definition.value, definition.numerator, definition.denominator,
+                              definition.count, definition.null_when,
+                              *(case.when for case in definition.missing))):
+        parse(text)
     for measure in definition.measures:
-        relation = RELATIONS.get(measure.relation)
+        relation = relations.get(measure.relation)
         if relation is None:
             raise ValueError(f"measure {measure.name!r} reads relation {measure.relation!r}; "
-                             f"known: {', '.join(r for r in RELATIONS if r[0] != 'w')}")
+                             f"known: {', '.join(r for r in relations if r[0] != 'w')}")
+        outside = sorted(_period_columns(measure) - PERIOD_COLUMNS)
+        if outside:
+            raise ValueError(f"measure {measure.name!r} reads period columns "
+                             f"{', '.join('p.' + c for c in outside)}; a measure may read: "
+                             f"{', '.join('p.' + c for c in sorted(PERIOD_COLUMNS))}")
         mapped = {**relation.dimensions, **measure.dimensions}
         missing = [d for d in definition.dimensions if d not in mapped]
         if missing:
@@ -73,7 +97,7 @@ def _kpi_registry() -> plugins.Registry:
                     if not isinstance(definition, KpiDefinition):
                         definition = KpiDefinition.model_validate(definition)
                     validate_definition(definition)
-                except (ValidationError, ValueError) as exc:
+                except (ValidationError, ValueError, MetricError) as exc:
                     key = getattr(definition, "key", None) or (
                         definition.get("key") if isinstance(definition, dict) else None)
                     raise PluginError(

@@ -18,56 +18,62 @@ id)``, or a ``GROUP BY``/``DISTINCT`` of the key), so leaving one out never chan
 Keys are ``(source, id)``: every join stays inside one source, and ``account_key`` is the text
 ``source || '|' || id`` so that "distinct accounts" counts ``(source, id)`` pairs.
 
-The SQL is plain ANSI (``CASE``, ``COALESCE``, ``EXTRACT(EPOCH ...)``, window functions), so the
-same text runs on DuckDB and, through :func:`crm_connect.metrics.engine.transpile`, on Postgres
-or a warehouse.
+Columns, joins and helper queries are written in the definition dialect
+(:mod:`crm_connect.metrics.sqltree`) and built as sqlglot trees; time arithmetic uses its
+dialect-aware nodes (day differences as ``DateDiff``), so the engine renders the same relation
+for DuckDB, Postgres or Spark.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
+from crm_connect.metrics.sqltree import cast, columns_read, days_between, parse, seconds_between
+
 __all__ = ["HELPERS", "RELATIONS", "Column", "Join", "Relation", "columns_referenced",
-           "dimension_sql", "seconds_between"]
+           "dimension_sql", "dimension_tree", "seconds_between"]
 
-Money = Callable[[str, str], str]
-"""``money(amount_sql, currency_sql)``: the amount in the reporting currency, as DOUBLE."""
+Money = Callable[[exp.Expression, exp.Expression], exp.Expression]
+"""``money(amount, currency)``: the amount in the reporting currency, as DOUBLE (trees)."""
 
 
-def seconds_between(start: str, end: str) -> str:
-    """Exact seconds from ``start`` to ``end`` (two timestamps), portable SQL."""
-    return f"(EXTRACT(EPOCH FROM {end}) - EXTRACT(EPOCH FROM {start}))"
+def dimension_tree(expression: exp.Expression) -> exp.Expression:
+    """A dimension's value as text; missing values show as ``(none)`` in a breakdown."""
+    text = cast(expression, "VARCHAR")
+    return exp.Coalesce(this=exp.Nullif(this=text, expression=exp.Literal.string("")),
+                        expressions=[exp.Literal.string("(none)")])
 
 
 def dimension_sql(expression: str) -> str:
-    """A dimension's value as text; missing values show as ``(none)`` in a breakdown."""
-    return f"COALESCE(NULLIF(CAST({expression} AS VARCHAR), ''), '(none)')"
-
-
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_NAME = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*\.\s*)?([A-Za-z_]\w*)")
+    """:func:`dimension_tree` of a definition's SQL, as DuckDB text."""
+    return dimension_tree(parse(expression)).sql(dialect="duckdb")
 
 
 def columns_referenced(sql: str, alias: str = "f") -> set[str]:
-    """Names ``sql`` may read from the relation aliased ``alias``: every ``alias.name`` and
-    every unqualified name (string literals skipped).  Names that are not columns of the
-    relation are harmless: :meth:`Relation.build` keeps only its own columns."""
-    names = set()
-    for qualifier, name in _NAME.findall(_STRING.sub("''", sql)):
-        if not qualifier or qualifier == alias:
-            names.add(name)
-    return names
+    """Names ``sql`` reads from the relation aliased ``alias``, found from its tree: every
+    ``alias.name`` and every unqualified column (string literals are values).  Names that
+    are not columns of the relation are harmless: :meth:`Relation.build` keeps only its own
+    columns."""
+    return columns_read(sql, alias)
 
 
 @dataclass(frozen=True)
 class Join:
-    """A LEFT JOIN some columns need; ``needs``: the helper relations (:data:`HELPERS`, CTEs
-    ``x_<name>``) its SQL reads."""
+    """A LEFT JOIN some columns need: the table (or helper CTE ``x_<name>``) joined, its
+    alias and the ``ON`` condition (definition SQL); ``needs``: the helper relations
+    (:data:`HELPERS`) it reads."""
 
-    sql: str
+    table: str
+    alias: str
+    on: str
     needs: tuple[str, ...] = ()
+
+    def tree(self) -> exp.Join:
+        return exp.Join(this=exp.table_(self.table, alias=self.alias), on=parse(self.on),
+                        side="LEFT")
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,10 @@ class Column:
     sql: str = ""
     joins: tuple[str, ...] = ()
     money: tuple[str, str] | None = None
+
+
+HelperQuery = Callable[[Money, exp.Expression], exp.Select]
+"""``query(money, as_of)``: a helper relation's query tree."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ class Relation:
     tables: tuple[str, ...]
     dimensions: dict[str, str]
     joins: Mapping[str, Join] = field(default_factory=dict)
-    query: Callable[[Money, str], str] | None = None
+    query: HelperQuery | None = None
     money_read: tuple[tuple[str, str, str], ...] = ()
     """(table, amount, currency) a fixed ``query`` converts."""
 
@@ -133,48 +143,74 @@ class Relation:
             found |= HELPERS[helper].money()
         return found
 
-    def build(self, money: Money, as_of: str, columns: Iterable[str] | None = None) -> str:
-        """The relation's SQL with ``columns`` only (every column when None)."""
+    def column_tree(self, name: str, money: Money) -> exp.Expression:
+        """The expression of column ``name`` over the table (aliased :attr:`alias`)."""
+        column = self.columns[name]
+        if column.money is not None:
+            amount, currency = column.money
+            return money(exp.column(amount, self.alias), exp.column(currency, self.alias))
+        return parse(column.sql) if column.sql else exp.column(name, self.alias)
+
+    def build(self, money: Money, as_of: exp.Expression,
+              columns: Iterable[str] | None = None) -> exp.Select:
+        """The relation's query with ``columns`` only (every column when None)."""
         if self.query is not None:
             return self.query(money, as_of)
         chosen = self.resolve(columns)
-        alias = self.alias
-        selected = []
+        selected: list[exp.Expression] = []
         for name in chosen:
-            column = self.columns[name]
-            if column.money is not None:
-                amount, currency = column.money
-                sql = money(f"{alias}.{amount}", f"{alias}.{currency}")
-            else:
-                sql = column.sql or f"{alias}.{name}"
-            selected.append(sql if sql == f"{alias}.{name}" else f"{sql} AS {name}")
-        joins = "".join(f" {self.joins[name].sql}" for name in self._joins(chosen))
-        return (f"SELECT {', '.join(selected)} FROM {self.table} {alias}{joins} "
-                f"WHERE NOT {alias}.is_deleted")
+            tree = self.column_tree(name, money)
+            plain = isinstance(tree, exp.Column) and tree.name == name
+            selected.append(tree if plain else exp.Alias(this=tree, alias=exp.to_identifier(name)))
+        select = exp.Select(expressions=selected).from_(
+            exp.table_(self.table, alias=self.alias), copy=False)
+        joins = [self.joins[name].tree() for name in self._joins(chosen)]
+        if joins:
+            select.set("joins", joins)
+        return select.where(exp.not_(exp.column("is_deleted", self.alias)), copy=False)
 
 
 def _plain(*names: str) -> dict[str, Column]:
     return {name: Column() for name in names}
 
 
-def _helper(name: str, query: Callable[[Money, str], str], columns: tuple[str, ...],
-            table: str, money_read: tuple[tuple[str, str, str], ...] = ()) -> Relation:
+def _helper(name: str, query: HelperQuery, columns: tuple[str, ...], table: str,
+            money_read: tuple[tuple[str, str, str], ...] = ()) -> Relation:
     return Relation(name, table, "h", _plain(*columns), (table,), {}, query=query,
                     money_read=money_read)
+
+
+def _fixed(sql: str) -> HelperQuery:
+    """A helper whose query converts no money and does not depend on as_of."""
+    def query(money: Money, as_of: exp.Expression) -> exp.Select:
+        tree = parse(sql)
+        assert isinstance(tree, exp.Select)
+        return tree
+
+    return query
+
+
+def _campaign_revenue(money: Money, as_of: exp.Expression) -> exp.Select:
+    tree = parse("SELECT d.source, d.campaign_id FROM deals d WHERE NOT d.is_deleted "
+                 "AND d.is_won AND d.campaign_id IS NOT NULL GROUP BY d.source, d.campaign_id")
+    assert isinstance(tree, exp.Select)
+    revenue = exp.Sum(this=money(exp.column("amount", "d"), exp.column("currency", "d")))
+    closed = exp.LTE(this=exp.column("closed_at", "d"), expression=as_of)
+    return tree.select(exp.alias_(revenue, "revenue"), copy=False).where(closed, copy=False)
 
 
 HELPERS: dict[str, Relation] = {
     helper.name: helper
     for helper in (
         # Keyed by (source, account_id): when each account first won a deal.
-        _helper("won_by_account", lambda money, as_of: (
+        _helper("won_by_account", _fixed(
             "SELECT source, account_id, MIN(closed_at) AS first_won_at FROM deals "
             "WHERE is_won AND NOT is_deleted AND closed_at IS NOT NULL "
             "AND account_id IS NOT NULL GROUP BY source, account_id"),
             ("source", "account_id", "first_won_at"), "deals"),
         # Keyed by (source, converted_account_id): the origin of the first lead converted
         # into the account.
-        _helper("account_origin", lambda money, as_of: (
+        _helper("account_origin", _fixed(
             "SELECT source, converted_account_id, origin FROM ("
             "SELECT source, converted_account_id, origin, ROW_NUMBER() OVER ("
             "PARTITION BY source, converted_account_id "
@@ -183,31 +219,27 @@ HELPERS: dict[str, Relation] = {
             ") ranked WHERE rank_ = 1"),
             ("source", "converted_account_id", "origin"), "leads"),
         # Leads with at least one outbound call, email or meeting about them, at any time.
-        _helper("lead_contacted", lambda money, as_of: (
+        _helper("lead_contacted", _fixed(
             "SELECT DISTINCT source, lead_id FROM activities "
             "WHERE NOT is_deleted AND lead_id IS NOT NULL AND direction = 'outbound' "
             "AND kind IN ('call', 'email', 'meeting')"),
             ("source", "lead_id"), "activities"),
         # Contracts another contract names in renewal_of_id.
-        _helper("contract_renewals", lambda money, as_of: (
+        _helper("contract_renewals", _fixed(
             "SELECT DISTINCT source, renewal_of_id FROM contracts "
             "WHERE NOT is_deleted AND renewal_of_id IS NOT NULL"),
             ("source", "renewal_of_id"), "contracts"),
         # Revenue attributed to a campaign: its won deals (campaign_id), closed at any time
         # up to as_of, in the reporting currency.
-        _helper("campaign_revenue", lambda money, as_of: (
-            f"SELECT d.source, d.campaign_id, SUM({money('d.amount', 'd.currency')}) "
-            "AS revenue FROM deals d WHERE NOT d.is_deleted AND d.is_won "
-            f"AND d.campaign_id IS NOT NULL AND d.closed_at <= {as_of} "
-            "GROUP BY d.source, d.campaign_id"),
-            ("source", "campaign_id", "revenue"), "deals", (("deals", "amount", "currency"),)),
+        _helper("campaign_revenue", _campaign_revenue,
+                ("source", "campaign_id", "revenue"), "deals", (("deals", "amount", "currency"),)),
     )
 }
 """Relations only joins read (CTEs ``x_<name>``), each keyed uniquely by its join key."""
 
 
 def _join(helper: str, alias: str, condition: str) -> Join:
-    return Join(f"LEFT JOIN {HELPERS[helper].cte} {alias} ON {condition}", (helper,))
+    return Join(HELPERS[helper].cte, alias, condition, (helper,))
 
 
 def _accounts() -> Relation:
@@ -230,8 +262,8 @@ def _accounts() -> Relation:
 
 
 def _deals() -> Relation:
-    account = Join("LEFT JOIN accounts a ON a.source = d.source AND a.id = d.account_id "
-                   "AND NOT a.is_deleted")
+    account = Join("accounts", "a",
+                   "a.source = d.source AND a.id = d.account_id AND NOT a.is_deleted")
     return Relation(
         "deals", "deals", "d",
         {**_plain("source", "id", "account_id", "owner_id", "pipeline", "deal_type",
@@ -273,6 +305,9 @@ def _campaigns() -> Relation:
         {"r": _join("campaign_revenue", "r", "r.source = c.source AND r.campaign_id = c.id")})
 
 
+_TERM_DAYS = days_between("k.start_date", "k.end_date")
+
+
 def _contracts() -> Relation:
     # Renewed: the flag (null counts as false), or another contract names it in renewal_of_id.
     # Term in years: days / 365, at least one year (a missing end date counts as one year).
@@ -284,8 +319,7 @@ def _contracts() -> Relation:
                                ("r",)),
          "term_years": Column(
              "CASE WHEN k.end_date IS NULL OR k.start_date IS NULL "
-             "OR (k.end_date - k.start_date) < 365 THEN 1.0 "
-             "ELSE (k.end_date - k.start_date) / 365.0 END")},
+             f"OR {_TERM_DAYS} < 365 THEN 1.0 ELSE {_TERM_DAYS} / 365.0 END")},
         ("contracts",), {"source": "source"},
         {"r": _join("contract_renewals", "r",
                     "r.source = k.source AND r.renewal_of_id = k.id")})

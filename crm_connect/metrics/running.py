@@ -9,18 +9,19 @@ rate (:mod:`crm_connect.metrics.money`).  Every other KPI keeps its value.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
+from sqlglot import exp
+
 from crm_connect.metrics.coverage import Coverage, before_data_note, read_coverage
-from crm_connect.metrics.definitions import DIMENSIONS, KpiDefinition
+from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import (
     Instance,
-    compile_query,
+    KpiRequest,
     measure_columns,
     plan_instances,
+    request_tree,
 )
 from crm_connect.metrics.money import (
     MoneySql,
@@ -28,8 +29,8 @@ from crm_connect.metrics.money import (
     missing_rates,
     query_parameters,
 )
-from crm_connect.metrics.periods import Period
-from crm_connect.metrics.relations import RELATIONS
+from crm_connect.metrics.sqltree import NUMBERED_PARAMETERS, inline_parameters, render
+from crm_connect.metrics.vocabulary import get_dimensions, relation_named
 
 __all__ = ["compute_rows", "effective_entities", "kpi_money"]
 
@@ -49,19 +50,19 @@ def kpi_money(definitions: Mapping[str, KpiDefinition],
     definition = definitions[instance.key]
     found: set[tuple[str, str, str]] = set()
     for measure in definition.measures:
-        found |= RELATIONS[measure.relation].money(measure_columns(measure, instance.shape))
+        found |= relation_named(measure.relation).money(measure_columns(measure, instance.shape))
     for name in definition.inputs:
         found |= kpi_money(definitions, Instance(name, instance.shape))
     return found
 
 
 def _unconvertible(execute: Any, definitions: Mapping[str, KpiDefinition],
-                   outputs: Sequence[Instance],
-                   money: MoneySql) -> dict[tuple[str, str], tuple[str, list[str]]]:
+                   outputs: Sequence[Instance], money: MoneySql,
+                   dialect: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
     """(KPI, breakdown shape) to the note saying which currencies it cannot convert, and
     those currencies."""
     reads = {instance: kpi_money(definitions, instance) for instance in outputs}
-    missing = missing_rates(execute, set().union(*reads.values()), money)
+    missing = missing_rates(execute, set().union(*reads.values()), money, dialect)
     notes = {}
     for instance, columns in reads.items():
         hit = [column for column in columns if column in missing]
@@ -72,27 +73,34 @@ def _unconvertible(execute: Any, definitions: Mapping[str, KpiDefinition],
     return notes
 
 
-def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
-                 by: Sequence[str], periods: Sequence[Period], grain: str,
-                 as_of: dt.datetime, currency: str, rates: Mapping[str, Decimal | float],
-                 coverage: Mapping[str, Coverage] | None = None) -> list[dict[str, Any]]:
-    """Run the query; rows as dictionaries keyed by the SQL's column names, with the data
-    and currency checks applied.  ``execute(sql, parameters) -> list[tuple]`` runs SQL on
-    the store; ``coverage`` is what :func:`read_coverage` says of the entities read."""
-    outputs, needed = plan_instances(definitions, keys, by)
-    money = MoneySql(currency, rates)
+def compute_rows(execute: Any, definitions: Mapping[str, KpiDefinition],
+                 request: KpiRequest, coverage: Mapping[str, Coverage] | None = None,
+                 dialect: str = "duckdb") -> list[dict[str, Any]]:
+    """Run the query for ``request`` (rendered for ``dialect``); rows as dictionaries keyed
+    by the SQL's column names, with the data and currency checks applied.
+    ``execute(sql, parameters) -> list[tuple]`` runs SQL on the store; ``coverage`` is what
+    :func:`read_coverage` says of the entities read."""
+    by = request.breakdowns
+    outputs, needed = plan_instances(definitions, request.metrics, by)
+    money = request.money
+    periods = request.periods
     if coverage is None:
         coverage = read_coverage(execute, {e for i in needed
-                                           for e in effective_entities(definitions, i.key)})
-    unconvertible = _unconvertible(execute, definitions, outputs, money)
-    sql = compile_query(definitions, keys, by, periods, grain, as_of, money)
-    dims = [d for d in DIMENSIONS if d in by]
+                                           for e in effective_entities(definitions, i.key)},
+                                 dialect)
+    unconvertible = _unconvertible(execute, definitions, outputs, money, dialect)
+    tree: exp.Expression = request_tree(definitions, request)
+    parameters = query_parameters(tree, money)
+    if dialect not in NUMBERED_PARAMETERS:  # Spark, Trino: the rates become literals
+        tree, parameters = inline_parameters(tree, parameters), []
+    sql = render(tree, dialect, copy=False)  # a fresh tree, rendered once
+    dims = [d for d in get_dimensions() if d in by]
     names = ["metric", "shape", "period_index", *[f"d_{d}" for d in dims], "value",
              "numerator", "denominator", "count", "note"]
     wanted = {(i.key, i.label) for i in outputs}
     by_index = {period.index: period for period in periods}
     rows = []
-    for raw in execute(sql, query_parameters(sql, money)):
+    for raw in execute(sql, parameters):
         row = dict(zip(names, raw, strict=True))
         if (row["metric"], row["shape"]) not in wanted:
             continue
