@@ -1,0 +1,15 @@
+"""The plugin module the ``crm_connect`` entry point ``hubspot`` names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_connect import hookimpl
+from crm_connect_hubspot.connector import HubSpotConnector
+
+__all__ = ["register_connectors"]
+
+
+@hookimpl
+def register_connectors(register: Any) -> None:
+    register(HubSpotConnector)
