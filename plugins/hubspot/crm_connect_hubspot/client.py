@@ -26,8 +26,12 @@ from hubspot.crm.objects import (  # type: ignore[import-untyped]
 )
 
 from crm_connect.errors import ConnectorError, CrmConnectError
-from crm_connect.resilience import ResiliencePolicy, ResilientSession
-from crm_connect.resilience import hubspot_client_options as client_options
+from crm_connect.resilience import (
+    ObservedPoolManager,
+    ResiliencePolicy,
+    ResilientSession,
+    no_retries,
+)
 from crm_connect_hubspot.auth import RefreshRefused, TokenManager, refusal_reason
 from crm_connect_hubspot.config import HubSpotConfig
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
@@ -43,6 +47,26 @@ ASSOCIATION_BATCH = 1000
 BATCH_READ = 100
 """Ids per objects batch read."""
 PRIMARY_LABELS = frozenset({"primary"})
+
+
+def client_options(policy: ResiliencePolicy) -> dict[str, Any]:
+    """Keyword arguments for ``hubspot.HubSpot(...)`` under ``policy``: urllib3's retries off
+    (the policy is the one retry layer) and every generated API client's pool wrapped so that
+    each request has the policy's timeout and each answer's rate-limit and daily headers
+    reach it.  hubspot-api-client hands every keyword to each API's ``Configuration``, and
+    builds each API through ``api_factory``."""
+
+    def api_factory(api_client_package: Any, api_name: str, config: dict[str, Any]) -> Any:
+        from hubspot.discovery.discovery_base import (  # type: ignore[import-untyped]
+            DiscoveryBase,
+        )
+
+        api = DiscoveryBase._default_api_factory(api_client_package, api_name, config)
+        rest_client = api.api_client.rest_client
+        rest_client.pool_manager = ObservedPoolManager(rest_client.pool_manager, policy)
+        return api
+
+    return {"retry": no_retries(), "api_factory": api_factory}
 
 
 class HubSpotApiError(ConnectorError):

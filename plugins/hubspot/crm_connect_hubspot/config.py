@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from crm_connect.connector import ConnectorConfig
+from crm_connect.mapping import parse_source
 from crm_connect.schema import ENTITIES, DealType, LeadOrigin, SpendCategory, SurveyType
-from crm_connect_hubspot.fieldmap import parse_source
 from crm_connect_hubspot.objects import OBJECT_SPECS
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
 
@@ -150,5 +150,10 @@ class HubSpotConfig(ConnectorConfig):
                         "source", "extra", "id", "is_deleted"):
                     raise ValueError(f"mapping.{stream}.{canonical}: {specs[stream].entity} "
                                      f"has no field {canonical!r} that can be mapped")
-                parse_source(source)
+                if source.strip() and not source.startswith("="):
+                    try:
+                        parse_source(source)
+                    except ValueError:
+                        raise ValueError(f"mapping.{stream}.{canonical} = {source!r}: a "
+                                         "factor after * must be a number") from None
         return value

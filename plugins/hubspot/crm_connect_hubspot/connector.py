@@ -25,11 +25,11 @@ from typing import Any
 
 from crm_connect.connector import CheckResult, ConnectionContext, Connector, Page, Stream
 from crm_connect.errors import ConfigError, CrmConnectError
+from crm_connect.mapping import MissingField, merge_fieldmap, resolve_fieldmap
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_hubspot.auth import TokenManager
 from crm_connect_hubspot.client import HubSpotApiError, HubSpotClient
 from crm_connect_hubspot.config import HubSpotConfig
-from crm_connect_hubspot.fieldmap import source_properties
 from crm_connect_hubspot.incremental import (
     SEEN_LIMIT,
     SearchReader,
@@ -47,7 +47,7 @@ from crm_connect_hubspot.mapping import (
 )
 from crm_connect_hubspot.objects import OBJECT_SPECS, ObjectSpec, spec_for
 from crm_connect_hubspot.prefetch import read_ahead
-from crm_connect_hubspot.profile import VENDOR
+from crm_connect_hubspot.profile import HUBSPOT_PROFILE
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
 
@@ -90,6 +90,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
 
     name = "hubspot"
     config_model = HubSpotConfig
+    profile = HUBSPOT_PROFILE
     description = "HubSpot CRM (objects, search, v4 associations; hubspot-api-client)"
 
     def __init__(self, context: ConnectionContext, config: HubSpotConfig) -> None:
@@ -104,8 +105,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
     def client(self) -> HubSpotClient:
         if self._client is None:
             tokens = TokenManager(self.config, self.context)
-            policy = ResiliencePolicy.for_connector(self, vendor=VENDOR,
-                                                    refresh=lambda: tokens.refresh())
+            policy = ResiliencePolicy.for_connector(self, refresh=lambda: tokens.refresh())
             self._client = HubSpotClient(self.config, self.connection, policy, tokens)
         return self._client
 
@@ -126,9 +126,8 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                        f"{spec.object_type}: {spec.description}") for spec in self._specs()]
 
     def fieldmap(self, spec: ObjectSpec) -> dict[str, str]:
-        mapping = dict(spec.fields)
-        mapping.update(self.config.mapping.get(spec.stream, {}))
-        return {key: value.strip() for key, value in mapping.items() if value.strip()}
+        """The stream's field map: the defaults with the connection's ``mapping`` on top."""
+        return merge_fieldmap(spec.fields, self.config.mapping.get(spec.stream, {}))
 
     def _portal_currency(self) -> str | None:
         if not self._currency_known:
@@ -169,6 +168,15 @@ class HubSpotConnector(Connector[HubSpotConfig]):
 
     # -- check ------------------------------------------------------------------------------
 
+    def _missing_property(self, spec: ObjectSpec, item: MissingField) -> str:
+        from crm_connect.metrics import kpis_reading  # the engine loads only for this message
+
+        return item.message(stream=spec.stream, entity=spec.entity,
+                            container=f"the portal's {spec.object_type}",
+                            table=f"[connections.{self.connection}.mapping.{spec.stream}]",
+                            kpis=kpis_reading(spec.entity, item.canonical),
+                            example="your_property")
+
     def check(self) -> CheckResult:
         """Sign in, then compare each stream's mapped properties with the portal's.
 
@@ -194,19 +202,11 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                         continue
                     raise
                 readable.append(spec.stream)
-                explicit = self.config.mapping.get(spec.stream, {})
-                for canonical, source in self.fieldmap(spec).items():
-                    props = source_properties(source)
-                    if not props or any(name in names for name in props):
-                        continue
-                    text = (f"{spec.stream}: the portal has no {' or '.join(props)} property "
-                            f"(mapped to {spec.entity}.{canonical})")
-                    if canonical in explicit:
-                        problems.append(f"{text}; map an existing property with "
-                                        f"[connections.{self.connection}.mapping."
-                                        f"{spec.stream}] {canonical} = \"property\"")
-                    else:
-                        warnings.append(f"{text}, so {canonical} stays empty")
+                resolved = resolve_fieldmap(self.fieldmap(spec), names,
+                                            self.config.mapping.get(spec.stream, {}))
+                for item in resolved.missing:
+                    text = self._missing_property(spec, item)
+                    (problems if item.explicit else warnings).append(text)
         except CrmConnectError as exc:
             return CheckResult(False, str(exc))
         unfed = unfed_kpis(self.config.mapping)

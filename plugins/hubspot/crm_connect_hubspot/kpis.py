@@ -34,11 +34,10 @@ NOT_FED: dict[str, str] = {
 
 
 def stream_kpis(entity: str) -> list[str]:
-    """The KPIs that read ``entity``, from the registry."""
-    from crm_connect.metrics.registry import get_kpis
+    """The KPIs a stream of ``entity`` feeds, derived from the KPI registry."""
+    from crm_connect.metrics import kpis_fed_by
 
-    return sorted(key for key, definition in get_kpis().items()
-                  if entity in definition.entities)
+    return kpis_fed_by(entity)
 
 
 FED_BY_MAPPING: dict[str, tuple[str, str]] = {

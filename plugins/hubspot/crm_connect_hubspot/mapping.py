@@ -17,9 +17,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crm_connect.connector import Rejected
+from crm_connect.mapping import DEFAULT_DEAL_TYPES as CORE_DEAL_TYPES
+from crm_connect.mapping import DEFAULT_LEAD_ORIGINS as CORE_LEAD_ORIGINS
+from crm_connect.mapping import (
+    SURVEY_SCALES,
+    FieldMap,
+    deal_type,
+    lead_origin,
+    parse_source,
+    survey_type,
+)
 from crm_connect.schema import DealType, LeadOrigin, SurveyType
 from crm_connect_hubspot.engagements import derive_activity
-from crm_connect_hubspot.fieldmap import parse_source, pick
 from crm_connect_hubspot.objects import ObjectSpec
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
 from crm_connect_hubspot.values import (
@@ -43,42 +52,26 @@ __all__ = [
 ]
 
 DEFAULT_DEAL_TYPES: dict[str, DealType] = {
+    **CORE_DEAL_TYPES,
     "newbusiness": DealType.NEW_BUSINESS,
-    "new business": DealType.NEW_BUSINESS,
     "existingbusiness": DealType.UPSELL,
     "existing business": DealType.UPSELL,
-    "upsell": DealType.UPSELL,
-    "renewal": DealType.RENEWAL,
 }
-"""``dealtype`` values (HubSpot's two defaults and common additions) -> canonical deal type."""
+"""The core's deal type words and HubSpot's two ``dealtype`` values (``newbusiness``,
+``existingbusiness``); a connection's ``deal_types`` adds its own."""
 
 DEFAULT_LEAD_ORIGINS: dict[str, LeadOrigin] = {
-    "organic_search": LeadOrigin.MARKETING,
-    "paid_search": LeadOrigin.MARKETING,
-    "email_marketing": LeadOrigin.MARKETING,
-    "social_media": LeadOrigin.MARKETING,
-    "paid_social": LeadOrigin.MARKETING,
-    "other_campaigns": LeadOrigin.MARKETING,
-    "direct_traffic": LeadOrigin.MARKETING,
-    "referrals": LeadOrigin.MARKETING,
-    "ai_referrals": LeadOrigin.MARKETING,
+    **CORE_LEAD_ORIGINS,
+    **{source: LeadOrigin.MARKETING for source in (
+        "organic_search", "paid_search", "email_marketing", "social_media", "paid_social",
+        "other_campaigns", "direct_traffic", "referrals", "ai_referrals")},
     "offline": LeadOrigin.SALES,
 }
-"""Original traffic source (``hs_analytics_source``) -> lead origin.  ``OFFLINE`` covers
-imports, the CRM's own forms and integrations: records sales put in."""
+"""The core's lead source words and HubSpot's original traffic sources
+(``hs_analytics_source``): the web and campaign sources are marketing; ``OFFLINE`` (imports,
+the CRM's own forms, integrations) is what sales put in."""
 
-DEFAULT_SURVEY_SCALES: dict[SurveyType, tuple[float, float]] = {
-    SurveyType.NPS: (0.0, 10.0),
-    SurveyType.CSAT: (1.0, 5.0),
-    SurveyType.CES: (1.0, 7.0),
-}
-
-_SURVEY_TYPES: dict[str, SurveyType] = {
-    "nps": SurveyType.NPS, "net_promoter_score": SurveyType.NPS,
-    "csat": SurveyType.CSAT, "customer_satisfaction": SurveyType.CSAT,
-    "ces": SurveyType.CES, "customer_effort": SurveyType.CES,
-    "customer_effort_score": SurveyType.CES,
-}
+DEFAULT_SURVEY_SCALES: dict[SurveyType, tuple[float, float]] = dict(SURVEY_SCALES)
 
 _DATETIMES = frozenset({
     "created_at", "updated_at", "customer_since", "churned_at", "converted_at", "closed_at",
@@ -92,8 +85,9 @@ _FLAGS = frozenset({"is_closed", "is_won", "completed", "opened", "clicked", "is
 _DATES = frozenset({"date", "start_date", "end_date"})
 
 
-def _typed(canonical: str, prop: str, value: Any, factor: float | None) -> Any:
-    """``value`` of ``prop`` as the type of ``canonical``."""
+def _typed(canonical: str, prop: str, value: Any, scaled: bool) -> Any:
+    """``value`` of ``prop`` as the type of ``canonical`` (``scaled``: the map multiplied it,
+    so a count is rounded to a whole number)."""
     if canonical in _DATETIMES or canonical in _DATES:
         stamp = read_datetime(prop, value)
         if stamp is not None and canonical in _DATES:
@@ -103,13 +97,10 @@ def _typed(canonical: str, prop: str, value: Any, factor: float | None) -> Any:
         number = read_decimal(prop, value)
         if number is None:
             return None
-        if factor is not None:
-            number *= Decimal(str(factor))
         if canonical in _MONEY:
             return number
         if canonical in _COUNTS:
-            return read_int(prop, number.quantize(Decimal(1)) if factor is not None
-                            else number)
+            return read_int(prop, number.quantize(Decimal(1)) if scaled else number)
         return float(number)
     if canonical in _FLAGS:
         return read_bool(prop, value)
@@ -140,18 +131,21 @@ class MappingContext:
                            for key, value in self.deal_types.items()}
         self.lead_origins = {key.strip().lower(): LeadOrigin(value)
                              for key, value in self.lead_origins.items()}
-        self.consumed = {"hs_object_id", self.spec.cursor, *self.spec.inputs} | {
-            source.prop for text in self.fieldmap.values() for source in parse_source(text)}
+        self.values = FieldMap(self.fieldmap)
+        self.consumed = {"hs_object_id", self.spec.cursor, *self.spec.inputs,
+                         *self.values.vendor_fields}
+        self._scaled = {canonical for canonical, text in self.fieldmap.items()
+                        if not text.startswith("=")
+                        and any(factor is not None for _, factor in parse_source(text))}
 
     def read(self, obj: HubSpotObject, canonical: str) -> Any:
-        """The canonical field's value from the record's properties, typed."""
-        text = self.fieldmap.get(canonical)
-        if not text:
+        """The canonical field's value from the record's properties (the kit's field map:
+        fallbacks, scaling, constants), typed."""
+        value = self.values.value(obj.properties, canonical)
+        if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        prop, value, factor = pick(obj.properties, text)
-        if value is None:
-            return None
-        return _typed(canonical, prop or f"={canonical}", value, factor)
+        return _typed(canonical, self.fieldmap[canonical], value,
+                      canonical in self._scaled)
 
 
 MapFunction = Callable[[HubSpotObject, dict[str, Any], MappingContext], "bool | None"]
@@ -231,18 +225,7 @@ def _contact(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) ->
 
 
 def _origin(record: dict[str, Any], ctx: MappingContext) -> str | None:
-    stated = record.get("origin")
-    if isinstance(stated, str) and stated.strip():
-        text = stated.strip().lower()
-        if text in LeadOrigin._value2member_map_:
-            return text
-        mapped = ctx.lead_origins.get(text)
-        return mapped.value if mapped is not None else LeadOrigin.OTHER.value
-    source = record.get("lead_source")
-    if isinstance(source, str) and source.strip():
-        mapped = ctx.lead_origins.get(source.strip().lower())
-        return mapped.value if mapped is not None else LeadOrigin.OTHER.value
-    return None
+    return lead_origin(record.get("origin"), record.get("lead_source"), ctx.lead_origins)
 
 
 def _lead(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) -> None:
@@ -290,7 +273,7 @@ def _deal(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) -> No
     record["closed_at"] = read_datetime("closedate", props.get("closedate")) if closed else None
     kind = read_text(props.get("dealtype"))
     if kind is not None:
-        record["deal_type"] = (ctx.deal_types.get(kind.lower()) or DealType.OTHER).value
+        record["deal_type"] = deal_type(kind, ctx.deal_types)
     record["account_id"] = record.get("account_id") or obj.link("companies")
     if record.get("currency"):
         record["currency"] = str(record["currency"]).upper()
@@ -310,8 +293,9 @@ def _ticket(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) -> 
 
 
 def _survey(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) -> bool:
-    stated = read_text(record.get("survey_type"))
-    kind = _SURVEY_TYPES.get((stated or "").lower().replace(" ", "_").replace("-", "_"))
+    word = survey_type(read_text(record.get("survey_type")))
+    kind = SurveyType(word) if word is not None and word in SurveyType._value2member_map_ \
+        else None
     if kind is None:
         return False  # a custom survey: not an NPS, CSAT or CES response
     record["survey_type"] = kind.value

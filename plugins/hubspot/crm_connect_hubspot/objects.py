@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from crm_connect.mapping import parse_source
+
 __all__ = ["ENGAGEMENT_STREAMS", "OBJECT_SPECS", "ObjectSpec", "spec_for"]
 
 
@@ -42,12 +44,8 @@ class ObjectSpec:
         """Every property a read of this stream asks for, given its effective field map."""
         wanted: list[str] = ["hs_object_id", self.cursor, *self.inputs]
         for source in fieldmap.values():
-            if source.startswith("="):
-                continue
-            for alternative in source.split("|"):
-                name = alternative.split("*", 1)[0].strip()
-                if name:
-                    wanted.append(name)
+            if not source.startswith("="):
+                wanted += [name for name, _ in parse_source(source) if name]
         return list(dict.fromkeys(wanted))
 
 

@@ -14,6 +14,8 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from crm_connect.schema import parse_datetime
+
 __all__ = [
     "UnreadableValue",
     "is_blank",
@@ -49,27 +51,17 @@ def read_text(value: Any) -> str | None:
 
 def read_datetime(prop: str, value: Any) -> dt.datetime | None:
     """ISO-8601 (``2026-02-25T16:26:25.880Z``, ``2026-12-31``) or epoch milliseconds
-    (``1710000000000``) as an aware UTC datetime."""
+    (``"1710000000000"``) as an aware UTC datetime, read by the core's
+    :func:`~crm_connect.schema.parse_datetime`."""
     if is_blank(value):
         return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        number = int(text)
-        seconds = number / 1000 if abs(number) > 10**11 else number
-        try:
-            return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
-        except (OverflowError, OSError, ValueError):
-            raise UnreadableValue(prop, value, "a date and time") from None
     try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z")
-                                           else text)
-    except ValueError:
-        raise UnreadableValue(prop, value, "a date and time (ISO-8601 or epoch ms)") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+        parsed = parse_datetime(value.strip() if isinstance(value, str) else value)
+    except (OverflowError, OSError, ValueError):
+        parsed = None
+    if not isinstance(parsed, dt.datetime):
+        raise UnreadableValue(prop, value, "a date and time (ISO-8601 or epoch ms)")
+    return parsed
 
 
 def read_decimal(prop: str, value: Any) -> Decimal | None:

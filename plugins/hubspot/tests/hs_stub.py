@@ -1,18 +1,23 @@
-"""A loopback HTTP stub answering the HubSpot endpoints the transport calls, with canned real
-payloads and scripted faults: enough to prove the client speaks HubSpot's wire format through
-hubspot-api-client (the full synthetic portal is ``crm_connect_hubspot.sandbox``)."""
+"""A loopback stub answering the HubSpot endpoints the transport calls with canned real
+payloads, built on the core's loopback server kit (its fault book injects the faults): enough
+to prove the client speaks HubSpot's wire format through hubspot-api-client (the full
+synthetic portal is ``crm_connect_hubspot.sandbox``)."""
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from crm_connect.testing import faultbook
+from crm_connect.testing.server import LoopbackServer, Request, Response
+
+EXPIRED = {"status": "error",
+           "message": "The OAuth token used to make this call expired 0 second(s) ago.",
+           "correlationId": "019cd9fe-d093-7d4f-99bc-45975fdcf7c6",
+           "category": "EXPIRED_AUTHENTICATION"}
 
 
 @dataclass
@@ -27,105 +32,70 @@ class Seen:
 @dataclass
 class Stub:
     """Routes ``(method, path regex) -> (status, body)`` (a regex ending ``#archived``
-    answers ``archived=true`` lists, which are empty otherwise); ``faults`` answer first, in
-    order, for the first request whose path contains their key."""
+    answers ``archived=true`` lists, which are empty otherwise); :meth:`fault` queues an
+    answer for the next request whose path contains a fragment."""
 
     routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
-    faults: list[tuple[str, int, Any, dict[str, str]]] = field(default_factory=list)
     access_token: str = "token-0"
     refresh_answer: tuple[int, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     refreshes: int = 0
+    server: LoopbackServer | None = None
 
     def requests_to(self, fragment: str) -> list[Seen]:
         return [item for item in self.seen if fragment in item.path]
 
+    def fault(self, fragment: str, status: int, body: Any,
+              headers: dict[str, str] | None = None) -> None:
+        assert self.server is not None
+        self.server.faults.add(faultbook.status(status, body, headers=headers),
+                               path=re.escape(fragment), count=1)
 
-def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    # -- answering ----------------------------------------------------------------------------
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    def guard(self, request: Request) -> Response | None:
+        """Log the request; answer the token endpoint and stale tokens before faults."""
+        kind = request.headers.get("Content-Type", "") or ""
+        body: Any = request.body.decode() if request.body else None
+        if request.body and "json" in kind:
+            body = request.json()
+        elif request.body and "form" in kind:
+            body = request.form()
+        self.seen.append(Seen(request.method, request.path, request.params, body,
+                              request.headers.get("Authorization", "") or ""))
+        if request.path == "/oauth/v1/token" and request.method == "POST":
+            self.refreshes += 1
+            if self.refresh_answer is not None:
+                return Response.json(*self.refresh_answer)
+            self.access_token = f"token-{self.refreshes}"
+            return Response.json(200, {"access_token": self.access_token,
+                                       "token_type": "bearer", "expires_in": 1800,
+                                       "refresh_token": (body or {}).get("refresh_token")})
+        if request.bearer() != self.access_token:
+            return Response.json(401, EXPIRED)
+        return None
 
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            kind = self.headers.get("Content-Type", "")
-            body: Any = raw.decode() if raw else None
-            if raw and "json" in kind:
-                body = json.loads(raw)
-            elif raw and "form" in kind:
-                body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-            stub.seen.append(Seen(method, parts.path, parse_qs(parts.query), body,
-                                  self.headers.get("Authorization", "")))
-            for index, (fragment, status, payload, headers) in enumerate(stub.faults):
-                if fragment in parts.path:
-                    del stub.faults[index]
-                    self._send(status, payload, headers)
-                    return
-            if parts.path == "/oauth/v1/token" and method == "POST":
-                stub.refreshes += 1
-                if stub.refresh_answer is not None:
-                    self._send(*stub.refresh_answer, {})
-                    return
-                stub.access_token = f"token-{stub.refreshes}"
-                self._send(200, {"access_token": stub.access_token, "token_type": "bearer",
-                                 "refresh_token": (body or {}).get("refresh_token"),
-                                 "expires_in": 1800}, {})
-                return
-            if self.headers.get("Authorization") != f"Bearer {stub.access_token}":
-                self._send(401, {"status": "error", "message": "The OAuth token used to "
-                                 "make this call expired 0 second(s) ago.",
-                                 "correlationId": "019cd9fe-d093-7d4f-99bc-45975fdcf7c6",
-                                 "category": "EXPIRED_AUTHENTICATION"}, {})
-                return
-            archived = (parse_qs(parts.query).get("archived") or [""])[0].lower() == "true"
-            for (route_method, pattern), (status, payload) in stub.routes.items():
-                if route_method != method or pattern.endswith("#archived") != archived:
-                    continue
-                if re.fullmatch(pattern.removesuffix("#archived"), parts.path):
-                    self._send(status, payload, stub.headers)
-                    return
-            if archived:  # no archived records unless a route says so
-                self._send(200, {"results": []}, stub.headers)
-                return
-            self._send(404, {"status": "error", "message": f"no route {method} {parts.path}",
-                             "category": "OBJECT_NOT_FOUND"}, {})
-
-        def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
+    def answer(self, request: Request) -> Response:
+        archived = (request.params.get("archived") or [""])[0].lower() == "true"
+        for (method, pattern), (status, payload) in self.routes.items():
+            if method != request.method or pattern.endswith("#archived") != archived:
+                continue
+            if re.fullmatch(pattern.removesuffix("#archived"), request.path):
+                return Response.json(status, payload, self.headers)
+        if archived:  # no archived records unless a route says so
+            return Response.json(200, {"results": []}, self.headers)
+        return Response.json(404, {"status": "error", "category": "OBJECT_NOT_FOUND",
+                                   "message": f"no route {request.method} {request.path}"})
 
 
 @contextmanager
 def serve(stub: Stub) -> Iterator[Stub]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    stub.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with LoopbackServer(guard=stub.guard) as server:
+        for method in ("GET", "POST"):
+            server.route(method, r"/.*", stub.answer)
+        stub.server, stub.url = server, server.url
         yield stub
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+
+

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from crm_connect_hubspot.auth import REFRESH_MARGIN_SECONDS, TokenManager, refusal_reason
 from crm_connect_hubspot.config import AuthMethod, HubSpotConfig
+from crm_connect_hubspot.profile import HUBSPOT_PROFILE
 from hs_support import reference
 from hubspot.oauth.exceptions import ApiException
 
@@ -82,7 +83,7 @@ def test_oauth_refreshes_before_the_thirty_minute_expiry(tmp_path: Path) -> None
 @pytest.mark.usefixtures("oauth_env")
 def test_a_401_expired_authentication_refreshes_once(tmp_path: Path) -> None:
     body = reference("issue_error_401_expired_authentication.json")["body"]
-    outcome = classify_response(401, {}, json.dumps(body))
+    outcome = classify_response(401, {}, json.dumps(body), profile=HUBSPOT_PROFILE)
     assert outcome.action is Action.REFRESH and "EXPIRED_AUTHENTICATION" in outcome.reason
     clock = Clock()
     answers: list[Any] = [{"access_token": "at-1", "expires_in": 1800},
@@ -144,7 +145,7 @@ def test_refusal_reason_reads_hubspot_and_oauth_bodies() -> None:
 def test_real_rate_limit_bodies_are_waited_out(name: str, action: Action) -> None:
     payload = reference(name)
     outcome = classify_response(payload["status"], {"Retry-After": "1"},
-                                json.dumps(payload["body"]))
+                                json.dumps(payload["body"]), profile=HUBSPOT_PROFILE)
     assert outcome.action is action and outcome.retry_after == 1.0
     assert payload["body"]["policyName"] in outcome.reason
 
@@ -152,7 +153,8 @@ def test_real_rate_limit_bodies_are_waited_out(name: str, action: Action) -> Non
 def test_a_daily_policy_429_is_a_spent_quota() -> None:
     body = dict(reference("issue_error_429_ten_secondly_rolling.json")["body"])
     body.update(policyName="DAILY", message="You have reached your daily limit.")
-    assert classify_response(429, {}, json.dumps(body)).action is Action.QUOTA
+    assert classify_response(429, {}, json.dumps(body),
+                             profile=HUBSPOT_PROFILE).action is Action.QUOTA
 
 
 def test_config_rejects_secrets_in_the_file_and_unknown_streams() -> None:
@@ -165,3 +167,20 @@ def test_config_rejects_secrets_in_the_file_and_unknown_streams() -> None:
     config = HubSpotConfig.model_validate({"base_url": "http://127.0.0.1:8123/"})
     assert config.base_url == "http://127.0.0.1:8123"
     assert HubSpotConfig.model_validate({}).base_url == "https://api.hubapi.com"
+
+
+def test_the_profile_reads_hubspot_headers_and_groups_search() -> None:
+    reading = HUBSPOT_PROFILE.read_quota_headers({
+        "X-HubSpot-RateLimit-Max": "190", "X-HubSpot-RateLimit-Remaining": "150",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        "X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "10"})
+    assert reading is not None
+    assert (reading.maximum, reading.remaining, reading.interval_seconds) == (190, 150, 10.0)
+    assert (reading.daily_used, reading.daily_limit) == (249_990, 250_000)
+    assert HUBSPOT_PROFILE.group_for("POST", "https://api.hubapi.com/crm/v3/objects/deals/search"
+                                     ) == "search"
+    assert HUBSPOT_PROFILE.group_for("GET", "https://api.hubapi.com/crm/v3/objects/deals"
+                                     ) == "general"
+    refused = classify_response(400, {}, '{"status": "BAD_REFRESH_TOKEN", "message": "gone"}',
+                                profile=HUBSPOT_PROFILE)
+    assert refused.action is Action.AUTH_FAILED

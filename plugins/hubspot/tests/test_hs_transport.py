@@ -114,7 +114,7 @@ def test_pipelines_owners_and_currency(tmp_path: Path, stub: Stub,
 def test_a_429_is_waited_out_and_retried(tmp_path: Path, stub: Stub,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     body = reference("issue_error_429_ten_secondly_rolling.json")["body"]
-    stub.faults.append(("/crm/v3/objects/deals", 429, body, {"Retry-After": "0"}))
+    stub.fault("/crm/v3/objects/deals", 429, body, {"Retry-After": "0"})
     objects, _ = connector(tmp_path, stub, monkeypatch).client.list_page(
         "deals", ["dealname"], after=None)
     assert len(objects) == 21 and len(stub.requests_to("/crm/v3/objects/deals")) == 2
@@ -124,7 +124,7 @@ def test_a_spent_daily_limit_stops_cleanly(tmp_path: Path, stub: Stub,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     body = dict(reference("issue_error_429_ten_secondly_rolling.json")["body"])
     body.update(policyName="DAILY", message="You have reached your daily limit.")
-    stub.faults.append(("/crm/v3/objects/deals", 429, body, {}))
+    stub.fault("/crm/v3/objects/deals", 429, body, {})
     with pytest.raises(QuotaExceededError, match="resumes"):
         connector(tmp_path, stub, monkeypatch).client.list_page("deals", [], after=None)
     assert len(stub.requests_to("/crm/v3/objects/deals")) == 1
@@ -159,8 +159,8 @@ def test_a_missing_scope_is_named_with_what_to_do(tmp_path: Path, stub: Stub,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from crm_connect_hubspot.client import HubSpotApiError
 
-    stub.faults.append(("/crm/v3/objects/deals", 403,
-                        reference("amp_error_403_MISSING_SCOPES.json"), {}))
+    stub.fault("/crm/v3/objects/deals", 403,
+               reference("amp_error_403_MISSING_SCOPES.json"), {})
     with pytest.raises(HubSpotApiError) as caught:
         connector(tmp_path, stub, monkeypatch).client.list_page("deals", [], after=None)
     message = str(caught.value)
