@@ -8,9 +8,11 @@ tier's published limits enforced) and a fresh DuckDB file; ``crm-connect sync`` 
 process and is timed from its start to its exit.  Reported per run: wall time, records per
 second against the ceiling the published limits allow (see ``hubspot_ceiling.py``), requests by
 endpoint and 429s by policy (the sandbox's own count), the sync's CPU seconds and peak resident
-memory (the kernel's ``ru_maxrss`` of the reaped child), its resident set sampled early and late
-in the run, and the seconds of each stream.  Two sizes show whether memory grows with the portal.
-The sync must store every record of the portal, or the script fails.
+memory (the kernel's ``ru_maxrss`` of the reaped child: the largest of the sync and its page
+validation workers), its resident set sampled early and late in the run and the sampled peak of
+the sync and its workers together, and the seconds of each stream.  Two sizes show whether
+memory grows with the portal.  The sync must store every record of the portal, or the script
+fails.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psutil
 from crm_connect_hubspot.objects import OBJECT_SPECS
 from crm_connect_hubspot.sandbox.limits import TIERS
 from hubspot_ceiling import ceiling, objects_from_counts
@@ -99,31 +102,36 @@ def write_project(folder: Path, base_url: str) -> None:
 
 
 class RssSampler(threading.Thread):
-    """The child's resident set every half second (Linux ``/proc``), to show its course."""
+    """The sync's resident set every half second: its own, and its process tree's (the sync
+    and the workers that validate its pages), to show their course over the run."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.path = Path(f"/proc/{pid}/status")
-        self.samples: list[tuple[float, float]] = []
+        self.process = psutil.Process(pid)
+        self.samples: list[tuple[float, float]] = []  # (own MB, tree MB)
         self.done = threading.Event()
 
     def run(self) -> None:
-        started = time.perf_counter()
         while not self.done.wait(0.5):
             try:
-                status = self.path.read_text()
-            except OSError:
+                own = self.process.memory_info().rss
+                tree = own
+                for child in self.process.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        tree += child.memory_info().rss
+            except psutil.Error:
                 return
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    self.samples.append((time.perf_counter() - started,
-                                         int(line.split()[1]) / 1024))
+            self.samples.append((own / 2**20, tree / 2**20))
 
     def at(self, share: float) -> float | None:
-        """The resident set (MB) sampled at ``share`` of the run's samples."""
+        """The sync's own resident set (MB) sampled at ``share`` of the run."""
         if not self.samples:
             return None
-        return self.samples[min(len(self.samples) - 1, int(share * len(self.samples)))][1]
+        return self.samples[min(len(self.samples) - 1, int(share * len(self.samples)))][0]
+
+    @property
+    def tree_peak(self) -> float | None:
+        return max((tree for _, tree in self.samples), default=None)
 
 
 def run_sync(folder: Path, token: str) -> dict[str, Any]:
@@ -151,7 +159,8 @@ def run_sync(folder: Path, token: str) -> dict[str, Any]:
         raise BenchmarkError(f"crm-connect sync exited {child.returncode}:\n{tail}")
     return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
             "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports KiB
-            "rss_early_mb": sampler.at(0.1), "rss_late_mb": sampler.at(0.9)}
+            "rss_early_mb": sampler.at(0.1), "rss_late_mb": sampler.at(0.9),
+            "tree_rss_mb": sampler.tree_peak}
 
 
 def stored(folder: Path) -> tuple[int, dict[str, Any]]:
@@ -245,6 +254,8 @@ def report_lines(results: list[dict[str, Any]], args: argparse.Namespace) -> lis
         early, late = r["rss_early_mb"], r["rss_late_mb"]
         course = (f"; RSS {early:.0f} MB at 10 % of the run, {late:.0f} MB at 90 %"
                   if early is not None and late is not None else "")
+        if r.get("tree_rss_mb") is not None:
+            course += f", sync and its workers together at most {r['tree_rss_mb']:.0f} MB"
         lines += [
             f"- {r['records']:,} records: requests by endpoint: {served}; 429s by policy: "
             f"{r['refused'] or 'none'}. Minimal list plan {r['ceiling_requests']:,} general "
