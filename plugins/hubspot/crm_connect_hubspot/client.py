@@ -104,13 +104,17 @@ class HubSpotClient:
     """One connection's HubSpot APIs."""
 
     def __init__(self, config: HubSpotConfig, connection: str, policy: ResiliencePolicy,
-                 tokens: TokenManager) -> None:
+                 tokens: TokenManager, *, ca_bundle: str | None = None) -> None:
         self.config = config
         self.connection = connection
         self.policy = policy
         self.tokens = tokens
         self.base_url = config.base_url
-        self._hubspot = HubSpot(host=self.base_url, **client_options(policy))
+        self.verify: bool | str = ca_bundle or config.verify
+        tls: dict[str, Any] = {"verify_ssl": config.verify}
+        if ca_bundle:
+            tls["ssl_ca_cert"] = ca_bundle
+        self._hubspot = HubSpot(host=self.base_url, **tls, **client_options(policy))
         self._apis: dict[str, Any] = {}
         self._session: ResilientSession | None = None
         tokens.on_change = self._use_token
@@ -293,7 +297,9 @@ class HubSpotClient:
         return objects, str(following) if following else None
 
     def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        response = self.session().get(f"{self.base_url}{path}", params=params)
+        # verify given per request: requests lets $REQUESTS_CA_BUNDLE override the session's
+        response = self.session().get(f"{self.base_url}{path}", params=params,
+                                      verify=self.verify)
         if response.status_code >= 400:
             category, message = None, response.reason
             try:

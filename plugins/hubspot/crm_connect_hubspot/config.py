@@ -66,6 +66,11 @@ class HubSpotConfig(ConnectorConfig):
         default=DEFAULT_BASE_URL,
         description="The API's root; override for the sandbox, tests or a proxy.")
 
+    verify: bool = Field(default=True, description="Verify TLS certificates.")
+    ca_bundle: str | None = Field(
+        default=None, description="A CA bundle (PEM) to trust, e.g. a proxy's or the TLS "
+        "sandbox's certificate (relative to the configuration file's folder).")
+
     # -- what to read ---------------------------------------------------------------------
     streams: list[str] | None = Field(
         default=None, description="Streams to sync (default: all of them).")
@@ -105,6 +110,12 @@ class HubSpotConfig(ConnectorConfig):
         default=1000, ge=1, le=1000,
         description="Records per stored page (and per v4 associations request): a killed "
         "sync resumes after the last stored page.")
+    id_sweep_every: int = Field(
+        default=0, ge=0,
+        description="Records purged for good leave no trace: a full refresh (and a first "
+        "sync) compares HubSpot's ids with the stored ones and marks the missing rows deleted. "
+        "N > 0 also does it every N-th incremental run (an id-only list read); 0: only on "
+        "full refreshes.")
     search_lookback_seconds: int = Field(
         default=60, ge=0,
         description="An incremental run searches from this long before the saved cursor, "

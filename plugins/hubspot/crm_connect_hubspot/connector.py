@@ -9,8 +9,13 @@ Reading a CRM object stream (companies, contacts, deals, engagements, tickets, f
    (:class:`~crm_connect_hubspot.incremental.SearchReader`).
 3. **Archived records** (``archived=true``) after the live ones, every run: those archived
    since the last run are stored with ``is_deleted``.
-4. **Associations** of each page through the v4 batch API, one request per page and object
-   type, never one per record.
+4. **Associations** of each page (``batch_size`` records) through the v4 batch API, one
+   request per page and object type, never one per record; the next records are read ahead
+   meanwhile (:mod:`~crm_connect_hubspot.prefetch`), so the search and general budgets are
+   spent at once.
+5. **Id sweeps**: a full list read's pages (and, with ``id_sweep_every``, an id-only listing
+   after every N-th incremental run) list every id HubSpot holds, so rows of records purged
+   for good are marked deleted (:mod:`~crm_connect_hubspot.listing`).
 
 Every page carries the state that resumes right after it.  Owners and campaigns have no search:
 they are listed whole each run (they are few) and only those that changed are stored.
@@ -21,10 +26,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Generator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from crm_connect.connector import CheckResult, ConnectionContext, Connector, Page, Stream
+from crm_connect.connector import (
+    CheckResult,
+    ConnectionContext,
+    Connector,
+    IdSweep,
+    Page,
+    Stream,
+)
 from crm_connect.errors import ConfigError, CrmConnectError
+from crm_connect.incremental import sweep_due
 from crm_connect.mapping import MissingField, merge_fieldmap, resolve_fieldmap
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_hubspot.auth import TokenManager
@@ -38,6 +52,16 @@ from crm_connect_hubspot.incremental import (
     to_ms,
 )
 from crm_connect_hubspot.kpis import stream_kpis, unfed_kpis
+from crm_connect_hubspot.listing import (
+    Chunk,
+    campaign_pages,
+    id_sweep,
+    later,
+    newest_seen,
+    owner_pages,
+    read_whole,
+    updated_ms,
+)
 from crm_connect_hubspot.mapping import (
     DEFAULT_DEAL_TYPES,
     DEFAULT_LEAD_ORIGINS,
@@ -45,7 +69,7 @@ from crm_connect_hubspot.mapping import (
     MappingContext,
     map_objects,
 )
-from crm_connect_hubspot.objects import OBJECT_SPECS, ObjectSpec, spec_for
+from crm_connect_hubspot.objects import ENGAGEMENT_STREAMS, OBJECT_SPECS, ObjectSpec, spec_for
 from crm_connect_hubspot.prefetch import read_ahead
 from crm_connect_hubspot.profile import HUBSPOT_PROFILE
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
@@ -56,33 +80,6 @@ __all__ = ["HubSpotConnector"]
 log = logging.getLogger("crm_connect_hubspot")
 
 _PIPELINE_OBJECTS = {"deals": "deals", "tickets": "tickets"}
-
-
-Chunk = tuple[list[HubSpotObject], dict[str, Any] | None]
-"""Records read by one request and the state once they are stored (``None``: keep the last)."""
-
-
-def _updated_ms(obj: HubSpotObject) -> int | None:
-    """When the record last changed as its ``updatedAt`` says (what ``updated_at`` holds)."""
-    try:
-        stamp = read_datetime("updatedAt", obj.updated_at)
-    except UnreadableValue:
-        return None
-    return to_ms(stamp) if stamp is not None else None
-
-
-def _later(first: str | None, second: str | None) -> str | None:
-    """The later of two cursor texts (either may be missing)."""
-    moments = [stamp for stamp in (read_datetime("cursor", first),
-                                   read_datetime("cursor", second)) if stamp is not None]
-    return iso_ms(to_ms(max(moments))) if moments else None
-
-
-def _newest(seen: dict[str, int], floor: int) -> dict[str, int]:
-    """The ids read at or after ``floor``, at most ``SEEN_LIMIT`` of the newest."""
-    kept = sorted(((value, key) for key, value in seen.items() if value >= floor),
-                  reverse=True)[:SEEN_LIMIT]
-    return {key: value for value, key in kept}
 
 
 class HubSpotConnector(Connector[HubSpotConfig]):
@@ -106,8 +103,21 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         if self._client is None:
             tokens = TokenManager(self.config, self.context)
             policy = ResiliencePolicy.for_connector(self, refresh=lambda: tokens.refresh())
-            self._client = HubSpotClient(self.config, self.connection, policy, tokens)
+            self._client = HubSpotClient(self.config, self.connection, policy, tokens,
+                                         ca_bundle=self._ca_bundle())
         return self._client
+
+    def _ca_bundle(self) -> str | None:
+        """``ca_bundle`` as a path (relative to the configuration file's folder)."""
+        if not self.config.ca_bundle:
+            return None
+        path = Path(self.config.ca_bundle).expanduser()
+        if not path.is_absolute():
+            path = self.context.base_dir / path
+        if not path.is_file():
+            raise ConfigError(f"connection {self.connection!r}: ca_bundle {path} is not a "
+                              "file; give the path of a PEM certificate bundle")
+        return str(path)
 
     def close(self) -> None:
         if self._client is not None:
@@ -240,41 +250,85 @@ class HubSpotConnector(Connector[HubSpotConfig]):
     def _read(self, spec: ObjectSpec, state: dict[str, Any] | None) -> Iterator[Page]:
         ctx = self.context_for(spec)
         if spec.object_type == "owners":
-            yield from self._read_whole(spec, ctx, state, self._owner_pages())
+            yield from read_whole(ctx, state, owner_pages(self.client))
         elif spec.object_type == "campaigns":
-            yield from self._read_whole(spec, ctx, state, self._campaign_pages(spec))
+            properties = spec.properties(self.fieldmap(spec))[2:]
+            yield from read_whole(ctx, state, campaign_pages(self.client, properties))
         else:
+            sweep, first = self._sweeping(spec, state)
             chunks = read_ahead(self._read_object(spec, state),
                                 depth=max(2, self.config.batch_size // 100 + 1),
                                 name=f"hubspot-{self.connection}-{spec.stream}")
-            yield from self._grouped(spec, ctx, chunks)
+            pages = self._grouped(spec, ctx, chunks, sweep=sweep, first=first)
+            if sweep or spec.stream in ENGAGEMENT_STREAMS or not self.config.id_sweep_every:
+                yield from pages
+                return
+            decision = sweep_due(state, self.config.id_sweep_every)
+            final: dict[str, Any] | None = None
+            for page in pages:
+                if page.state is not None:
+                    page.state = {**page.state, "runs_since_id_check": decision.runs_after
+                                  if not decision.due else int(
+                                      (state or {}).get("runs_since_id_check", 0)) + 1}
+                    final = page.state
+                yield page
+            if decision.due and final is not None:
+                log.info("%s/%s: comparing HubSpot's %s ids with the stored ones (purged "
+                         "records)", self.connection, spec.stream, spec.object_type)
+                yield from id_sweep(self.client, spec, {**final, "runs_since_id_check": 0},
+                                    self.config.batch_size)
 
-    def _grouped(self, spec: ObjectSpec, ctx: MappingContext, chunks: Iterator[Chunk]
-                 ) -> Iterator[Page]:
+    def _sweeping(self, spec: ObjectSpec, state: dict[str, Any] | None) -> tuple[bool, bool]:
+        """Whether this read's pages double as an id sweep (and whether it starts one).
+
+        A full list read (first sync, ``--full-refresh``) sees every id HubSpot still holds,
+        live and archived; a record purged for good (a GDPR deletion, an archived record past
+        its 90 days) is in neither list, so the store marks its row deleted.  Engagement
+        streams share the ``activities`` entity, so they do not sweep it."""
+        if spec.stream in ENGAGEMENT_STREAMS:
+            return False, False
+        if state is None:
+            return self.config.start_date is None, True
+        return bool(state.get("sweep")), False
+
+    def _grouped(self, spec: ObjectSpec, ctx: MappingContext, chunks: Iterator[Chunk], *,
+                 sweep: bool = False, first: bool = False) -> Iterator[Page]:
         """Pages of ``batch_size`` records (1,000 by default), so that one v4 associations
         request per object type serves them all.  A page's state is the last one its
-        chunks carry (a resume reads again what came after it: upserts change nothing)."""
+        chunks carry (a resume reads again what came after it: upserts change nothing).
+        With ``sweep`` each page lists the ids it read as part of an id sweep, the last one
+        ending it."""
         objects: list[HubSpotObject] = []
         state: dict[str, Any] | None = None
+
+        def page(objects: list[HubSpotObject], state: dict[str, Any] | None, last: bool
+                 ) -> Page:
+            nonlocal first
+            built = self._page(spec, ctx, objects, covered(state))
+            if sweep:
+                built.id_sweep = IdSweep([obj.id for obj in objects], first=first, last=last)
+                first = False
+            return built
+
         newest: int | None = None  # the newest updatedAt read: a state's cursor covers it
 
         def covered(state: dict[str, Any] | None) -> dict[str, Any] | None:
             if state is None or "cursor" not in state or newest is None:
                 return state
-            return {**state, "cursor": _later(state["cursor"], iso_ms(newest))}
+            return {**state, "cursor": later(state["cursor"], iso_ms(newest))}
 
         for found, chunk_state in chunks:
             objects += found
             for obj in found:
-                changed = _updated_ms(obj)
+                changed = updated_ms(obj)
                 if changed is not None and (newest is None or changed > newest):
                     newest = changed
             state = chunk_state if chunk_state is not None else state
             if len(objects) >= self.config.batch_size:
-                yield self._page(spec, ctx, objects, covered(state))
+                yield page(objects, state, False)
                 objects, state = [], None
-        if objects or state is not None:
-            yield self._page(spec, ctx, objects, covered(state))
+        if objects or state is not None or sweep:
+            yield page(objects, state, True)
 
     def _page(self, spec: ObjectSpec, ctx: MappingContext, objects: list[HubSpotObject],
               state: dict[str, Any] | None) -> Page:
@@ -293,6 +347,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                      ) -> Iterator[Chunk]:
         mode = (state or {}).get("mode")
         search_state: dict[str, Any] | None = None
+        listed = False
         archived_since = (state or {}).get("archived_cursor")
         if mode == "archived":
             assert state is not None
@@ -301,6 +356,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         if mode == "list" or (state is None and self.config.start_date is None):
             search_state = yield from self._read_list(spec, state)
             archived_since = None
+            listed = True
         else:
             reader = SearchReader(self.client.search(spec.object_type), spec.cursor,
                                   self._properties(spec),
@@ -312,14 +368,15 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                 resume = {**state, "cursor": state.get("search_from") or reported}
             for found in reader.read(resume, since=self.config.start_date):
                 search_state = {**found.state, "search_from": found.state.get("cursor"),
-                                "cursor": _later(found.state.get("cursor"), reported),
+                                "cursor": later(found.state.get("cursor"), reported),
                                 "archived_cursor": archived_since}
                 yield found.objects, search_state
         assert search_state is not None
         if not spec.archivable:
             yield [], search_state
             return
-        yield from self._read_archived(spec, search_state, {"archived_cursor": archived_since})
+        yield from self._read_archived(spec, search_state,
+                                       {"archived_cursor": archived_since, "sweep": listed})
 
     def _list_objects(self, spec: ObjectSpec, properties: list[str], after: str | None,
                       archived: bool) -> tuple[list[HubSpotObject], str | None]:
@@ -362,16 +419,16 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                 if value >= high - lookback:
                     seen[obj.id] = value
             if len(seen) > 2 * SEEN_LIMIT and high is not None:
-                seen = _newest(seen, high - lookback)
+                seen = newest_seen(seen, high - lookback)
             page_state = {"mode": "list", "after": after, "started_at": started,
-                          "seen": seen, "high": high} if after else None
+                          "seen": seen, "high": high, "sweep": True} if after else None
             yield objects, page_state
             if not after:
                 break
         begin = read_datetime("started_at", started)
         assert begin is not None
         cursor = min(high, to_ms(begin)) if high is not None else None
-        kept = _newest(seen, cursor - lookback) if cursor is not None else {}
+        kept = newest_seen(seen, cursor - lookback) if cursor is not None else {}
         text = iso_ms(cursor) if cursor is not None else None
         return {"mode": "search", "cursor": text, "search_from": text, "complete": True,
                 "seen": kept}
@@ -400,10 +457,11 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                     fresh.append(obj)
                 if moment is not None:
                     newest = max(newest, moment)
-                changed = _updated_ms(obj) or cursor_ms(obj, spec.cursor)
+                changed = updated_ms(obj) or cursor_ms(obj, spec.cursor)
                 if changed is not None and (floor is None or moment is None or moment > floor):
                     updated = max(updated, changed)
             page_state = {"mode": "archived", "after": after, "search": search_state,
+                          "sweep": bool(state.get("sweep")),
                           "archived_cursor": state.get("archived_cursor"),
                           "archived_max": newest, "archived_updated": updated} if after else None
             yield fresh, page_state
@@ -413,46 +471,5 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         final["archived_cursor"] = iso_ms(newest) if newest else state.get("archived_cursor")
         # the state's cursor covers the archived records stored too; the next search still
         # starts from the live records' (search_from)
-        final["cursor"] = _later(final.get("cursor"), iso_ms(updated) if updated else None)
+        final["cursor"] = later(final.get("cursor"), iso_ms(updated) if updated else None)
         yield [], final
-
-    # -- owners and campaigns: listed whole ---------------------------------------------------
-
-    def _owner_pages(self) -> Iterator[list[HubSpotObject]]:
-        for archived in (False, True):
-            after: str | None = None
-            while True:
-                objects, after = self.client.owners_page(after=after, archived=archived)
-                yield objects
-                if not after:
-                    break
-
-    def _campaign_pages(self, spec: ObjectSpec) -> Iterator[list[HubSpotObject]]:
-        after: str | None = None
-        properties = spec.properties(self.fieldmap(spec))[2:]
-        while True:
-            objects, after = self.client.campaigns_page(properties, after=after)
-            yield objects
-            if not after:
-                break
-
-    def _read_whole(self, spec: ObjectSpec, ctx: MappingContext,
-                    state: dict[str, Any] | None, pages: Iterator[list[HubSpotObject]]
-                    ) -> Iterator[Page]:
-        """Small collections without search: read all, store those that changed since the
-        versions the state remembers (``{id: "updatedAt|archived"}``)."""
-        known: dict[str, str] = dict((state or {}).get("versions") or {})
-        versions: dict[str, str] = {}
-        for objects in pages:
-            changed = []
-            for obj in objects:
-                version = f"{obj.updated_at}|{obj.archived}"
-                versions[obj.id] = version
-                if known.get(obj.id) != version:
-                    changed.append(obj)
-            if changed:
-                records, raws, rejected = map_objects(changed, ctx)
-                yield Page(records, None, raw=raws, rejected=rejected)
-        cursor = max((obj_time for obj_time in (v.split("|", 1)[0] for v in versions.values())
-                      if obj_time and obj_time != "None"), default=None)
-        yield Page([], {"mode": "whole", "cursor": cursor, "versions": versions})

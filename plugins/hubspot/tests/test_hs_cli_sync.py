@@ -83,6 +83,16 @@ def test_sync_stores_deals_field_by_field(tmp_path: Path, portal: Stub,
     again = CliRunner().invoke(app, ["sync"])
     assert again.exit_code == 0, again.output
     assert portal.requests_to("/crm/v3/objects/deals/search")
+    # a deal purged from HubSpot for good (in neither list) is marked deleted by the id
+    # sweep of the next full refresh; the others stay as they are
+    listed = portal.routes[("GET", r"/crm/v3/objects/deals")][1]
+    purged = listed["results"].pop(0)["id"]
+    refreshed = CliRunner().invoke(app, ["sync", "--full-refresh"])
+    assert refreshed.exit_code == 0, refreshed.output
+    with duckdb.connect(str(tmp_path / "crm.duckdb"), read_only=True) as db:
+        deleted = {row[0] for row in db.execute(
+            "SELECT id FROM deals WHERE is_deleted").fetchall()}
+    assert deleted == {purged, "999000111"}
 
 
 def test_connections_test_names_what_the_portal_lacks(

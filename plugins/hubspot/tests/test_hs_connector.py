@@ -210,3 +210,41 @@ def test_the_state_cursor_covers_every_record_stored_and_never_goes_back(
     cursors = [page.state["cursor"] for page in pages
                if page.state is not None and page.state.get("cursor")]
     assert cursors == sorted(cursors) and cursors[0] >= final["cursor"]
+
+
+def test_a_full_list_read_doubles_as_an_id_sweep(tmp_path: Path) -> None:
+    portal = deals_portal(2500)
+    portal.archive("deals", 8, BASE + 3000 * MINUTE)
+    connector = make(tmp_path, portal)
+    _, pages = read(connector, "deals")
+    sweeps = [page.id_sweep for page in pages]
+    assert all(sweep is not None for sweep in sweeps)
+    assert [sweep.first for sweep in sweeps if sweep] == [True] + [False] * (len(sweeps) - 1)
+    assert [sweep.last for sweep in sweeps if sweep] == [False] * (len(sweeps) - 1) + [True]
+    listed = {record_id for sweep in sweeps if sweep for record_id in sweep.ids}
+    assert listed == {str(number) for number in range(1, 2501)}  # archived 8 included
+    # an incremental run proves nothing about ids it did not read: no sweep
+    _, later = read(connector, "deals", last_state(pages))
+    assert all(page.id_sweep is None for page in later)
+    # engagements share the activities entity: never swept
+    portal.put("calls", 1, BASE + MINUTE, hs_call_direction="OUTBOUND")
+    _, calls = read(connector, "calls")
+    assert all(page.id_sweep is None for page in calls)
+
+
+def test_every_nth_incremental_run_sweeps_ids_when_asked(tmp_path: Path) -> None:
+    portal = deals_portal(30)
+    connector = make(tmp_path, portal, id_sweep_every=2)
+    _, pages = read(connector, "deals")
+    state = last_state(pages)
+    _, first_run = read(connector, "deals", state)  # the 1st incremental run: no sweep
+    assert all(page.id_sweep is None for page in first_run)
+    state = last_state(first_run)
+    assert state["runs_since_id_check"] == 1
+    del portal.live["deals"]["4"]  # purged: in neither list
+    _, second_run = read(connector, "deals", state)  # the 2nd: an id-only sweep after it
+    sweeps = [page.id_sweep for page in second_run if page.id_sweep is not None]
+    assert sweeps and sweeps[0].first and sweeps[-1].last
+    listed = {record_id for sweep in sweeps for record_id in sweep.ids}
+    assert "4" not in listed and len(listed) == 29
+    assert last_state(second_run)["runs_since_id_check"] == 0

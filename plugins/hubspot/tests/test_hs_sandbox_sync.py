@@ -191,3 +191,40 @@ def test_a_sync_killed_mid_stream_resumes_without_loss_or_duplicates(
                                             "WHERE NOT is_deleted"))
         assert stored_emails == {key: (value.lower() if value else None)
                                  for key, value in truth.items()}
+
+
+def test_updates_the_search_index_had_not_seen_are_found_by_the_look_back(
+        tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    with sandbox.HubSpotSandbox(records=400, seed=6, enforce_limits=False) as portal:
+        configure(tmp_path, portal, monkeypatch, 'streams = ["deals"]\n' + UNTHROTTLED)
+        assert cli("sync").exit_code == 0
+        try:
+            changes = portal.change_round(seed=4, lagging=2)
+        except TypeError:
+            pytest.skip("this sandbox does not model the search index's lag")
+        held = changes.lagging["deals"]
+        assert cli("sync").exit_code == 0  # the held updates are not searchable yet
+        portal.portal.release_to_search()
+        assert cli("sync").exit_code == 0  # they are now, stamped before the cursor
+        for record_id in held:
+            amount = rows(tmp_path, f"SELECT amount FROM deals WHERE id = '{record_id}'")[0][0]
+            expected = portal.portal.record("deals", record_id).properties["amount"]
+            assert amount == Decimal(expected)
+
+
+def test_a_tls_portal_is_trusted_through_ca_bundle(
+        tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        portal_context = sandbox.HubSpotSandbox(records=300, seed=8, enforce_limits=False,
+                                                tls=True)
+    except TypeError:
+        pytest.skip("this sandbox serves no TLS")
+    with portal_context as portal:
+        assert portal.base_url.startswith("https://")
+        configure(tmp_path, portal, monkeypatch,
+                  f'streams = ["deals", "campaigns"]\nca_bundle = "{portal.cert_path}"\n'
+                  + UNTHROTTLED)
+        result = cli("sync")
+        assert result.exit_code == 0, result.output
+        assert rows(tmp_path, "SELECT count(*) FROM deals")[0][0] > 0
+        assert rows(tmp_path, "SELECT count(*) FROM campaigns")[0][0] > 0
