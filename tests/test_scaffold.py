@@ -83,7 +83,7 @@ def test_the_scaffold_is_a_distribution_with_entry_point_hooks_profile_tests_and
     assert "@hookimpl" in plugin_module and "def register_connectors(" in plugin_module
     assert 'name = "acme"' in (root / "crm_connect_acme/connector.py").read_text()
     conftest = (root / "tests/conftest.py").read_text()
-    assert "filter_headers" in conftest and "filter_query_parameters" in conftest
+    assert "scrubbing_vcr_config(headers=SECRET_HEADERS" in conftest
     contacts = json.loads((root / "crm_connect_acme/fixture.json").read_text())["contacts"]
     assert any(contact["deleted"] for contact in contacts)
     assert "$" not in "".join(render_templates("acme").values()).replace("$$", "")

@@ -199,3 +199,32 @@ def test_the_kit_names_no_vendor() -> None:
         text = source.read_text().lower()
         for vendor in ("salesforce", "hubspot", "sforce"):
             assert vendor not in text, f"{source.name} names {vendor}"
+
+
+def test_the_scrubbing_vcr_config_keeps_every_spelling_of_a_secret_out() -> None:
+    from types import SimpleNamespace
+
+    from crm_connect.testing.cassettes import REDACTED, scrubbing_vcr_config
+
+    config = scrubbing_vcr_config(
+        form_fields={"client_secret"}, json_fields=("access_token",),
+        text_patterns=[(r"<(sessionId)>[^<]*</\1>", rf"<\1>{REDACTED}</\1>")],
+        query_parameters=("api_key",))
+    assert ("authorization", REDACTED) in config["filter_headers"]
+    assert config["filter_query_parameters"] == [("api_key", REDACTED)]
+    assert config["match_on"] == ["method", "path", "query"]
+
+    form = SimpleNamespace(body=b"grant_type=refresh&client_secret=s3cret&client_id=app")
+    assert config["before_record_request"](form).body == (
+        b"grant_type=refresh&client_secret=REDACTED&client_id=app")
+    soap = SimpleNamespace(body="<login><sessionId>00D!AQ</sessionId></login>")
+    assert config["before_record_request"](soap).body == (
+        b"<login><sessionId>REDACTED</sessionId></login>")
+    answer = {"body": {"string": b'{"access_token": "tok-1", "expires_in": 1800}'},
+              "headers": {"Set-Cookie": ["sid=abc"], "Content-Type": ["application/json"]}}
+    scrubbed = config["before_record_response"](answer)
+    assert scrubbed["body"]["string"] == b'{"access_token": "REDACTED", "expires_in": 1800}'
+    assert scrubbed["headers"] == {"Set-Cookie": [REDACTED],
+                                   "Content-Type": ["application/json"]}
+    binary = SimpleNamespace(body=b"\xff\xfe not text")
+    assert config["before_record_request"](binary).body == b"\xff\xfe not text"

@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from crm_connect_hubspot.config import HubSpotConfig
@@ -28,61 +27,20 @@ from hs_support import REPO
 
 from crm_connect.connector import ConnectionContext
 from crm_connect.sync import validate_page
+from crm_connect.testing.cassettes import REDACTED, Scrubber, scrubbing_vcr_config
 
 CASSETTES = REPO / "cassettes" / "hubspot"
-REDACTED = "REDACTED"
 FAST = {"backoff_initial_seconds": 0.0, "backoff_max_seconds": 0.01}
-_SECRET_FORM_FIELDS = {"client_secret", "refresh_token", "code"}
-_SECRET_JSON_FIELDS = ("access_token", "refresh_token", "id_token")
-
-
-def _scrub_text(text: str) -> str:
-    for name in _SECRET_JSON_FIELDS:
-        text = re.sub(rf'("{name}"\s*:\s*)"[^"]*"', rf'\1"{REDACTED}"', text)
-    return text
-
-
-def _as_text(body: Any) -> str | None:
-    if isinstance(body, bytes):
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return body if isinstance(body, str) else None
-
-
-def scrub_request(request: Any) -> Any:
-    text = _as_text(request.body)
-    if text:
-        if "=" in text and not text.lstrip().startswith(("{", "[")):
-            pairs = [(key, REDACTED if key in _SECRET_FORM_FIELDS else value)
-                     for key, value in parse_qsl(text, keep_blank_values=True)]
-            text = urlencode(pairs)
-        request.body = _scrub_text(text).encode("utf-8")
-    return request
-
-
-def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {})
-    text = _as_text(body.get("string"))
-    if text is not None:
-        body["string"] = _scrub_text(text).encode("utf-8")
-    headers = response.get("headers", {})
-    for name in list(headers):
-        if name.lower() in ("set-cookie", "authorization"):
-            headers[name] = [REDACTED]
-    return response
+SECRETS: dict[str, Any] = {"form_fields": {"client_secret", "refresh_token", "code"},
+                           "json_fields": ("access_token", "refresh_token", "id_token")}
+_SCRUBBER = Scrubber(**SECRETS)
+scrub_request = _SCRUBBER.request
+scrub_response = _SCRUBBER.response
 
 
 @pytest.fixture(scope="module")
 def vcr_config() -> dict[str, Any]:
-    return {
-        "filter_headers": [("authorization", REDACTED), ("cookie", REDACTED)],
-        "before_record_request": scrub_request,
-        "before_record_response": scrub_response,
-        "match_on": ["method", "path", "query"],
-        "decode_compressed_response": True,
-    }
+    return scrubbing_vcr_config(**SECRETS)
 
 
 @pytest.fixture(scope="module")
