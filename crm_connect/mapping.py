@@ -9,6 +9,7 @@ field (its defaults); a connection's ``mapping`` table overrides them per stream
     channel = "=phone"                                    # a constant
     priority = ""                                         # unmapped: stays empty
 
+:func:`check_mapping_table` validates a connection's table when its configuration loads,
 :func:`merge_fieldmap` applies the overrides, :func:`resolve_fieldmap` keeps the vendor fields
 the source really has and lists the others as :class:`MissingField`: one the connection's file
 names (``explicit``) is an error at ``connections test``, a default one a warning (the
@@ -28,15 +29,17 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_connect.schema import DealType, LeadOrigin, SurveyType
+from crm_connect.schema import ENTITIES, DealType, LeadOrigin, SurveyType
 
 __all__ = [
     "DEFAULT_DEAL_TYPES",
     "DEFAULT_LEAD_ORIGINS",
     "SURVEY_SCALES",
+    "UNMAPPABLE_FIELDS",
     "FieldMap",
     "FieldMapResolution",
     "MissingField",
+    "check_mapping_table",
     "deal_type",
     "lead_origin",
     "lower_keys",
@@ -61,6 +64,37 @@ def parse_source(source: str) -> list[tuple[str, float | None]]:
         name, _, factor = alternative.strip().partition("*")
         parts.append((name.strip(), float(factor) if factor.strip() else None))
     return parts
+
+
+UNMAPPABLE_FIELDS = frozenset({"source", "extra", "id", "is_deleted"})
+"""Canonical fields the sync fills itself, never from a vendor field."""
+
+
+def check_mapping_table(mapping: Mapping[str, Mapping[str, str]],
+                        stream_entities: Mapping[str, str]) -> None:
+    """Check a connection's ``mapping`` table (a pydantic validator calls this, so a mistake
+    is reported with the configuration's line): every stream is one of ``stream_entities``
+    (stream name -> canonical entity), every key a canonical field of its entity that a
+    vendor field can fill, every source well formed.
+
+    :raises ValueError: naming ``mapping.<stream>.<field>`` and what is wrong with it.
+    """
+    for stream, fields in mapping.items():
+        if stream not in stream_entities:
+            raise ValueError(f"mapping.{stream}: unknown stream (known: "
+                             f"{', '.join(stream_entities)})")
+        entity = stream_entities[stream]
+        model = ENTITIES[entity]
+        for canonical, source in fields.items():
+            if canonical not in model.model_fields or canonical in UNMAPPABLE_FIELDS:
+                raise ValueError(f"mapping.{stream}.{canonical}: {entity} has no field "
+                                 f"{canonical!r} that can be mapped")
+            if source.strip() and not source.startswith("="):
+                try:
+                    parse_source(source)
+                except ValueError:
+                    raise ValueError(f"mapping.{stream}.{canonical} = {source!r}: a factor "
+                                     "after * must be a number") from None
 
 
 def _spell(parts: Iterable[tuple[str, float | None]]) -> str:

@@ -127,3 +127,20 @@ def test_the_datetime_parser_leaves_what_it_cannot_read_to_the_schema() -> None:
     assert parse_datetime(None) is None and parse_datetime("") is None
     assert parse_datetime("yesterday") == "yesterday"
     assert parse_datetime(dt.date(2026, 5, 1)) == dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+
+
+def test_a_mapping_table_names_known_streams_mappable_fields_and_good_sources() -> None:
+    from crm_connect.mapping import check_mapping_table
+
+    streams = {"tickets": "tickets", "companies": "accounts"}
+    check_mapping_table({"tickets": {"first_response_at": "First_Reply__c|FirstResponse",
+                                     "channel": "=phone", "priority": ""}}, streams)
+    with pytest.raises(ValueError, match=r"mapping\.deals: unknown stream \(known: tickets, "):
+        check_mapping_table({"deals": {"amount": "Amount"}}, streams)
+    with pytest.raises(ValueError, match=r"mapping\.companies\.is_deleted: accounts has no "
+                                         r"field 'is_deleted' that can be mapped"):
+        check_mapping_table({"companies": {"is_deleted": "archived"}}, streams)
+    with pytest.raises(ValueError, match=r"mapping\.companies\.colour: accounts has no field"):
+        check_mapping_table({"companies": {"colour": "Colour__c"}}, streams)
+    with pytest.raises(ValueError, match=r"= 'Minutes__c\*sixty': a factor after \* must be"):
+        check_mapping_table({"tickets": {"handle_time_seconds": "Minutes__c*sixty"}}, streams)

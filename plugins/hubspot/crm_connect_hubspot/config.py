@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from crm_connect.connector import ConnectorConfig
-from crm_connect.mapping import parse_source
-from crm_connect.schema import ENTITIES, DealType, LeadOrigin, SpendCategory, SurveyType
+from crm_connect.mapping import check_mapping_table
+from crm_connect.schema import DealType, LeadOrigin, SpendCategory, SurveyType
 from crm_connect_hubspot.objects import OBJECT_SPECS
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
 
@@ -150,21 +150,5 @@ class HubSpotConfig(ConnectorConfig):
     @classmethod
     def _mapping_names_known_fields(cls, value: dict[str, dict[str, str]]
                                     ) -> dict[str, dict[str, str]]:
-        specs = {spec.stream: spec for spec in OBJECT_SPECS}
-        for stream, fields in value.items():
-            if stream not in specs:
-                raise ValueError(f"mapping.{stream}: unknown stream (known: "
-                                 f"{', '.join(specs)})")
-            model = ENTITIES[specs[stream].entity]
-            for canonical, source in fields.items():
-                if canonical not in model.model_fields or canonical in (
-                        "source", "extra", "id", "is_deleted"):
-                    raise ValueError(f"mapping.{stream}.{canonical}: {specs[stream].entity} "
-                                     f"has no field {canonical!r} that can be mapped")
-                if source.strip() and not source.startswith("="):
-                    try:
-                        parse_source(source)
-                    except ValueError:
-                        raise ValueError(f"mapping.{stream}.{canonical} = {source!r}: a "
-                                         "factor after * must be a number") from None
+        check_mapping_table(value, {spec.stream: spec.entity for spec in OBJECT_SPECS})
         return value

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from crm_connect.connector import ConnectorConfig
+from crm_connect.mapping import check_mapping_table
 from crm_connect.schema import DealType, LeadOrigin, SpendCategory, parse_datetime
 
 __all__ = ["AuthMethod", "SalesforceConfig"]
@@ -194,20 +195,9 @@ class SalesforceConfig(ConnectorConfig):
     @classmethod
     def _mapping_names_known_fields(cls, value: dict[str, dict[str, str]]
                                     ) -> dict[str, dict[str, str]]:
-        from crm_connect.schema import ENTITIES
         from crm_connect_salesforce.objects import OBJECT_SPECS
 
-        specs = {spec.stream: spec for spec in OBJECT_SPECS}
-        for stream, fields in value.items():
-            if stream not in specs:
-                raise ValueError(f"mapping.{stream}: unknown stream (known: "
-                                 f"{', '.join(specs)})")
-            model = ENTITIES[specs[stream].entity]
-            for canonical in fields:
-                if canonical not in model.model_fields or canonical in ("source", "extra"):
-                    raise ValueError(
-                        f"mapping.{stream}.{canonical}: {specs[stream].entity} has no field "
-                        f"{canonical!r}")
+        check_mapping_table(value, {spec.stream: spec.entity for spec in OBJECT_SPECS})
         return value
 
     @property
