@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
-import pytest
 from crm_connect_hubspot.sandbox import ApiRequest, ApiResponse, SandboxApi
-
-REPO = Path(__file__).resolve().parents[4]
-REFERENCE = Path(os.environ.get("CRM_CONNECT_REFERENCE_PAYLOADS",
-                                REPO.parent / "shared" / "reference-payloads")) / "hubspot"
-
-
-def reference(name: str) -> Any:
-    """A real HubSpot payload from the shared reference folder (skips when absent)."""
-    path = REFERENCE / name
-    if not path.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference payload {path} is missing: CI must have shared/ beside "
-                        "the checkout")
-        pytest.skip(f"reference payload {name} not available on this machine")
-    return json.loads(path.read_text(encoding="utf-8"))
+from hs_support import reference
 
 
 class FakeClock:
