@@ -49,6 +49,8 @@ class ReportingSettings(BaseModel):
 
     currency: str = Field(default="USD")
     rates: dict[str, Decimal] = Field(default_factory=dict)
+    unify: bool = Field(default=False)
+    """Count each customer ``crm-connect resolve`` unified once (``kpis --unify``)."""
 
     @field_validator("currency")
     @classmethod

@@ -75,6 +75,10 @@ def register_commands(app: typer.Typer) -> None:
             "computing them.")] = False,
         list_only: Annotated[bool, typer.Option(
             "--list", help="List the KPIs, their formulas and dimensions, then exit.")] = False,
+        unify: Annotated[bool | None, typer.Option(
+            "--unify/--no-unify", show_default=False,
+            help="Count each customer `crm-connect resolve` unified across CRMs once "
+            "(default: [reporting] unify).")] = None,
         wait: Annotated[float, typer.Option(
             "--wait", metavar="SECONDS",
             help="With --save: seconds to wait for a sync holding the store. Reading "
@@ -93,16 +97,22 @@ def register_commands(app: typer.Typer) -> None:
             _print_catalogue(get_kpis(), kpi_plugin, output)
             return
         config = load_cli_config(required=False)
+        if unify is None:  # the history holds the plain figures
+            unify = config.reporting.unify and not from_history
+        if unify and (save or from_history):
+            fail(ConfigError(
+                f"{'--save' if save else '--from-history'} works with the plain figures the "
+                "history holds, not with --unify: add --no-unify"))
         request = _Request(metric=metric, grain=grain, start=start, end=end, as_of=as_of,
                            by=by or [], periods=periods, save=save, from_history=from_history,
-                           wait=wait, table=output == "table")
+                           wait=wait, table=output == "table", unify=unify)
         try:
             result = _compute(request, config, err)
         except CrmConnectError as exc:
             fail(exc)
         if result is None:
             return
-        rows, moment, labels = result
+        rows, moment, labels, resolution = result
         definitions = get_kpis()
         currency = config.reporting.currency
         rows = ordered_rows(rows, labels)
@@ -121,6 +131,15 @@ def register_commands(app: typer.Typer) -> None:
             view = KpiView(definitions, currency, labels, moment,
                            include_partial=end is not None, wide=wide)
             print_renderables(console, render_kpis(rows, view, console.width))
+        if resolution is not None:
+            from crm_connect.metrics.unified import resolution_lines
+
+            # Under the table; beside JSON and CSV (which have no place for it) on stderr.
+            for line in resolution_lines(resolution):
+                if output == "table":
+                    print(line)
+                else:
+                    err.print(line, highlight=False, markup=False)
         from crm_connect.metrics.compute import missing_rate_summary
 
         unconverted = missing_rate_summary(rows, currency)
@@ -144,12 +163,14 @@ class _Request:
     from_history: bool
     wait: float
     table: bool
+    unify: bool = False
 
 
 def _compute(request: _Request, config: Any, err: Console
-             ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels] | None:
-    """The rows (saved when asked), the as-of moment and the breakdown labels; ``None``
-    when there is nothing to show (an empty store under the table format)."""
+             ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels, Any] | None:
+    """The rows (saved when asked), the as-of moment, the breakdown labels and, under
+    ``--unify``, how many records resolved into how many clusters; ``None`` when there is
+    nothing to show (an empty store under the table format)."""
     from crm_connect.config import open_store
     from crm_connect.metrics.compute import compute_kpis, parse_moment
 
@@ -171,7 +192,12 @@ def _compute(request: _Request, config: Any, err: Console
             rows = compute_kpis(store, metrics=request.metric, grain=request.grain,
                                 start=request.start, end=request.end, as_of=moment,
                                 by=request.by, periods=request.periods, config=config,
-                                from_history=request.from_history)
+                                from_history=request.from_history, unify=request.unify)
+        resolution = None
+        if request.unify:
+            from crm_connect.metrics.unified import read_resolution
+
+            resolution = read_resolution(store)
         if request.save and not empty:
             from crm_connect.metrics.history import save_snapshots
 
@@ -180,7 +206,7 @@ def _compute(request: _Request, config: Any, err: Console
         labels = load_labels(store, request.by)
     finally:
         store.close()
-    return rows, moment, labels
+    return rows, moment, labels, resolution
 
 
 def _validate(request: _Request) -> None:

@@ -34,6 +34,7 @@ from crm_connect.metrics.sqltree import (
     truncate,
     when,
 )
+from crm_connect.metrics.unified import CLUSTER_KEY, unified_relation
 from crm_connect.metrics.vocabulary import relation_named
 
 __all__ = ["Instance", "compile_tree", "measure_columns"]
@@ -60,10 +61,11 @@ def _measure_texts(measure: Measure, relation: Relation, shape: Sequence[str]) -
             *(mapping[dim] for dim in shape)]
 
 
-def measure_columns(measure: Measure, shape: Sequence[str]) -> set[str]:
+def measure_columns(measure: Measure, shape: Sequence[str],
+                    relation: Relation | None = None) -> set[str]:
     """Columns of its relation ``measure`` reads when broken down by ``shape``, from the
-    trees of its expressions."""
-    relation = relation_named(measure.relation)
+    trees of its expressions (``relation``: the one read, default the registered one)."""
+    relation = relation or relation_named(measure.relation)
     names: set[str] = set()
     for sql in _measure_texts(measure, relation, shape):
         names |= columns_read(sql)
@@ -163,8 +165,9 @@ class _Group:
 class _Compiler:
     def __init__(self, definitions: Mapping[str, KpiDefinition], instances: Sequence[Instance],
                  all_dims: Sequence[str], grain: str, money: MoneySql,
-                 as_of: dt.datetime) -> None:
+                 as_of: dt.datetime, unify: bool = False) -> None:
         self.definitions = definitions
+        self.unify = unify
         self.instances = instances
         self.all_dims = list(all_dims)
         self.grain = grain
@@ -174,8 +177,14 @@ class _Compiler:
         self.wides: dict[tuple[str, ...], tuple[str, list[_Group]]] = {}
 
     # measures sharing a relation, a period condition and a breakdown share one GROUP BY
+    def relation(self, name: str) -> Relation:
+        """The relation a measure reads: under ``unify``, its form keyed by the resolved
+        clusters (:mod:`crm_connect.metrics.unified`)."""
+        relation = relation_named(name)
+        return unified_relation(relation) if self.unify else relation
+
     def measure_column(self, measure: Measure, shape: tuple[str, ...]) -> tuple[_Group, str]:
-        relation = relation_named(measure.relation)
+        relation = self.relation(measure.relation)
         mapping = {**relation.dimensions, **measure.dimensions}
         dims = tuple((dim, mapping[dim]) for dim in shape)
         where = measure.where
@@ -197,8 +206,13 @@ class _Compiler:
         if group is None:
             group = _Group(f"g{len(self.groups)}", relation, join, dims)
             self.groups[group_key] = group
-        group.reads |= measure_columns(measure, shape)
-        aggregate_key = (measure.aggregate, measure.expr, where)
+        group.reads |= measure_columns(measure, shape, relation)
+        aggregate, expr = measure.aggregate, measure.expr
+        if aggregate == "count" and CLUSTER_KEY in relation.columns:
+            # Unified: records of one cluster count once.
+            aggregate, expr = "count_distinct", f"f.{CLUSTER_KEY}"
+            group.reads.add(CLUSTER_KEY)
+        aggregate_key = (aggregate, expr, where)
         if aggregate_key not in group.columns:
             group.columns[aggregate_key] = f"m{len(group.columns)}"
         return group, group.columns[aggregate_key]
@@ -439,7 +453,9 @@ class _Compiler:
 
 def compile_tree(definitions: Mapping[str, KpiDefinition], instances: Sequence[Instance],
                  all_dims: Sequence[str], periods: Sequence[Period], grain: str,
-                 as_of: dt.datetime, money: MoneySql, reported_from: int = 0) -> exp.Select:
-    """The query computing ``instances`` for every period, as a tree."""
-    compiler = _Compiler(definitions, instances, all_dims, grain, money, as_of)
+                 as_of: dt.datetime, money: MoneySql, reported_from: int = 0,
+                 unify: bool = False) -> exp.Select:
+    """The query computing ``instances`` for every period, as a tree; with ``unify``, over
+    the customers ``crm-connect resolve`` unified (:mod:`crm_connect.metrics.unified`)."""
+    compiler = _Compiler(definitions, instances, all_dims, grain, money, as_of, unify)
     return compiler.compile(periods_tree(periods, grain, as_of, reported_from))

@@ -26,6 +26,7 @@ from crm_connect.metrics.money import (
 from crm_connect.metrics.periods import GRAINS, MONTHS, period_containing, shift_period
 from crm_connect.metrics.registry import get_kpis
 from crm_connect.metrics.running import compute_rows, effective_entities
+from crm_connect.metrics.unified import check_resolved
 from crm_connect.metrics.vocabulary import get_dimensions
 from crm_connect.store_contract import Store
 
@@ -123,6 +124,7 @@ def compute_kpis(
     rates: Mapping[str, Decimal | float] | None = None,
     targets: Mapping[str, Target] | None = None,
     from_history: bool = False,
+    unify: bool | None = None,
 ) -> list[KpiRow]:
     """Compute KPIs for every period and breakdown, as ``KPIS.md`` defines them.
 
@@ -138,10 +140,13 @@ def compute_kpis(
     :param by: dimensions to break the KPIs down by (``source``, ``owner``, ...).
     :param config: supplies the store, ``[reporting]`` currency and rates and ``[targets]``.
     :param from_history: read the rows saved by earlier ``--save`` runs instead of computing.
+    :param unify: count each customer ``crm-connect resolve`` unified once (its clusters in
+        the ``resolved_entities`` table); default: ``[reporting] unify`` of ``config``
+        (not with ``from_history``: the history holds the plain figures).
     :returns: one :class:`KpiRow` per KPI, period and breakdown (totals first), each with
         ``comparisons`` (previous period, year earlier, benchmark, target).
-    :raises ConfigError: an unknown metric, dimension or grain, or a currency that is not an
-        ISO 4217 code (exit code 2).
+    :raises ConfigError: an unknown metric, dimension or grain, a currency that is not an
+        ISO 4217 code, or ``unify`` on a store resolve never ran on (exit code 2).
     :raises MetricError: a reason the KPIs cannot be computed at all.  A currency without a
         rate is not one: the KPIs that need it are null with a note naming it.
     """
@@ -156,6 +161,12 @@ def compute_kpis(
         currency = currency or config.reporting.currency
         rates = config.reporting.rates if rates is None else rates
         targets = config.targets if targets is None else targets
+        if unify is None:  # the history holds the plain figures
+            unify = config.reporting.unify and not from_history
+    unify = bool(unify)
+    if unify and from_history:
+        raise ConfigError("the saved KPI history holds the plain figures: --from-history "
+                          "cannot be combined with --unify")
     currency = check_currency(currency or "USD", "the reporting currency")
     rates = check_rates(rates or {}, "rates" if config is None else "[reporting] rates")
     targets = dict(targets or {})
@@ -172,6 +183,8 @@ def compute_kpis(
         owned = open_store(config.store.url, base_dir=config.base_dir, read_only=True)
         store = owned
     try:
+        if unify:
+            check_resolved(store)
         execute = _executor(store)
         coverage = None
         if not from_history:
@@ -190,7 +203,7 @@ def compute_kpis(
             first = shift_period(period_containing(last, grain), grain, -(max(periods, 1) - 1))
         request = KpiRequest(metrics=tuple(keys), grain=grain, start=first,  # type: ignore[arg-type]
                              end=last, as_of=moment, breakdowns=tuple(by),
-                             currency=currency, rates=rates)
+                             currency=currency, rates=rates, unify=unify)
         computed = request.periods
         lag = request.look_back
         if from_history:
@@ -215,6 +228,8 @@ def run_request(store: Store | Any, request: KpiRequest,
     if not request.metrics:  # every registered KPI
         request = dataclasses.replace(request, metrics=tuple(keys))
     targets = dict(targets or {})
+    if request.unify:
+        check_resolved(store)
     rows = compute_rows(_executor(store), definitions, request, dialect=_dialect(store))
     return shape_rows(rows, definitions, keys, request.breakdowns, request.periods,
                       request.look_back, request.grain, targets, as_of=request.as_of)

@@ -87,6 +87,8 @@ class KpiRequest:
     rates: Mapping[str, Decimal | float] = field(default_factory=dict)
     look_back: int = -1
     """Periods computed before ``start`` (-1: a year's worth of the grain)."""
+    unify: bool = False
+    """Count each customer ``crm-connect resolve`` unified once (``kpis --unify``)."""
 
     def __post_init__(self) -> None:
         if self.grain not in GRAINS:
@@ -178,7 +180,8 @@ def plan_instances(definitions: Mapping[str, KpiDefinition], keys: Sequence[str]
 def build_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
                 by: Sequence[str], periods: Sequence[Period], grain: str,
                 as_of: dt.datetime, currency: str,
-                rates: Mapping[str, Decimal | float], dialect: str = "duckdb") -> str:
+                rates: Mapping[str, Decimal | float], dialect: str = "duckdb",
+                unify: bool = False) -> str:
     """The one SQL query computing ``keys`` for ``periods`` and the ``by`` breakdown, in
     ``dialect``.
 
@@ -186,24 +189,27 @@ def build_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
     ``$1``, ``$2``, ... whose values :func:`~crm_connect.metrics.money.query_parameters`
     gives."""
     tree = compile_query(definitions, keys, by, periods, grain, as_of,
-                         MoneySql(currency, rates))
+                         MoneySql(currency, rates), unify=unify)
     return render(tree, dialect)
 
 
 def compile_query(definitions: Mapping[str, KpiDefinition], keys: Sequence[str],
                   by: Sequence[str], periods: Sequence[Period], grain: str,
-                  as_of: dt.datetime, money: MoneySql, reported_from: int = 0) -> exp.Select:
+                  as_of: dt.datetime, money: MoneySql, reported_from: int = 0,
+                  unify: bool = False) -> exp.Select:
     """The query tree of :func:`build_query`, with the reporting currency and rates of
-    ``money``; periods before ``reported_from`` are only the comparisons' look-back."""
+    ``money``; periods before ``reported_from`` are only the comparisons' look-back; with
+    ``unify``, over the resolved customers."""
     _, needed = plan_instances(definitions, keys, by)
     return compile_tree(definitions, needed, [d for d in get_dimensions() if d in by], periods,
-                        grain, as_of, money, reported_from)
+                        grain, as_of, money, reported_from, unify)
 
 
 def request_tree(definitions: Mapping[str, KpiDefinition], request: KpiRequest) -> exp.Select:
     """The query tree computing ``request`` (every period, look-back included)."""
     return compile_query(definitions, request.metrics, request.breakdowns, request.periods,
-                         request.grain, request.as_of, request.money, request.look_back)
+                         request.grain, request.as_of, request.money, request.look_back,
+                         request.unify)
 
 
 def transpile(sql: str, dialect: str) -> str:
