@@ -28,6 +28,7 @@ from crm_connect.metrics.history import read_history, save_snapshots
 from crm_connect.metrics.inputs import kpi_fields, kpis_fed_by, kpis_reading
 from crm_connect.metrics.registry import get_kpis, kpi_plugin
 from crm_connect.metrics.relations import Column, Join, Relation
+from crm_connect.metrics.unified import Resolution, read_resolution
 from crm_connect.metrics.vocabulary import get_dimensions, get_relations
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Measure",
     "PeriodColumns",
     "Relation",
+    "Resolution",
     "build_query",
     "compute_kpis",
     "get_dimensions",
@@ -54,6 +56,7 @@ __all__ = [
     "kpis_fed_by",
     "kpis_reading",
     "read_history",
+    "read_resolution",
     "run_request",
     "save_snapshots",
     "transpile",
