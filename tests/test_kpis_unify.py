@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from kpi_dataset import AS_OF as DATASET_AS_OF
 from kpi_dataset import RATES, load, open_memory_store
@@ -190,3 +191,34 @@ def test_the_unified_query_is_one_tree_rendered_for_each_engine(dialect: str) ->
     assert "resolved_entities" not in plain
 
 
+
+
+@pytest.mark.parametrize(("later_churn", "active", "churned"), [
+    ("2026-04-15", 1, 0),  # one member is still a customer at March's end
+    ("2026-03-20", 0, 1),  # every member churned in March: the cluster churned
+])
+def test_a_cluster_churns_when_every_customer_member_has_churned(
+        tmp_path: Path, later_churn: str, active: int, churned: int) -> None:
+    from kpi_dataset import t
+
+    accounts = {
+        "sf": [dict(id="X1", created_at=t("2025-01-01"), customer_since=t("2025-02-01"),
+                    churned_at=t("2026-03-10"))],
+        "hs": [dict(id="Y1", created_at=t("2025-03-01"), customer_since=t("2025-04-01"),
+                    churned_at=t(later_churn)),
+               # A prospect in the cluster: never a customer, so it does not hold it open.
+               dict(id="Y2", created_at=t("2025-03-01"))],
+    }
+    with open_memory_store(tmp_path) as store:
+        for source, rows in accounts.items():
+            load(store, {"accounts": rows}, source=source)
+        store.ensure_table("resolved_entities", RESOLVED_COLUMNS)
+        store.append_arrow("resolved_entities", pa.table({
+            "entity": ["accounts"] * 3, "source": ["sf", "hs", "hs"], "id": ["X1", "Y1", "Y2"],
+            "cluster_id": ["K"] * 3, "name": ["X"] * 3}))
+        rows = compute_kpis(store, metrics=["active_customers", "customer_churn_rate"],
+                            unify=True, **MARCH)
+    values = {row.metric: (row.value, row.numerator) for row in rows
+              if str(row.period_start) == "2026-03-01"}
+    assert values["active_customers"][0] == active
+    assert values["customer_churn_rate"] == (100.0 * churned, churned)
