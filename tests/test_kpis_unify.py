@@ -7,7 +7,9 @@ record with no cluster row).  Every figure is worked out by hand there, plain an
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import uuid
 from pathlib import Path
@@ -249,3 +251,24 @@ def test_the_unified_text_for_another_engine_computes_the_duckdb_values(
             as_of=request.as_of, breakdowns=("source",)))), parameters)
     assert sorted(map(repr, via)) == sorted(map(repr, direct))
     assert sorted(map(repr, plain)) != sorted(map(repr, direct))
+
+
+def test_the_kpis_command_unifies_on_a_postgres_store(tmp_path: Path, pg_url: str,
+                                                      cli: Any) -> None:
+    with PostgresStore.open(pg_url, base_dir=tmp_path) as store:
+        load_two_crms(store)
+    (tmp_path / "crm-connect.toml").write_text(
+        f'[store]\nurl = "{pg_url}"\n\n[reporting]\nunify = true\n')
+    values, stderr = _json(cli, tmp_path, "--by", "source")
+    assert {key: values[(key, "total")] for key in EXPECTED} == pytest.approx(
+        {key: unified for key, (_, unified) in EXPECTED.items()}, abs=0.01)
+    assert {source: values[("active_customers", source)] for source in ("sf", "hs")} == \
+        ACTIVE_BY_SOURCE
+    assert "Unified: 7 account records from 2 sources are 5 customers." in stderr
+    csv_out = cli("kpis", "--as-of", AS_OF, "--to", "2026-03-31", "--format", "csv",
+                  "--metric", "new_customers", "--no-unify", cwd=tmp_path)
+    assert csv_out.returncode == 0, csv_out.stderr
+    assert "Unified" not in csv_out.stderr
+    march = [row for row in csv.DictReader(io.StringIO(csv_out.stdout))
+             if row["period_start"] == "2026-03-01"]
+    assert [row["value"] for row in march] == ["3"]  # plain N: SA2 HA1 HA4
