@@ -115,11 +115,11 @@ def test_unify_with_no_cluster_merged_equals_the_plain_catalogue(tmp_path: Path)
             assert [row.to_dict() for row in unified] == [row.to_dict() for row in plain]
 
 
-def test_unify_before_resolve_ran_is_a_clear_error(tmp_path: Path, cli: Any) -> None:
+def test_unify_before_resolve_ran_is_a_clear_error(tmp_path: Path, cli_process: Any) -> None:
     with DuckDBStore.open("duckdb:///crm.duckdb", base_dir=tmp_path) as store:
         load(store)
     (tmp_path / "crm-connect.toml").write_text('[store]\nurl = "duckdb:///crm.duckdb"\n')
-    result = cli("kpis", "--unify", "--as-of", AS_OF, "--metric", "new_customers",
+    result = cli_process("kpis", "--unify", "--as-of", AS_OF, "--metric", "new_customers",
                  cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
