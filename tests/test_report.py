@@ -141,16 +141,28 @@ def test_breakdowns_show_each_source_and_owners_by_name(two: Path) -> None:
     pipeline = _section(text, "pipeline")
     assert 'data-chart="mix-lead-source"' in pipeline
     assert "Leads converted" in pipeline and "Deals won" in pipeline
+    leads = sum(int(str(row["value"])) for row in kpis_json(two.parent, "--metric",
+                                                              "leads_created")
+                if not row["dimensions"] and row["value"] is not None)
+    assert f'"{leads:,}"' in pipeline, "the funnel starts at every lead created in the range"
     assert "paid search" in pipeline
 
 
 def test_the_data_panel_shows_each_connections_sync_and_records(two: Path) -> None:
     data = _section(two.read_text(encoding="utf-8"), "data")
     for name in ("east", "west"):
-        assert f'<span class="key">{name}</span>' in data
+        assert f'<span class="conn">{name}</span>' in data
     assert "succeeded" in data
-    assert re.search(r"deals \d{2,}", data)
-    assert "survey_responses" in data
+    # The records of each entity per connection: west synced no survey responses.
+    deals = re.search(r"<td[^>]*>deals</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", data)
+    assert deals is not None
+    east, west, total = (int(cell.replace(",", "")) for cell in
+                         re.findall(r">([\d,]+)<", deals.group(1)))
+    assert east > west > 0 and total == east + west
+    surveys = re.search(r"<td[^>]*>survey_responses</td>((?:<td[^>]*>[^<]*</td>)+)</tr>",
+                        data)
+    assert surveys is not None
+    assert re.findall(r">([\d,]+)<", surveys.group(1))[1] == "0"
 
 
 def test_a_group_without_data_and_null_kpis_say_why(gaps: Path) -> None:

@@ -237,9 +237,12 @@ def funnel_chart(data: ReportData) -> Chart:
     title = "Funnel from lead to won deal"
     if not stages or not any(count for _, count in stages):
         return Chart(chart_id, title, span, None, f"No leads or deals in {span}.")
+    counts = [count for _, count in stages]
+    text = [f"{count:,.0f}" if n == 0 or count > counts[n - 1] or not counts[n - 1]
+            else f"{count:,.0f} ({count / counts[n - 1]:.1%} of the step before)"
+            for n, count in enumerate(counts)]
     figure = go.Figure(go.Funnel(
-        y=[label for label, _ in stages], x=[count for _, count in stages],
-        texttemplate="%{value:,d} (%{percentPrevious:.1%} of the step before)",
+        y=[label for label, _ in stages], x=counts, text=text, textinfo="text",
         textposition="auto", cliponaxis=False,
         marker={"color": ["#1d4ed8", "#3b82f6", "#60a5fa", "#10b981"][: len(stages)]},
         hovertemplate="%{y}: %{x:,d}<extra></extra>"))

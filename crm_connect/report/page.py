@@ -78,6 +78,9 @@ def _tile(data: ReportData, definition: KpiDefinition, row: KpiRow | None) -> st
     previous = comparisons.get("previous")
     if value is None:
         pass  # the "why" link says it all
+    elif definition.snapshot:
+        lines.append(f'<div class="cmp neutral">a snapshot on '
+                     f'{e(data.as_of.date().isoformat())}</div>')
     elif previous and previous.get("change") is not None:
         lines.append(f'<div class="cmp {_verdict_class(previous.get("verdict"))}">'
                      f'{e(format_change(previous["change"], unit, currency))} vs previous '
@@ -172,24 +175,22 @@ def _data_panel(data: ReportData) -> str:
         return "<p>No connection is configured and the store holds no records.</p>"
     rows = []
     for status in data.connections:
-        records = ", ".join(f"{entity} {count:,}" for entity, count in
-                            sorted(status.records.items())) or "none"
-        state = status.last_status or "never synced"
         rows.append([
-            f'<span class="key">{e(status.name)}</span>',
+            f'<span class="conn">{e(status.name)}</span>',
             e(status.connector or "not configured"),
             e(_moment(status.last_ended or status.last_started)),
-            e(state),
+            e(status.last_status or "never synced"),
             e(f"{sum(status.records.values()):,}"),
-            e(f"{status.quarantined:,}"),
-            f'<span class="records">{e(records)}</span>'])
-    per_entity = _table(
-        ["entity", "records"],
-        [[e(entity), e(f"{count:,}")] for entity, count in data.entity_records.items()],
-        numeric=(1,), css="entities")
-    return (_table(["connection", "connector", "last sync", "status", "records",
-                    "quarantined", "records per entity"], rows, numeric=(4, 5), css="conns")
-            + f"<h3>Records per entity, every connection</h3>{per_entity}")
+            e(f"{status.quarantined:,}")])
+    connections = _table(["connection", "connector", "last sync", "status", "records",
+                          "quarantined"], rows, numeric=(4, 5), css="conns")
+    names = [status.name for status in data.connections]
+    matrix = [[e(entity),
+               *(e(f"{status.records.get(entity, 0):,}") for status in data.connections),
+               e(f"{count:,}")] for entity, count in data.entity_records.items()]
+    numeric = tuple(range(1, len(names) + 2))
+    per_entity = _table(["entity", *names, "all"], matrix, numeric=numeric, css="entities")
+    return connections + f"<h3>Records per entity (not deleted)</h3>{per_entity}"
 
 
 def _section(anchor: str, title: str, body: str, intro: str = "") -> str:
