@@ -11,7 +11,8 @@ Layouts:
     one connection with a full export.
 ``gaps``
     one connection without surveys, tickets or spend: the satisfaction and support groups
-    have no data, and the KPIs that need spend are null.
+    have no data, and the KPIs that need spend are null; one deal has an amount that is not
+    a number, and is quarantined.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def build_store(folder: Path, layout: str) -> Path:
         write_sample_export(exports, scale=scale, seed=seed)
         for entity in dropped:
             (exports / f"{entity}.csv").unlink()
+        if layout == "gaps":
+            with (exports / "deals.csv").open("a", encoding="utf-8") as deals:
+                deals.write("DBAD,2026-05-01T00:00:00Z,2026-05-01T00:00:00Z,,Bad deal,A1,U1,"
+                            "default,open,lots,USD,new_business,web,,,False,False,10\n")
         lines.append(f'[connections.{name}]\nconnector = "files"\npath = "exports-{name}/"\n')
     (folder / "crm-connect.toml").write_text("\n".join(lines), encoding="utf-8")
     result = run_cli("sync", cwd=folder)

@@ -178,6 +178,10 @@ def test_a_group_without_data_and_null_kpis_say_why(gaps: Path) -> None:
     assert "no configured connection offers them" in nps[:800]
     cac = why[why.index("customer_acquisition_cost"):]
     assert "spend" in cac[:800]
+    data = _section(text, "data")
+    assert re.search(r'<span class="conn">east</span></td>(?:<td[^>]*>[^<]*</td>){4}'
+                     r'<td class="num">1</td></tr>', data), \
+        "the deal whose amount is not a number is counted as quarantined"
     by_channel = _section(text, "by-ticket_channel")
     assert "No first response time by ticket channel" in by_channel
 

@@ -59,6 +59,11 @@ def groups(definitions: dict[str, KpiDefinition] | Any) -> list[tuple[str, list[
     return found
 
 
+def _value(data: ReportData, metric: str) -> float | None:
+    row = data.latest_row(metric)
+    return None if row is None else row.value
+
+
 def _verdict_class(verdict: str | None) -> str:
     if verdict in _GOOD:
         return "good"
@@ -211,8 +216,7 @@ def render_page(data: ReportData) -> str:
         if not keys:
             continue
         tiles = "".join(_tile(data, data.definitions[k], data.latest_row(k)) for k in keys)
-        empty = all((data.latest_row(k) is None or data.latest_row(k).value is None)  # type: ignore[union-attr]
-                    for k in keys)
+        empty = all(_value(data, k) is None for k in keys)
         note = ('<p class="group-empty">No data for this group in the latest period: see '
                 '<a href="#why">why</a>.</p>' if empty else "")
         headline_parts.append(f'<h3>{e(title)}</h3>{note}<div class="tiles">{tiles}</div>')
