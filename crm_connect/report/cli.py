@@ -50,6 +50,7 @@ def register_commands(app: typer.Typer) -> None:
         from crm_connect.metrics.compute import resolve_request
         from crm_connect.metrics.registry import get_kpis
         from crm_connect.report import ReportOptions, write_report
+        from crm_connect.report.data import gather_steps
 
         config = load_cli_config(required=False)
         dimensions = tuple(dict.fromkeys(by)) if by else ReportOptions().by
@@ -57,7 +58,7 @@ def register_commands(app: typer.Typer) -> None:
                                 from_history=from_history, as_of=as_of)
         try:
             resolve_request(get_kpis(), None, list(dimensions))
-            with _progress() as step:
+            with _progress(gather_steps(options)) as step:
                 written = write_report(config, out, options, step)
         except CrmConnectError as exc:
             fail(exc)
@@ -69,9 +70,8 @@ def register_commands(app: typer.Typer) -> None:
 class _progress:
     """A progress bar over the report's steps on a terminal; nothing in a pipe or a log."""
 
-    STEPS = 7
-
-    def __init__(self) -> None:
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
         self._bar: Progress | None = None
         self._task = TaskID(0)
 
@@ -80,7 +80,7 @@ class _progress:
             self._bar = Progress(TextColumn("{task.description:<40}"), BarColumn(),
                                  TimeElapsedColumn(), console=err, transient=True)
             self._bar.start()
-            self._task = self._bar.add_task("report", total=self.STEPS)
+            self._task = self._bar.add_task("report", total=self.steps)
         return self
 
     def __call__(self, message: str) -> None:
@@ -89,5 +89,5 @@ class _progress:
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.STEPS)
+            self._bar.update(self._task, completed=self.steps)
             self._bar.stop()

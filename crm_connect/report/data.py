@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crm_connect.errors import MetricError
 from crm_connect.history import count_quarantine, list_runs
@@ -24,7 +24,8 @@ from crm_connect.store_contract import Store
 if TYPE_CHECKING:
     from crm_connect.config import Config
 
-__all__ = ["BREAKDOWN_KPIS", "ConnectionStatus", "ReportData", "ReportOptions", "gather"]
+__all__ = ["BREAKDOWN_KPIS", "ConnectionStatus", "ReportData", "ReportOptions", "gather",
+           "gather_steps"]
 
 Progress = Callable[[str], None]
 
@@ -120,23 +121,37 @@ def breakdown_metrics(definitions: Mapping[str, KpiDefinition], dimension: str) 
     return chosen[:BARS_PER_DIMENSION]
 
 
+def report_dimensions(options: ReportOptions) -> list[str]:
+    """The breakdowns computed: those drawn as bars, and the lead source of the mix."""
+    return list(dict.fromkeys([*options.by, MIX_DIMENSION]))
+
+
+def gather_steps(options: ReportOptions) -> int:
+    """How many times :func:`gather` and the drawing report progress."""
+    return len(report_dimensions(options)) + 3
+
+
 def gather(store: Store, config: Config, options: ReportOptions,
            progress: Progress | None = None) -> ReportData:
     """Compute (or read) every row the report draws, and what the store holds."""
     step = progress or (lambda _message: None)
     definitions = get_kpis()
-    common = dict(grain=options.grain, as_of=options.as_of, config=config,
-                  from_history=options.from_history)
+    moment = _as_of(options.as_of)  # one "now" for every query
+
+    def rows(metrics: Sequence[str] | None, by: Sequence[str], start: Any, end: Any
+             ) -> list[KpiRow]:
+        return compute_kpis(store, metrics=metrics, by=by, grain=options.grain, start=start,
+                            end=end, as_of=moment, periods=options.periods,
+                            config=config, from_history=options.from_history)
+
     step("computing the KPIs")
-    totals = compute_kpis(store, start=options.start, end=options.end,
-                          periods=options.periods, **common)  # type: ignore[arg-type]
-    as_of = _as_of(options.as_of)
-    data = ReportData(options, definitions, config.reporting.currency, as_of, store.location,
-                      totals)
+    totals = rows(None, (), options.start, options.end)
+    data = ReportData(options, definitions, config.reporting.currency, moment,
+                      store.location, totals)
     if not totals:
         return data
     first, last = data.periods[0], data.periods[-1]
-    dimensions = list(dict.fromkeys([*options.by, MIX_DIMENSION]))
+    dimensions = report_dimensions(options)
     for dimension in dimensions:
         step(f"breaking the KPIs down by {dimension.replace('_', ' ')}")
         metrics = breakdown_metrics(definitions, dimension)
@@ -145,11 +160,10 @@ def gather(store: Store, config: Config, options: ReportOptions,
         if not metrics:
             continue
         try:
-            rows = compute_kpis(store, metrics=metrics, by=[dimension], start=first, end=last,
-                                **common)  # type: ignore[arg-type]
+            found = rows(metrics, [dimension], first, last)
         except MetricError:
-            rows = []  # e.g. a history saved without this breakdown: drawn as "no data"
-        data.breakdowns[dimension] = [row for row in rows if row.dimensions]
+            found = []  # e.g. a history saved without this breakdown: drawn as "no data"
+        data.breakdowns[dimension] = [row for row in found if row.dimensions]
     data.labels = load_labels(store, dimensions)
     step("reading the syncs")
     data.entity_records, per_source = _record_counts(store)
