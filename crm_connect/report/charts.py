@@ -180,7 +180,8 @@ def bar_chart(data: ReportData, dimension: str, metric: str) -> Chart:
     value_axis["title"]["text"] = f"{value_axis['title']['text']}, {where}"
     figure.update_layout(**_layout(
         height, xaxis=value_axis,
-        yaxis={"type": "category", "automargin": True, "title": {"text": ""}},
+        yaxis={"type": "category", "automargin": True,
+               "title": {"text": _dimension_title(dimension), "standoff": 6}},
         uniformtext={"minsize": 9, "mode": "hide"}))
     return Chart(chart_id, title, subtitle, _html(figure, chart_id, height))
 
