@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from crm_connect.metrics import KpiDefinition, KpiRow
@@ -42,7 +42,7 @@ def e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def groups(definitions: dict[str, KpiDefinition] | Any) -> list[tuple[str, list[str]]]:
+def groups(definitions: Mapping[str, KpiDefinition]) -> list[tuple[str, list[str]]]:
     """(title, KPI keys) per catalogue group; a plugin's own categories come last."""
     found: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
