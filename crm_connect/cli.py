@@ -28,6 +28,7 @@ from crm_connect.cli_output import err as err
 from crm_connect.cli_output import out as out
 from crm_connect.errors import ConfigError, CrmConnectError
 from crm_connect.metrics import cli as metrics_cli
+from crm_connect.report import cli as report_cli
 
 use_plain_argument_help()
 app = typer.Typer(
@@ -330,7 +331,7 @@ def sync_command(
 
 
 # Commands that live in their own modules attach themselves here.
-for _commands in (metrics_cli, cli_runs, cli_quarantine, cli_conformance, cli_scaffold):
+for _commands in (metrics_cli, report_cli, cli_runs, cli_quarantine, cli_conformance, cli_scaffold):
     _commands.register_commands(app)
 
 

@@ -11,7 +11,7 @@ from conftest import register_entry_point
 COMMANDS = [[], ["plugins"], ["plugins", "list"], ["connections"], ["connections", "list"],
             ["connections", "test"], ["auth"], ["auth", "set"], ["auth", "get"],
             ["auth", "delete"], ["schema"], ["sync"], ["runs"], ["quarantine"],
-            ["quarantine", "list"], ["quarantine", "show"], ["kpis"]]
+            ["quarantine", "list"], ["quarantine", "show"], ["kpis"], ["report"]]
 
 
 def test_version(cli_process) -> None:  # type: ignore[no-untyped-def]
