@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -49,6 +49,8 @@ class ReportingSettings(BaseModel):
 
     currency: str = Field(default="USD")
     rates: dict[str, Decimal] = Field(default_factory=dict)
+    grain: Literal["week", "month", "quarter", "year"] = Field(
+        default="month", description="The periods `crm-connect run` saves KPI snapshots at.")
 
     @field_validator("currency")
     @classmethod
