@@ -48,6 +48,8 @@ def _is_date(annotation: Any) -> bool:
     if annotation in (dt.date, dt.datetime):
         return True
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_date(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         return any(_is_date(arg) for arg in typing.get_args(annotation))
     return False
