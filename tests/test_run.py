@@ -5,6 +5,7 @@ connector, the installed command)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,30 @@ def test_help_names_every_option_and_the_exit_codes_within_80_columns(cli: CliCa
         assert option in result.stdout
     assert "75 deferred" in " ".join(result.stdout.split())
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def _shape(value: Any) -> Any:
+    """The keys of nested objects (streams and connections by a placeholder name)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return None
+
+
+def test_the_documented_summary_has_the_shape_of_a_real_one(project: Path,
+                                                             cli: CliCall) -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "scheduling.md").read_text()
+    block = next(b for b in re.findall(r"```json\n(.*?)```", docs, re.DOTALL)
+                 if '"exit_code"' in b)
+    documented = json.loads(block)
+    assert cli("run", "--summary", "s.json", cwd=project).returncode == ExitCode.OK
+    real = read_summary(project / "s.json")
+
+    def one(mapping: dict[str, Any]) -> Any:
+        return next(iter(mapping.values()))
+
+    assert _shape(documented).keys() == _shape(real).keys()
+    doc_connection, real_connection = one(documented["connections"]), one(real["connections"])
+    assert doc_connection.keys() == real_connection.keys()
+    assert one(doc_connection["streams"]).keys() == one(real_connection["streams"]).keys()
+    assert doc_connection["quota"].keys() == real_connection["quota"].keys()
+    assert documented["kpis"].keys() == real["kpis"].keys()
