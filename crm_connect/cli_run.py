@@ -111,16 +111,11 @@ def register_commands(app: typer.Typer) -> None:
                              verbose=state.verbose)
         config = _config_or_summary(summary_file)
         display, bars = _display(log_format)
-        try:
-            if bars is not None:
-                with bars:
-                    summary = run_connections(config, connections, options, display)
-            else:
+        if bars is not None:
+            with bars:
                 summary = run_connections(config, connections, options, display)
-        except KeyboardInterrupt:
-            err.print("\nInterrupted. Every page stored so far is kept with its checkpoint: "
-                      "run it again to resume where this run stopped.", highlight=False)
-            raise typer.Exit(130) from None
+        else:
+            summary = run_connections(config, connections, options, display)
         if summary_file is not None:
             write_summary(summary_file, summary)
         if log_format == "text":

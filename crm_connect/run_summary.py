@@ -143,6 +143,8 @@ class RunSummary:
     kpis: KpiSummary = field(default_factory=KpiSummary)
     error: str | None = None
     """What ended the whole run (a usage error, the store's lock), beside the connections'."""
+    interrupted: bool = False
+    """Ctrl-C or SIGTERM stopped the run (exit code 1)."""
 
     @property
     def status(self) -> str:

@@ -33,6 +33,7 @@ from crm_connect.errors import (
 )
 from crm_connect.events import StreamResult
 from crm_connect.exit_codes import ExitCode, exit_code_of
+from crm_connect.interrupts import Terminated, stoppable_sync
 from crm_connect.plugins import register_plugin, unregister_plugin
 from crm_connect.resilience.counters import request_totals
 from crm_connect.run_events import RunRecorder, event, quota_fields
@@ -93,17 +94,12 @@ def run_connections(config: Config, names: Sequence[str] | None, options: RunOpt
                     ) -> RunSummary:
     """Run the sync tasks of ``names`` (all connections when empty), then the KPI step, then
     the report, as ``options`` say; never raises a :class:`CrmConnectError`: it ends up in the
-    summary and its exit code."""
+    summary and its exit code.  An interrupt (Ctrl-C, SIGTERM) ends the run with exit code 1
+    and ``interrupted`` set; what was stored is kept."""
     summary = RunSummary(started_at=dt.datetime.now(dt.UTC))
     try:
-        wanted = _check(config, names, options)
-        event("run_started", f"run started: {', '.join(wanted)}", connections=wanted)
-        if not options.kpis_only:
-            _sync_all(config, wanted, options, summary, display, child_output)
-        if not options.skip_kpis:
-            summary.kpis = _kpi_step(config, options)
-        if options.report is not None:
-            write_html_report(config, options.report)
+        with stoppable_sync():  # SIGTERM, like Ctrl-C, ends the run with its summary
+            _run_steps(config, names, options, summary, display, child_output)
     except ConfigError as exc:
         summary.error, code = str(exc), ExitCode.USAGE
         summary.exit_code = code
@@ -113,6 +109,11 @@ def run_connections(config: Config, names: Sequence[str] | None, options: RunOpt
     except CrmConnectError as exc:
         summary.error = str(exc)
         summary.exit_code = exit_code_of(exc.exit_code)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
+        why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        summary.error = (f"{why}: every page stored so far is kept with its checkpoint; the "
+                         "next run resumes where this one stopped")
+        summary.exit_code, summary.interrupted = ExitCode.FAILED, True
     if summary.error is None:
         codes = [_CONNECTION_CODES[c.status] for c in summary.connections.values()]
         if summary.kpis.status == "failed":
@@ -127,6 +128,18 @@ def run_connections(config: Config, names: Sequence[str] | None, options: RunOpt
           status=summary.status, exit_code=int(summary.exit_code),
           retry_after=summary.to_dict()["retry_after"], error=summary.error)
     return summary
+
+
+def _run_steps(config: Config, names: Sequence[str] | None, options: RunOptions,
+               summary: RunSummary, display: Any, child_output: IO[str] | None) -> None:
+    wanted = _check(config, names, options)
+    event("run_started", f"run started: {', '.join(wanted)}", connections=wanted)
+    if not options.kpis_only:
+        _sync_all(config, wanted, options, summary, display, child_output)
+    if not options.skip_kpis:
+        summary.kpis = _kpi_step(config, options)
+    if options.report is not None:
+        write_html_report(config, options.report)
 
 
 def _check(config: Config, names: Sequence[str] | None, options: RunOptions) -> list[str]:
@@ -222,14 +235,45 @@ def _sync_in_processes(config: Config, names: list[str], options: RunOptions,
     lock = threading.Lock()
     event("fan_out", f"syncing {len(names)} connections in up to {options.parallel} "
           "processes", connections=names)
+    children = _Children()
     with tempfile.TemporaryDirectory(prefix="crm-connect-run-") as folder:
         def task(name: str) -> ConnectionSummary:
             return _child_sync(config, name, options, Path(folder) / f"{name}.json",
-                               lambda line: _relay(output, lock, line))
+                               lambda line: _relay(output, lock, line), children)
 
         with ThreadPoolExecutor(max_workers=options.parallel) as pool:
-            results = list(pool.map(task, names))
+            try:
+                results = list(pool.map(task, names))
+            except BaseException:  # Ctrl-C or SIGTERM: stop the syncs under way, start none
+                pool.shutdown(wait=False, cancel_futures=True)
+                children.stop()
+                raise
     return dict(zip(names, results, strict=True))
+
+
+class _Children:
+    """The sync processes under way, to pass a stop on to them (each stops cleanly)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: list[subprocess.Popen[str]] = []
+        self.stopping = False
+
+    def start(self, command: list[str], cwd: Path) -> subprocess.Popen[str] | None:
+        with self.lock:
+            if self.stopping:
+                return None
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True, cwd=cwd)
+            self.running.append(process)
+            return process
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            for process in self.running:
+                if process.poll() is None:
+                    process.terminate()
 
 
 def _relay(output: IO[str], lock: threading.Lock, line: str) -> None:
@@ -239,7 +283,7 @@ def _relay(output: IO[str], lock: threading.Lock, line: str) -> None:
 
 
 def _child_sync(config: Config, name: str, options: RunOptions, summary_path: Path,
-                relay: Callable[[str], None]) -> ConnectionSummary:
+                relay: Callable[[str], None], children: _Children) -> ConnectionSummary:
     from crm_connect.run_summary import ConnectionSummary as Summary
 
     command = [sys.executable, "-m", "crm_connect", *(["--config", str(config.path)]
@@ -248,8 +292,10 @@ def _child_sync(config: Config, name: str, options: RunOptions, summary_path: Pa
                "run", name, "--skip-kpis", "--summary", str(summary_path),
                "--log-format", options.log_format, "--wait", str(options.wait)]
     started = time.monotonic()
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True, cwd=config.base_dir) as process:
+    process = children.start(command, config.base_dir)
+    if process is None:
+        return Summary(status="failed", error="not started: the run was stopped")
+    with process:
         assert process.stderr is not None
         for line in process.stderr:
             relay(line)

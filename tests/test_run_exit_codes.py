@@ -208,7 +208,8 @@ def paused_run(tmp_path: Path, env: dict[str, str]) -> Iterator[subprocess.Popen
     with serving() as server:
         project = write_project(tmp_path, server, files=False, gate=True)
         os.mkfifo(project / "gate")
-        process = subprocess.Popen([CLI, "-v", "run", "paged"], cwd=project,
+        process = subprocess.Popen([CLI, "-v", "run", "paged", "--summary", "paused.json"],
+                                   cwd=project,
                                    env={**os.environ, **env}, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         try:
@@ -268,3 +269,16 @@ def test_a_lock_left_by_a_killed_run_is_recovered(
     result = run(tmp_path, env, "paged")
     assert result.returncode == ExitCode.OK, result.stderr
     assert stored_ids(tmp_path, "paged") == sorted(str(n) for n in range(1, 26))
+
+
+def test_1_when_a_scheduler_terminates_the_run_with_the_summary_written(
+        tmp_path: Path, paused_run: subprocess.Popen[str]) -> None:
+    paused_run.send_signal(signal.SIGTERM)
+    _, err = paused_run.communicate(timeout=60)
+    assert paused_run.returncode == ExitCode.FAILED, err
+    assert "Traceback" not in err
+    summary = summary_of(tmp_path, "paused.json")
+    assert summary["status"] == "failed" and summary["exit_code"] == 1
+    assert summary["error"].startswith("terminated (SIGTERM)")
+    assert "next run resumes" in summary["error"]
+    assert len(stored_ids(tmp_path, "paged")) == 10  # the first page is kept
