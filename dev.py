@@ -64,7 +64,7 @@ def setup(*, with_test_tools: bool = True) -> None:
         extras = ""
         if with_test_tools:
             # postgres: the Postgres store's tests run against a real server.
-            extras = "[test,bench,postgres]" if project == ROOT else (
+            extras = "[test,bench,postgres,dagster,airflow]" if project == ROOT else (
                 "[test]" if _has_test_extra(project) else "")
         editable += ["-e", f"{project}{extras}"]
     run(*pip, *editable)

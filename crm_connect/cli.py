@@ -1,7 +1,8 @@
 """The ``crm-connect`` command line.
 
-Exit codes: 0 success, 1 a failure the message explains, 2 usage or configuration error,
-73 another sync holds the store.
+Exit codes (:class:`crm_connect.exit_codes.ExitCode`): 0 success, 1 a failure the message
+explains, 2 usage or configuration error, 73 another sync holds the store, 75 deferred (``run``:
+a daily quota is spent).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from crm_connect import __version__, cli_conformance, cli_quarantine, cli_runs, cli_scaffold
+from crm_connect import (
+    __version__,
+    cli_conformance,
+    cli_quarantine,
+    cli_run,
+    cli_runs,
+    cli_scaffold,
+)
 from crm_connect.cli_context import fail as _fail
 from crm_connect.cli_context import load_cli_config as _load_config
 from crm_connect.cli_context import state
@@ -331,7 +339,8 @@ def sync_command(
 
 
 # Commands that live in their own modules attach themselves here.
-for _commands in (metrics_cli, report_cli, cli_runs, cli_quarantine, cli_conformance, cli_scaffold):
+for _commands in (metrics_cli, report_cli, cli_runs, cli_quarantine, cli_conformance,
+                  cli_scaffold, cli_run):
     _commands.register_commands(app)
 
 

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -51,6 +51,8 @@ class ReportingSettings(BaseModel):
     rates: dict[str, Decimal] = Field(default_factory=dict)
     unify: bool = Field(default=False)
     """Count each customer ``crm-connect resolve`` unified once (``kpis --unify``)."""
+    grain: Literal["week", "month", "quarter", "year"] = Field(
+        default="month", description="The periods `crm-connect run` saves KPI snapshots at.")
 
     @field_validator("currency")
     @classmethod

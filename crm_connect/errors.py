@@ -22,6 +22,9 @@ Every message says what happened, to which connection or record, and what to do 
 
 from __future__ import annotations
 
+import datetime as dt
+
+from crm_connect.exit_codes import ExitCode
 from crm_connect.secret_names import env_var_name
 
 __all__ = [
@@ -45,13 +48,13 @@ __all__ = [
 class CrmConnectError(Exception):
     """Base class of every error crm-connect raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED
 
 
 class ConfigError(CrmConnectError):
     """The configuration file, a connection or a command line argument is wrong."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class MissingSecretError(ConfigError):
@@ -86,7 +89,7 @@ class StoreLockedError(StoreError):
     """Another crm-connect process is writing to the store (a second sync, or a reader the
     writer did not let in): exit code 73."""
 
-    exit_code = 73
+    exit_code = ExitCode.LOCKED
 
 
 class ConnectorError(CrmConnectError):
@@ -108,7 +111,15 @@ class LoginUnavailableError(AuthenticationError):
 
 
 class QuotaExceededError(ConnectorError):
-    """A vendor quota is used up: the sync stops cleanly and the next run resumes."""
+    """A vendor quota is used up: the sync stops cleanly and the next run resumes.
+
+    ``retry_at`` is when the vendor said the quota renews (an aware UTC time), when it said.
+    """
+
+    def __init__(self, message: str, *, connection: str | None = None,
+                 retry_at: dt.datetime | None = None) -> None:
+        self.retry_at = retry_at
+        super().__init__(message, connection=connection)
 
 
 class RetryExhaustedError(ConnectorError):

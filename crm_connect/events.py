@@ -6,6 +6,7 @@ hooks (:mod:`crm_connect.hookspecs`) and the report :func:`crm_connect.sync.run_
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 __all__ = ["StreamResult", "SyncReport", "SyncRun"]
@@ -48,6 +49,8 @@ class StreamResult:
     way (and repeated refused logins can lock the vendor account), so they are not tried."""
     warnings: list[str] = field(default_factory=list)
     """Records stored as they are but worth a look (won deals with a negative amount)."""
+    retry_at: dt.datetime | None = None
+    """A stream ``stopped`` by a spent quota: when the vendor said it renews, if it said."""
 
     @property
     def rate(self) -> float:

@@ -25,6 +25,7 @@ from crm_connect.errors import (
     QuotaExceededError,
 )
 from crm_connect.events import StreamResult, SyncReport, SyncRun
+from crm_connect.exit_codes import ExitCode
 from crm_connect.interrupts import Terminated, stoppable_sync, store_write
 from crm_connect.pages import PageWorkers, PreparedPage, prepare_page, validate_page
 from crm_connect.plugins import call_hook, has_implementations
@@ -148,13 +149,15 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
         while pending:
             store_next()
     except QuotaExceededError as exc:
-        result.status, result.error, result.exit_code = "stopped", str(exc), 1
+        # ``sync`` keeps exit code 1 for a quota stop; ``run`` reports it as deferred (75).
+        result.status, result.error, result.exit_code = "stopped", str(exc), ExitCode.FAILED
         result.stops_connection = True
+        result.retry_at = exc.retry_at
     except ConfigError as exc:
-        result.status, result.error, result.exit_code = "failed", str(exc), 2
+        result.status, result.error, result.exit_code = "failed", str(exc), ExitCode.USAGE
         result.stops_connection = True
     except AuthenticationError as exc:
-        result.status, result.error, result.exit_code = "failed", str(exc), 1
+        result.status, result.error, result.exit_code = "failed", str(exc), ExitCode.FAILED
         result.stops_connection = True
     except CrmConnectError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
@@ -162,13 +165,13 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
         log.debug("stream %s/%s: a worker died", connection, stream.name, exc_info=True)
         if workers is not None:
             workers.close()  # a fresh pool serves the next stream
-        result.status, result.exit_code = "failed", 1
+        result.status, result.exit_code = "failed", ExitCode.FAILED
         result.error = ("a validation worker process stopped unexpectedly (killed, or out of "
                         "memory): the pages after the last stored one were not stored; run "
                         "the sync again to resume from there")
     except Exception as exc:
         log.debug("stream %s/%s failed", connection, stream.name, exc_info=True)
-        result.status, result.exit_code = "failed", 1
+        result.status, result.exit_code = "failed", ExitCode.FAILED
         result.error = f"{type(exc).__name__}: {exc}"
         if page_failed:
             result.error = (f"a page could not be stored ({result.error}): nothing after the "
@@ -264,7 +267,7 @@ def _sync_connection(config: Config, name: str, store: Store, run: SyncRun,
         return [failed]
     except Exception as exc:
         failed = StreamResult(name, "*", "-", "failed", error=f"{type(exc).__name__}: {exc}",
-                              exit_code=1)
+                              exit_code=ExitCode.FAILED)
         progress.stream_finished(failed)
         return [failed]
     try:

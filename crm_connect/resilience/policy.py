@@ -10,6 +10,7 @@ are built with retries off.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import random
 import re
@@ -29,6 +30,7 @@ from crm_connect.errors import (
     QuotaExceededError,
     RetryExhaustedError,
 )
+from crm_connect.resilience import counters
 from crm_connect.resilience.budget import (
     QUOTA_WAIT_SECONDS,
     WaitBeyondBudget,
@@ -38,6 +40,7 @@ from crm_connect.resilience.budget import (
 from crm_connect.resilience.classify import (
     OK,
     Action,
+    Limit,
     Outcome,
     classify_exception,
 )
@@ -214,6 +217,8 @@ class ResiliencePolicy:
                 tracker = self._quotas.setdefault(reading.daily_name,
                                                   QuotaTracker(reading.daily_name))
             tracker.observe(reading.daily_used, reading.daily_limit)
+            counters.note_quota(self.connection, reading.daily_name, reading.daily_used,
+                                reading.daily_limit)
 
     def quota_usage(self) -> list[QuotaUsage]:
         """The daily quotas seen so far, as the latest responses reported them."""
@@ -294,6 +299,8 @@ class ResiliencePolicy:
                     return result
             else:
                 outcome = failure
+            if outcome.limit is Limit.RATE or "429" in outcome.reason:
+                counters.count_429(self.connection)
             if outcome.action is Action.REFRESH:
                 if refreshed:
                     raise AuthenticationError(
@@ -353,6 +360,7 @@ class ResiliencePolicy:
             if waited > 0.05:
                 log.debug("%s: %s waited %.2f s for the %s rate limit", self.connection,
                           description, waited, limiter.group)
+            counters.count_request(self.connection, limiter.group)
             injected = take_injected_failure(self, description)  # see resilience.injection
             if injected is not None:
                 return None, injected, None
@@ -376,7 +384,8 @@ class ResiliencePolicy:
             return QuotaExceededError(
                 f"{description}: {who} asked to wait {describe_wait(wait)} (until {until}): "
                 f"that is a spent quota, not a pause to sit out. {self._resume_hint()} Run it "
-                f"again after {until}.", connection=self.connection)
+                f"again after {until}.", connection=self.connection,
+                retry_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait))
         return RetryExhaustedError(
             f"{description}: {who} asked to wait {describe_wait(wait)}, more than is left of "
             f"this request's time budget (max_total_seconds = "
@@ -470,6 +479,7 @@ class ResiliencePolicy:
         exc = state.outcome.exception() if state.outcome is not None else None
         reason = exc.outcome.reason if isinstance(exc, _RetrySignal) else repr(exc)
         self.retries += 1
+        counters.count_retry(self.connection)
         log.warning("%s: %s: %s (attempt %d of %d); retrying in %.2f s", self.connection,
                     description, reason, state.attempt_number, self.settings.max_attempts,
                     state.upcoming_sleep)
