@@ -66,6 +66,7 @@ def run_demo(directory: Path) -> None:
         demo_sandboxes,
         running_sandboxes,
         sandbox_secrets,
+        validation_in_process,
         write_demo_folder,
     )
 
@@ -77,7 +78,7 @@ def run_demo(directory: Path) -> None:
     with running_sandboxes(sandboxes, started=_say_started) as running:
         folder = write_demo_folder(directory.resolve(), running)
         as_of = data_ends(running)
-        with sandbox_secrets(running):
+        with sandbox_secrets(running), validation_in_process():
             config = load_config(folder.config)
             report = _sync(config)
     _print_sync(report, config)

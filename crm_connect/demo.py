@@ -43,6 +43,7 @@ __all__ = [
     "demo_sandboxes",
     "running_sandboxes",
     "sandbox_secrets",
+    "validation_in_process",
     "write_demo_folder",
 ]
 
@@ -120,6 +121,21 @@ def sandbox_secrets(running: Sequence[RunningSandbox]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = before
+
+
+@contextlib.contextmanager
+def validation_in_process() -> Iterator[None]:
+    """Validate pages in this process for the block (``CRM_CONNECT_WORKERS=0``) unless the
+    user set ``CRM_CONNECT_WORKERS``: the demo's few thousand records validate faster than
+    worker processes start (measured in BENCHMARKS.md)."""
+    if "CRM_CONNECT_WORKERS" in os.environ:
+        yield
+        return
+    os.environ["CRM_CONNECT_WORKERS"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("CRM_CONNECT_WORKERS", None)
 
 
 def _config_document(running: Sequence[RunningSandbox]) -> dict[str, Any]:
