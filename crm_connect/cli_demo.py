@@ -109,7 +109,7 @@ def _sync(config: Any) -> Any:
 
 def _print_sync(report: Any, config: Any) -> None:
     """One line per connection: its streams, the records this run read and those the store
-    holds from it; then every error."""
+    holds from it (deleted ones included: they are kept, marked); then every error."""
     from crm_connect.demo import stored_records
 
     table = Table("connection", "streams", "read now", "in the store", box=box.SIMPLE_HEAD,
@@ -169,9 +169,8 @@ def _print_where(folder: Any, running: Sequence[Any], as_of: dt.datetime) -> Non
              f"  configuration  {config}",
              f"  store          {_shown(folder.store)}",
              f"  exports        {_shown(folder.exports)}", "",
-             f"The demo's data ends at {as_of:%Y-%m-%d}. The sandboxes have stopped; the store "
-             "stays. Explore it:",
-             f"  crm-connect -c {config} kpis --as-of {as_of:%Y-%m-%d} --by source", ""]
+             f"The data ends at {as_of:%Y-%m-%d}; the store stays when the sandboxes stop:",
+             f"  crm-connect -c {config} kpis --as-of {as_of:%Y-%m-%d}", ""]
     if running:
         lines += ["Point the same configuration at your real CRMs: in the configuration file,"]
         for entry in running:

@@ -187,7 +187,8 @@ def secret_fields(running: Sequence[RunningSandbox]) -> Mapping[str, list[str]]:
 
 
 def stored_records(config: Any) -> dict[str, int]:
-    """Connection name to how many records (deleted ones left out) the store holds from it."""
+    """Connection name to how many records the store holds from it (deleted ones included:
+    a sync marks them, never removes them)."""
     from crm_connect.config import open_store
     from crm_connect.schema import ENTITIES
 
@@ -197,7 +198,6 @@ def stored_records(config: Any) -> dict[str, int]:
             if not store.has_table(entity):
                 continue
             for source, count in store.execute(
-                    f"SELECT source, count(*) FROM {entity} WHERE NOT is_deleted "
-                    "GROUP BY source"):
+                    f"SELECT source, count(*) FROM {entity} GROUP BY source"):
                 counts[str(source)] = counts.get(str(source), 0) + int(count)
     return counts
