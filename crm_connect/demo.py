@@ -29,6 +29,7 @@ from typing import Any
 import tomli_w
 
 from crm_connect.config import CONFIG_FILENAME
+from crm_connect.errors import CrmConnectError, PluginError
 from crm_connect.plugins import get_demo_sandboxes
 from crm_connect.sandboxes import DemoConnection, DemoSandbox
 from crm_connect.secret_names import env_var_name
@@ -89,7 +90,14 @@ def running_sandboxes(sandboxes: Sequence[tuple[DemoSandbox, str]],
     with contextlib.ExitStack() as stack:
         running = []
         for sandbox, plugin in sandboxes:
-            connection = stack.enter_context(sandbox.start())
+            try:
+                connection = stack.enter_context(sandbox.start())
+            except (CrmConnectError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f'Plugin "{plugin}" could not start its demo sandbox '
+                    f"{sandbox.connection!r}: {type(exc).__name__}: {exc}") from exc
             entry = RunningSandbox(sandbox, plugin, connection)
             running.append(entry)
             if started is not None:

@@ -130,6 +130,30 @@ def test_two_plugins_registering_one_connection_name_are_both_named(
         get_demo_sandboxes()
 
 
+class BrokenStart:
+    @hookimpl
+    def register_demo_sandboxes(self, register: Any) -> None:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def start() -> Any:
+            raise OSError("no free port")
+            yield
+
+        register(DemoSandbox(connection="broken_demo", connector="files", start=start))
+
+
+def test_a_sandbox_that_cannot_start_is_an_error_naming_its_plugin(
+        crm_plugin: Callable[[Any, str], None], tmp_path: Path) -> None:
+    from crm_connect.demo import demo_sandboxes, running_sandboxes
+
+    crm_plugin(BrokenStart(), "broken")
+    broken = [entry for entry in demo_sandboxes() if entry[1] == "broken"]
+    with pytest.raises(PluginError, match='Plugin "broken" could not start its demo sandbox '
+                       "'broken_demo': OSError: no free port"), running_sandboxes(broken):
+        pass
+
+
 def listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
