@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Set up a development environment and run the project's main jobs, with nothing but Python.
 
-    python3 dev.py quickstart   # set up, sync the shipped sample export, print its KPIs
+    python3 dev.py quickstart   # set up, then crm-connect demo: two CRM sandboxes and a
+                                # folder of exports synced into one store, with their KPIs
     python3 dev.py test         # set up, then ruff, mypy and the whole test suite
 
 The virtual environment lives in .venv/ (override with $CRM_CONNECT_VENV); it is created on
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import venv
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("CRM_CONNECT_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-QUICKSTART = ROOT / "examples" / "quickstart"
+DEMO_DIR = "crm-connect-demo"
 
 
 def _projects() -> list[Path]:
@@ -79,23 +79,11 @@ def _has_test_extra(project: Path) -> bool:
 
 
 def quickstart() -> int:
+    """Install crm-connect and its plugins (no test tools), then run ``crm-connect demo``: it
+    starts each plugin's loopback sandbox, syncs them and the shipped exports into
+    crm-connect-demo/, and prints the KPIs."""
     setup(with_test_tools=False)
-    cli = BIN / "crm-connect"
-    for leftover in QUICKSTART.glob("crm.duckdb*"):
-        leftover.unlink()
-    run(cli, "sync", cwd=QUICKSTART)
-    print("\nThe same sync again changes nothing (idempotent):", flush=True)
-    run(cli, "sync", cwd=QUICKSTART)
-    if shutil.which("crm-connect", path=str(BIN)) and _has_command(cli, "kpis"):
-        # The sample export ends on 2026-11-17: its KPIs are shown as of that day.
-        run(cli, "kpis", "--grain", "quarter", "--from", "2026-01-01", "--as-of",
-            "2026-11-17T00:00:00Z", cwd=QUICKSTART)
-    return 0
-
-
-def _has_command(cli: Path, name: str) -> bool:
-    result = subprocess.run([str(cli), name, "--help"], capture_output=True, cwd=ROOT)
-    return result.returncode == 0
+    return run(BIN / "crm-connect", "demo", "--dir", DEMO_DIR, check=False)
 
 
 def test(extra: list[str]) -> int:

@@ -19,6 +19,7 @@ from rich.markup import escape
 from crm_connect import (
     __version__,
     cli_conformance,
+    cli_demo,
     cli_quarantine,
     cli_run,
     cli_runs,
@@ -340,7 +341,7 @@ def sync_command(
 
 # Commands that live in their own modules attach themselves here.
 for _commands in (metrics_cli, report_cli, cli_runs, cli_quarantine, cli_conformance,
-                  cli_scaffold, cli_run):
+                  cli_scaffold, cli_run, cli_demo):
     _commands.register_commands(app)
 
 

@@ -19,6 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from crm_connect.connector import Connector
     from crm_connect.events import StreamResult, SyncRun
+    from crm_connect.sandboxes import DemoSandbox
     from crm_connect.store_contract import Store
 
 hookspec = pluggy.HookspecMarker("crm_connect")
@@ -89,6 +90,21 @@ def register_stores(register: Callable[[str, type[Store]], None]) -> None:
     stores are ``duckdb`` and ``postgresql`` (also ``postgres``).
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_demo_sandboxes(register: Callable[[DemoSandbox], None]) -> None:
+    """Contribute a loopback sandbox to ``crm-connect demo``.
+
+    :param register: call it once per :class:`~crm_connect.sandboxes.DemoSandbox`: the
+        connection name and connector the demo configures, and ``start``, a context manager
+        that starts the sandbox on a free loopback port, yields the connection's settings,
+        its throwaway secrets (given to the connector through the environment, never
+        written to a file) and the date its data ends at, and stops the sandbox on leaving.
+        A connection name registered twice is an error naming both plugins.
+
+    .. versionadded:: 0.3
     """
 
 

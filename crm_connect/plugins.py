@@ -292,3 +292,26 @@ def get_stores() -> dict[str, Any]:
         call_registry_hook("register_stores", make_register)
         _registries["stores"] = registry
     return {key: value for key, (value, _) in _registries["stores"].items.items()}
+
+
+def get_demo_sandboxes() -> dict[str, tuple[Any, str]]:
+    """Connection name to (:class:`~crm_connect.sandboxes.DemoSandbox`, plugin name), from
+    every plugin's ``register_demo_sandboxes``, in plugin registration order."""
+    from crm_connect.sandboxes import DemoSandbox
+
+    if "demo_sandboxes" not in _registries:
+        registry = Registry("demo sandbox")
+
+        def make_register(plugin: str) -> Callable[..., None]:
+            def register(sandbox: DemoSandbox) -> None:
+                if not isinstance(sandbox, DemoSandbox):
+                    raise PluginError(
+                        f'Plugin "{plugin}" registered {sandbox!r}, which is not a '
+                        "crm_connect.sandboxes.DemoSandbox")
+                registry.register_for(plugin, sandbox.connection, sandbox)
+
+            return register
+
+        call_registry_hook("register_demo_sandboxes", make_register)
+        _registries["demo_sandboxes"] = registry
+    return dict(_registries["demo_sandboxes"].items)

@@ -31,6 +31,7 @@ CONTRACTS = (
     "crm_connect.events",
     "crm_connect.store_contract",
     "crm_connect.hookspecs",
+    "crm_connect.sandboxes",
 )
 """What plugins and the core agree on: the bottom of the house."""
 

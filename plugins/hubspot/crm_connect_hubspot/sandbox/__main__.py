@@ -7,18 +7,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
-import threading
 
+from crm_connect.testing.serving import print_details, serve_until_interrupted
+
+from .demo import CUSTOM_MAPPING
 from .limits import TIERS
 from .portal import iso_ms, ms_of
 from .server import HubSpotSandbox
-
-# The sandbox portal's custom properties, mapped onto the canonical fields they feed.
-CUSTOM_MAPPING = {
-    "accounts": {"churned_at": "churn_date", "segment": "customer_segment"},
-    "tickets": {"handle_time_seconds": "handle_time_minutes*60"},
-}
 
 
 def connection_recipe(name: str, base_url: str, *, oauth: bool, client_id: str,
@@ -88,26 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(details), flush=True)
     else:
-        width = max(len(key) for key in details)
-        print("HubSpot sandbox running (Ctrl-C to stop)")
-        for key, value in details.items():
-            print(f"  {key.ljust(width)}  {value}")
+        print_details("HubSpot sandbox running (Ctrl-C to stop)", details)
         print()
         print(connection_recipe(args.connection, sandbox.base_url, oauth=args.oauth,
                                 client_id=creds.client_id, secrets=secrets, as_of=as_of),
               flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
-        if args.json:  # what a benchmark reports: requests by endpoint, 429s by policy
-            with contextlib.suppress(BrokenPipeError):  # whoever read the start has gone
-                print(json.dumps({"served": dict(sandbox.api.served),
-                                  "refused": dict(sandbox.limits.refused)}), flush=True)
+    serve_until_interrupted(sandbox.stop)
+    if args.json:  # what a benchmark reports: requests by endpoint, 429s by policy
+        with contextlib.suppress(BrokenPipeError):  # whoever read the start has gone
+            print(json.dumps({"served": dict(sandbox.api.served),
+                              "refused": dict(sandbox.limits.refused)}), flush=True)
     return 0
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
+
+from crm_connect.testing.serving import print_details, serve_until_interrupted
 
 from .server import DEFAULT_API_VERSION, SalesforceSandbox
 
@@ -87,24 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(details), flush=True)
     else:
-        width = max(len(k) for k in details)
-        print("Salesforce sandbox running (Ctrl-C to stop)")
-        for key, value in details.items():
-            print(f"  {key.ljust(width)}  {value}")
+        print_details("Salesforce sandbox running (Ctrl-C to stop)", details)
         print("  trust the certificate with:")
         print(f"    export REQUESTS_CA_BUNDLE={sandbox.cert_path}")
         print()
         print(connection_recipe(args.connection, sandbox.instance_url, str(sandbox.cert_path),
                                 creds.username, creds.password, creds.security_token,
                                 as_of), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    serve_until_interrupted(sandbox.stop)
     return 0
 
 
