@@ -50,6 +50,7 @@ from crm_connect_hubspot.incremental import (
     SearchReader,
     cursor_ms,
     iso_ms,
+    search_below,
     to_ms,
 )
 from crm_connect_hubspot.kpis import stream_kpis, unfed_kpis
@@ -77,6 +78,7 @@ from crm_connect_hubspot.prefetch import read_ahead
 from crm_connect_hubspot.profile import HUBSPOT_PROFILE
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
 from crm_connect_hubspot.shared import PARTNERS, SharedReads, view
+from crm_connect_hubspot.split import split_read
 from crm_connect_hubspot.values import read_datetime
 
 __all__ = ["HubSpotConnector"]
@@ -349,6 +351,10 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             return {**state, "cursor": later(state["cursor"], iso_ms(newest))}
 
         for found, chunk_state in chunks:
+            if objects and len(objects) + len(found) > self.config.batch_size:
+                # a page never holds more than one associations request's worth
+                yield page(objects, state, False)
+                objects, state = [], None
             objects += found
             for obj in found:
                 changed = updated_ms(obj)
@@ -397,7 +403,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             assert state is not None
             yield from self._read_archived(spec, dict(state["search"]), state)
             return
-        if mode == "list" or (state is None and self.config.start_date is None):
+        if mode in ("list", "split") or (state is None and self.config.start_date is None):
             search_state = yield from self._read_list(spec, state)
             archived_since = None
             listed = True
@@ -422,6 +428,30 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         yield from self._read_archived(spec, search_state,
                                        {"archived_cursor": archived_since, "sweep": listed})
 
+    def _full_read(self, spec: ObjectSpec, state: dict[str, Any] | None
+                   ) -> Iterator[tuple[list[HubSpotObject], dict[str, Any] | None]]:
+        """Every live record, each page with where the read stands (``None`` at the end):
+        listed and searched at once (:mod:`~crm_connect_hubspot.split`), or listed."""
+        properties = self._properties(spec)
+        split = (state or {}).get("mode") == "split" or (
+            state is None and self.config.first_sync_search and spec.searchable)
+        if split:
+            search = search_below(self.client.search(spec.object_type), properties,
+                                  self.config.search_page_size)
+            for objects, position in split_read(
+                    lambda after: self._list_objects(spec, properties, after, False), search,
+                    self.config.search_page_size, state,
+                    name=f"hubspot-{self.connection}-{spec.stream}"):
+                done = position.list_done and position.search_done
+                yield objects, None if done else position.state()
+            return
+        after = (state or {}).get("after")
+        while True:
+            objects, after = self._list_objects(spec, properties, after, archived=False)
+            yield objects, {"mode": "list", "after": after} if after else None
+            if not after:
+                return
+
     def _read_list(self, spec: ObjectSpec, state: dict[str, Any] | None
                    ) -> Generator[Chunk, None, dict[str, Any]]:
         """Every live record by the list endpoint; returns the search state to go on from.
@@ -431,14 +461,11 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         was being read is read again.  The records read near that cursor are remembered so
         the next run does not read them again unchanged."""
         started = (state or {}).get("started_at") or iso_ms(to_ms(dt.datetime.now(dt.UTC)))
-        after = (state or {}).get("after")
         seen: dict[str, int] = {str(k): int(v) for k, v in ((state or {}).get("seen") or {})
                                 .items()}
         high: int | None = (state or {}).get("high")
         lookback = self.config.search_lookback_seconds * 1000
-        properties = self._properties(spec)
-        while True:
-            objects, after = self._list_objects(spec, properties, after, archived=False)
+        for objects, position in self._full_read(spec, state):
             for obj in objects:
                 value = cursor_ms(obj, spec.cursor)
                 if value is None:
@@ -448,11 +475,9 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                     seen[obj.id] = value
             if len(seen) > 2 * SEEN_LIMIT and high is not None:
                 seen = newest_seen(seen, high - lookback)
-            page_state = {"mode": "list", "after": after, "started_at": started,
-                          "seen": seen, "high": high, "sweep": True} if after else None
+            page_state = {**position, "started_at": started, "seen": seen, "high": high,
+                          "sweep": True} if position is not None else None
             yield objects, page_state
-            if not after:
-                break
         begin = read_datetime("started_at", started)
         assert begin is not None
         cursor = min(high, to_ms(begin)) if high is not None else None

@@ -50,6 +50,7 @@ def project(folder: Path, portal: Any, streams: list[str], monkeypatch: pytest.M
     (folder / "crm-connect.toml").write_text(
         f'[connections.hs]\nconnector = "hubspot"\nbase_url = "{portal.base_url}"\n'
         f"streams = {json.dumps(streams)}\npage_size = {page_size}\nbatch_size = 100\n"
+        "first_sync_search = false\n"  # list only: request counts that do not race
         + UNTHROTTLED, encoding="utf-8")
     monkeypatch.setenv("CRM_CONNECT_HS_ACCESS_TOKEN", portal.credentials.access_token)
     return folder
