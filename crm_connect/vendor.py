@@ -61,10 +61,12 @@ __all__ = [
 class RateLimitSettings(BaseModel):
     """The client-side limit of one limit group.
 
-    ``requests`` per ``per_seconds`` is a sliding-window promise: the token bucket holds at most
-    ``burst`` tokens and refills at ``(requests - burst) / per_seconds``, so no window of
-    ``per_seconds`` ever sees more than ``requests`` calls.  ``max_concurrent`` caps the
-    requests in flight at once (a vendor's concurrent long-running request limit).
+    ``requests`` per ``per_seconds`` is a sliding-window promise kept at the published rate: a
+    token bucket of at most ``burst`` tokens refills at ``requests / per_seconds``, and a
+    sliding window counting each request from its sending to ``per_seconds`` after its answer
+    makes sure no window of ``per_seconds`` ever sees more than ``requests`` calls.
+    ``max_concurrent`` caps the requests in flight at once (a vendor's concurrent long-running
+    request limit).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -1,7 +1,8 @@
 """Client-side rate limiting and the daily quota guard.
 
-:class:`TokenBucket` spaces requests so a connection stays under its vendor's published limits;
-:class:`GroupLimiter` adds a cap on requests in flight; :class:`QuotaTracker` follows the daily
+:class:`TokenBucket` spaces requests at the vendor's published rate; :class:`SlidingWindow`
+keeps any window of the vendor's length under its published count; :class:`GroupLimiter`
+combines them with a cap on requests in flight; :class:`QuotaTracker` follows the daily
 quota through the usage headers the vendor sends.  All are safe to share between threads.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from crm_connect.resilience.budget import WaitBeyondBudget
 from crm_connect.resilience.settings import RateLimitSettings
 
-__all__ = ["GroupLimiter", "QuotaTracker", "QuotaUsage", "TokenBucket"]
+__all__ = ["GroupLimiter", "QuotaTracker", "QuotaUsage", "SlidingWindow", "TokenBucket"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -94,6 +96,64 @@ class TokenBucket:
             self._tokens = min(self._tokens, 0.0) - seconds * self._rate
 
 
+class SlidingWindow:
+    """At most ``requests`` requests in any ``seconds`` long window, as the vendor counts them.
+
+    The vendor counts a request when it arrives, somewhere between the moment it is sent and
+    the moment its answer is back.  A request holds its place from :meth:`enter` (sent) until
+    ``seconds`` after :meth:`leave` (answered): the window can never see more than
+    ``requests`` of them, whatever the network's delays, and in steady state it lets
+    ``requests`` through per ``seconds`` plus one round trip (the published rate, not a share
+    of it).
+    """
+
+    def __init__(self, requests: int, seconds: float, *, clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep) -> None:
+        if requests < 1 or seconds <= 0:
+            raise ValueError("a sliding window needs a positive count and length")
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self._requests = requests
+        self._seconds = float(seconds)
+        self._in_flight = 0
+        self._answered: deque[float] = deque()  # when answers came back, oldest first
+
+    def reconfigure(self, requests: int, seconds: float) -> None:
+        with self._lock:
+            self._requests, self._seconds = max(1, requests), float(seconds)
+
+    def _delay(self, now: float) -> float:
+        while self._answered and self._answered[0] + self._seconds <= now:
+            self._answered.popleft()
+        if self._in_flight + len(self._answered) < self._requests:
+            return 0.0
+        if not self._answered:  # every place is held by a request still in flight
+            return min(self._seconds, 0.01)
+        return self._answered[0] + self._seconds - now
+
+    def enter(self, deadline: float | None = None) -> float:
+        """Take a place in the window, waiting for one; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                delay = self._delay(now)
+                if delay <= 1e-9:  # not a rounding error's worth left
+                    self._in_flight += 1
+                    return waited
+            if deadline is not None and now + delay > deadline:
+                raise WaitBeyondBudget(delay, "the client-side rate limit")
+            self._sleep(delay)
+            waited += delay
+
+    def leave(self) -> None:
+        """The request's answer is back: its place frees ``seconds`` from now."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._answered.append(self._clock())
+
+
 class GroupLimiter:
     """The limits of one limit group of one connection: a token bucket and a concurrency cap."""
 
@@ -104,14 +164,15 @@ class GroupLimiter:
         self._explicit = explicit
         self._lock = threading.Lock()
         self.bucket = self._make_bucket(settings, clock, sleep)
+        self.window = (SlidingWindow(settings.requests, settings.per_seconds, clock=clock,
+                                     sleep=sleep) if settings.requests is not None else None)
         self._slots = (threading.BoundedSemaphore(settings.max_concurrent)
                        if settings.max_concurrent else None)
 
     @staticmethod
     def _bucket_shape(requests: int, per_seconds: float, burst: int) -> tuple[float, float]:
-        # burst + rate * window == requests: no window ever sees more than `requests`.
-        rate = max(requests - burst, 1) / per_seconds
-        return float(burst), rate
+        # the published rate; the sliding window keeps every window at `requests` or fewer
+        return float(burst), requests / per_seconds
 
     def _make_bucket(self, settings: RateLimitSettings, clock: Clock,
                      sleep: Sleep) -> TokenBucket | None:
@@ -129,16 +190,17 @@ class GroupLimiter:
             (:class:`WaitBeyondBudget` instead).
         """
         waited = self.bucket.acquire(deadline) if self.bucket is not None else 0.0
-        if self._slots is None:
+        with contextlib.ExitStack() as held:
+            if self.window is not None:
+                waited += self.window.enter(deadline)
+                held.callback(self.window.leave)
+            if self._slots is not None:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not self._slots.acquire(timeout=timeout):
+                    raise WaitBeyondBudget(timeout or 0.0,
+                                           "the client-side cap on requests in flight")
+                held.callback(self._slots.release)
             yield waited
-            return
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not self._slots.acquire(timeout=timeout):
-            raise WaitBeyondBudget(timeout or 0.0, "the client-side cap on requests in flight")
-        try:
-            yield waited
-        finally:
-            self._slots.release()
 
     def adapt(self, maximum: int | None, remaining: int | None,
               interval_seconds: float | None) -> None:
@@ -161,6 +223,8 @@ class GroupLimiter:
                 self.settings = updated
                 self.bucket.reconfigure(*self._bucket_shape(
                     maximum, interval_seconds, updated.effective_burst))
+                if self.window is not None:
+                    self.window.reconfigure(maximum, interval_seconds)
         if remaining is not None:
             # Keep a small reserve: other clients of the account may be sending too.
             self.bucket.limit_tokens(remaining - 1)

@@ -116,6 +116,11 @@ class HubSpotConfig(ConnectorConfig):
         "sync) compares HubSpot's ids with the stored ones and marks the missing rows deleted. "
         "N > 0 also does it every N-th incremental run (an id-only list read); 0: only on "
         "full refreshes.")
+    first_sync_search: bool = Field(
+        default=True,
+        description="A first sync (and --full-refresh) lists each object from its lowest id "
+        "and searches it from its highest at once, so both the general and the search budget "
+        "are spent; false: list only.")
     search_lookback_seconds: int = Field(
         default=60, ge=0,
         description="An incremental run searches from this long before the saved cursor, "

@@ -8,7 +8,8 @@ Reading a CRM object stream (companies, contacts, deals, engagements, tickets, f
 2. **Incremental runs**: the search API from the saved cursor, past its 10,000-result cap
    (:class:`~crm_connect_hubspot.incremental.SearchReader`).
 3. **Archived records** (``archived=true``) after the live ones, every run: those archived
-   since the last run are stored with ``is_deleted``.
+   since the last run are stored with ``is_deleted``.  ``contacts`` and ``leads`` share one
+   read of the contacts object per run (:mod:`~crm_connect_hubspot.shared`).
 4. **Associations** of each page (``batch_size`` records) through the v4 batch API, one
    request per page and object type, never one per record; the next records are read ahead
    meanwhile (:mod:`~crm_connect_hubspot.prefetch`), so the search and general budgets are
@@ -49,6 +50,7 @@ from crm_connect_hubspot.incremental import (
     SearchReader,
     cursor_ms,
     iso_ms,
+    search_below,
     to_ms,
 )
 from crm_connect_hubspot.kpis import stream_kpis, unfed_kpis
@@ -57,8 +59,10 @@ from crm_connect_hubspot.listing import (
     campaign_pages,
     id_sweep,
     later,
+    list_objects,
     newest_seen,
     owner_pages,
+    read_archived,
     read_whole,
     updated_ms,
 )
@@ -73,7 +77,9 @@ from crm_connect_hubspot.objects import ENGAGEMENT_STREAMS, OBJECT_SPECS, Object
 from crm_connect_hubspot.prefetch import read_ahead
 from crm_connect_hubspot.profile import HUBSPOT_PROFILE
 from crm_connect_hubspot.records import HubSpotObject, Pipelines
-from crm_connect_hubspot.values import UnreadableValue, read_datetime
+from crm_connect_hubspot.shared import PARTNERS, SharedReads, view
+from crm_connect_hubspot.split import split_read
+from crm_connect_hubspot.values import read_datetime
 
 __all__ = ["HubSpotConnector"]
 
@@ -97,6 +103,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         self._currency: str | None = config.currency
         self._currency_known = config.currency is not None
         self._all_properties: dict[str, set[str]] = {}
+        self._shared = SharedReads()  # the leads' pages of this run's contacts read
 
     @property
     def client(self) -> HubSpotClient:
@@ -120,6 +127,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         return str(path)
 
     def close(self) -> None:
+        self._shared.close()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -167,7 +175,22 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             spend_category=self.config.spend_category.value,
             keep_extra=True)
 
+    def _partner(self, spec: ObjectSpec) -> ObjectSpec | None:
+        """The stream a read of ``spec`` serves too (see :mod:`~crm_connect_hubspot.shared`)."""
+        partner = PARTNERS.get(spec.stream)
+        if partner is None or (self.config.streams is not None
+                               and partner not in self.config.streams):
+            return None
+        return spec_for(partner)
+
     def _properties(self, spec: ObjectSpec) -> list[str]:
+        """What a read of ``spec`` asks for: its own properties and its partner's."""
+        partner = self._partner(spec)
+        own = self._own_properties(spec)
+        return own if partner is None else list(dict.fromkeys(
+            own + self._own_properties(partner)))
+
+    def _own_properties(self, spec: ObjectSpec) -> list[str]:
         wanted = spec.properties(self.fieldmap(spec))
         if self.config.extra_fields == "all" and spec.searchable:
             if spec.object_type not in self._all_properties:
@@ -234,6 +257,16 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         spec = spec_for(stream.name)
         if spec not in self._specs():
             raise ConfigError(f"connection {self.connection!r} has no stream {stream.name!r}")
+        replay = self._shared.replay(spec.stream, state)
+        partner = self._partner(spec)
+        if replay is not None:
+            yield from replay
+        elif partner is None:
+            yield from self._read_stream(spec, state)
+        else:
+            yield from self._shared.share(self._read_stream(spec, state), partner, state)
+
+    def _read_stream(self, spec: ObjectSpec, state: dict[str, Any] | None) -> Iterator[Page]:
         started = False
         try:
             for page in self._read(spec, state):
@@ -318,6 +351,10 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             return {**state, "cursor": later(state["cursor"], iso_ms(newest))}
 
         for found, chunk_state in chunks:
+            if objects and len(objects) + len(found) > self.config.batch_size:
+                # a page never holds more than one associations request's worth
+                yield page(objects, state, False)
+                objects, state = [], None
             objects += found
             for obj in found:
                 changed = updated_ms(obj)
@@ -333,15 +370,28 @@ class HubSpotConnector(Connector[HubSpotConfig]):
     def _page(self, spec: ObjectSpec, ctx: MappingContext, objects: list[HubSpotObject],
               state: dict[str, Any] | None) -> Page:
         live = [obj for obj in objects if not obj.archived]  # deleted: their links do not count
-        for to_type in spec.associations:
+        partner = self._partner(spec)
+        wanted = spec.associations + (partner.associations if partner is not None else ())
+        for to_type in dict.fromkeys(wanted):
             if not live:
                 break
             links = self.client.associations(spec.object_type, to_type,
                                              [obj.id for obj in live])
             for obj in live:
                 obj.links[to_type] = links.get(obj.id, [])
-        records, raws, rejected = map_objects(objects, ctx)
-        return Page(records, state, raw=raws, rejected=rejected)
+        if partner is None:
+            records, raws, rejected = map_objects(objects, ctx)
+            return Page(records, state, raw=raws, rejected=rejected)
+        own = set(self._own_properties(spec))
+        records, raws, rejected = map_objects(
+            [view(obj, own, spec.associations) for obj in objects], ctx)
+        built = Page(records, state, raw=raws, rejected=rejected)
+        theirs = set(self._own_properties(partner))
+        records, raws, rejected = map_objects(
+            [view(obj, theirs, partner.associations) for obj in objects],
+            self.context_for(partner))
+        self._shared.keep(built, Page(records, raw=raws, rejected=rejected))
+        return built
 
     def _read_object(self, spec: ObjectSpec, state: dict[str, Any] | None
                      ) -> Iterator[Chunk]:
@@ -353,7 +403,7 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             assert state is not None
             yield from self._read_archived(spec, dict(state["search"]), state)
             return
-        if mode == "list" or (state is None and self.config.start_date is None):
+        if mode in ("list", "split") or (state is None and self.config.start_date is None):
             search_state = yield from self._read_list(spec, state)
             archived_since = None
             listed = True
@@ -378,21 +428,29 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         yield from self._read_archived(spec, search_state,
                                        {"archived_cursor": archived_since, "sweep": listed})
 
-    def _list_objects(self, spec: ObjectSpec, properties: list[str], after: str | None,
-                      archived: bool) -> tuple[list[HubSpotObject], str | None]:
-        """A list page; properties that would overflow the URL come by batch read (POST)."""
-        if self.client.url_length(spec.object_type, properties) <= self.config.max_url_length:
-            return self.client.list_page(spec.object_type, properties, after=after,
-                                         archived=archived)
-        objects, following = self.client.list_page(
-            spec.object_type, ["hs_object_id", spec.cursor], after=after, archived=archived)
-        if objects:
-            full = {obj.id: obj for obj in self.client.batch_read(
-                spec.object_type, [obj.id for obj in objects], properties, archived=archived)}
-            for obj in objects:
-                if obj.id in full:
-                    obj.properties.update(full[obj.id].properties)
-        return objects, following
+    def _full_read(self, spec: ObjectSpec, state: dict[str, Any] | None
+                   ) -> Iterator[tuple[list[HubSpotObject], dict[str, Any] | None]]:
+        """Every live record, each page with where the read stands (``None`` at the end):
+        listed and searched at once (:mod:`~crm_connect_hubspot.split`), or listed."""
+        properties = self._properties(spec)
+        split = (state or {}).get("mode") == "split" or (
+            state is None and self.config.first_sync_search and spec.searchable)
+        if split:
+            search = search_below(self.client.search(spec.object_type), properties,
+                                  self.config.search_page_size)
+            for objects, position in split_read(
+                    lambda after: self._list_objects(spec, properties, after, False), search,
+                    self.config.search_page_size, state,
+                    name=f"hubspot-{self.connection}-{spec.stream}"):
+                done = position.list_done and position.search_done
+                yield objects, None if done else position.state()
+            return
+        after = (state or {}).get("after")
+        while True:
+            objects, after = self._list_objects(spec, properties, after, archived=False)
+            yield objects, {"mode": "list", "after": after} if after else None
+            if not after:
+                return
 
     def _read_list(self, spec: ObjectSpec, state: dict[str, Any] | None
                    ) -> Generator[Chunk, None, dict[str, Any]]:
@@ -403,14 +461,11 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         was being read is read again.  The records read near that cursor are remembered so
         the next run does not read them again unchanged."""
         started = (state or {}).get("started_at") or iso_ms(to_ms(dt.datetime.now(dt.UTC)))
-        after = (state or {}).get("after")
         seen: dict[str, int] = {str(k): int(v) for k, v in ((state or {}).get("seen") or {})
                                 .items()}
         high: int | None = (state or {}).get("high")
         lookback = self.config.search_lookback_seconds * 1000
-        properties = self._properties(spec)
-        while True:
-            objects, after = self._list_objects(spec, properties, after, archived=False)
+        for objects, position in self._full_read(spec, state):
             for obj in objects:
                 value = cursor_ms(obj, spec.cursor)
                 if value is None:
@@ -420,11 +475,9 @@ class HubSpotConnector(Connector[HubSpotConfig]):
                     seen[obj.id] = value
             if len(seen) > 2 * SEEN_LIMIT and high is not None:
                 seen = newest_seen(seen, high - lookback)
-            page_state = {"mode": "list", "after": after, "started_at": started,
-                          "seen": seen, "high": high, "sweep": True} if after else None
+            page_state = {**position, "started_at": started, "seen": seen, "high": high,
+                          "sweep": True} if position is not None else None
             yield objects, page_state
-            if not after:
-                break
         begin = read_datetime("started_at", started)
         assert begin is not None
         cursor = min(high, to_ms(begin)) if high is not None else None
@@ -433,43 +486,14 @@ class HubSpotConnector(Connector[HubSpotConfig]):
         return {"mode": "search", "cursor": text, "search_from": text, "complete": True,
                 "seen": kept}
 
+    def _list_objects(self, spec: ObjectSpec, properties: list[str], after: str | None,
+                      archived: bool) -> tuple[list[HubSpotObject], str | None]:
+        return list_objects(self.client, spec, properties, after, archived=archived,
+                            max_url_length=self.config.max_url_length)
+
     def _read_archived(self, spec: ObjectSpec, search_state: dict[str, Any],
                        state: dict[str, Any]) -> Iterator[Chunk]:
-        """Records archived since the last run, marked deleted; the last page's state is
-        the finished search state with the new archive cursor."""
-        since = read_datetime("archived_cursor", state.get("archived_cursor"))
-        floor = to_ms(since) if since is not None else None
-        newest = max(floor or 0, int(state.get("archived_max") or 0))
-        updated = int(state.get("archived_updated") or 0)
-        after = state.get("after")
-        properties = self._properties(spec)
-        while True:
-            objects, after = self._list_objects(spec, properties, after, archived=True)
-            fresh = []
-            for obj in objects:
-                obj.archived = True
-                try:
-                    when = read_datetime("archivedAt", obj.archived_at)
-                except UnreadableValue:
-                    when = None
-                moment = to_ms(when) if when is not None else None
-                if floor is None or moment is None or moment > floor:
-                    fresh.append(obj)
-                if moment is not None:
-                    newest = max(newest, moment)
-                changed = updated_ms(obj) or cursor_ms(obj, spec.cursor)
-                if changed is not None and (floor is None or moment is None or moment > floor):
-                    updated = max(updated, changed)
-            page_state = {"mode": "archived", "after": after, "search": search_state,
-                          "sweep": bool(state.get("sweep")),
-                          "archived_cursor": state.get("archived_cursor"),
-                          "archived_max": newest, "archived_updated": updated} if after else None
-            yield fresh, page_state
-            if not after:
-                break
-        final = dict(search_state)
-        final["archived_cursor"] = iso_ms(newest) if newest else state.get("archived_cursor")
-        # the state's cursor covers the archived records stored too; the next search still
-        # starts from the live records' (search_from)
-        final["cursor"] = later(final.get("cursor"), iso_ms(updated) if updated else None)
-        yield [], final
+        """Records archived since the last run, marked deleted (see
+        :func:`~crm_connect_hubspot.listing.read_archived`)."""
+        return read_archived(self.client, spec, self._properties(spec), search_state, state,
+                             max_url_length=self.config.max_url_length)

@@ -35,7 +35,9 @@ from hubspot.crm.objects import (  # type: ignore[import-untyped]
     PublicObjectSearchRequest,
 )
 
+from crm_connect.errors import CrmConnectError
 from crm_connect_hubspot.records import HubSpotObject
+from crm_connect_hubspot.split import SearchUnavailable
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "SearchReader",
     "cursor_ms",
     "from_ms",
+    "search_below",
     "to_ms",
 ]
 
@@ -302,3 +305,33 @@ class SearchReader:
             position.cursor = value
         position.lower, position.strict, position.tie_open = value, True, False
         position.seen = {i: v for i, v in position.seen.items() if v != value}
+
+
+def search_below(search: SearchFn, properties: list[str], page_size: int
+                 ) -> Callable[[int | None], list[HubSpotObject]]:
+    """A search of the records with ids below a bound, highest first, one page a call: the
+    search half of a first sync (:mod:`~crm_connect_hubspot.split`).  Each call is a new
+    search from the lowest id read, so none reaches the 10,000-result cap."""
+
+    def page(below: int | None) -> list[HubSpotObject]:
+        filters = ([Filter(property_name="hs_object_id", operator="LT", value=str(below))]
+                   if below is not None else [])
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=filters)] if filters else [],
+            sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
+            properties=properties, limit=page_size)
+        try:
+            response = search(request)
+        except CrmConnectError as exc:  # not a searchable object here: the list reads it
+            if getattr(exc, "status", None) in (400, 403, 404):
+                raise SearchUnavailable(str(exc)) from exc
+            raise
+        found = [HubSpotObject.from_model(item) for item in response.results or []]
+        ids = [_id(obj.id) for obj in found]
+        bound = below if below is not None else 1 << 62
+        if any(later >= earlier for earlier, later in zip([bound, *ids], ids, strict=False)):
+            # records would be lost between the two ends: let the list read them all
+            raise SearchUnavailable("the search did not answer by id, highest first")
+        return found
+
+    return page

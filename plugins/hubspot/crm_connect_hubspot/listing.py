@@ -1,4 +1,5 @@
-"""Reading helpers of the connector that need no connector state: whole listings (owners and
+"""Reading helpers of the connector that need no connector state: list pages (by batch read
+when the property list would overflow the URL), archived records, whole listings (owners and
 marketing campaigns, which have no search), id sweeps for purged records, cursor arithmetic."""
 
 from __future__ import annotations
@@ -8,14 +9,14 @@ from typing import Any
 
 from crm_connect.connector import IdSweep, Page
 from crm_connect_hubspot.client import HubSpotClient
-from crm_connect_hubspot.incremental import SEEN_LIMIT, iso_ms, to_ms
+from crm_connect_hubspot.incremental import SEEN_LIMIT, cursor_ms, iso_ms, to_ms
 from crm_connect_hubspot.mapping import MappingContext, map_objects
 from crm_connect_hubspot.objects import ObjectSpec
 from crm_connect_hubspot.records import HubSpotObject
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
 
-__all__ = ["Chunk", "campaign_pages", "id_sweep", "later", "newest_seen", "owner_pages",
-           "read_whole", "updated_ms"]
+__all__ = ["Chunk", "campaign_pages", "id_sweep", "later", "list_objects", "newest_seen",
+           "owner_pages", "read_archived", "read_whole", "updated_ms"]
 
 
 Chunk = tuple[list[HubSpotObject], dict[str, Any] | None]
@@ -107,3 +108,63 @@ def id_sweep(client: HubSpotClient, spec: ObjectSpec, final: dict[str, Any],
             if not after:
                 break
     yield Page([], final, id_sweep=IdSweep(pending, first=first, last=True))
+
+
+def list_objects(client: HubSpotClient, spec: ObjectSpec, properties: list[str],
+                 after: str | None, *, archived: bool, max_url_length: int
+                 ) -> tuple[list[HubSpotObject], str | None]:
+    """A list page; properties that would overflow the URL come by batch read (POST)."""
+    if client.url_length(spec.object_type, properties) <= max_url_length:
+        return client.list_page(spec.object_type, properties, after=after, archived=archived)
+    objects, following = client.list_page(
+        spec.object_type, ["hs_object_id", spec.cursor], after=after, archived=archived)
+    if objects:
+        full = {obj.id: obj for obj in client.batch_read(
+            spec.object_type, [obj.id for obj in objects], properties, archived=archived)}
+        for obj in objects:
+            if obj.id in full:
+                obj.properties.update(full[obj.id].properties)
+    return objects, following
+
+
+def read_archived(client: HubSpotClient, spec: ObjectSpec, properties: list[str],
+                  search_state: dict[str, Any], state: dict[str, Any], *,
+                  max_url_length: int) -> Iterator[Chunk]:
+    """Records archived since the last run, marked deleted; the last page's state is
+    the finished search state with the new archive cursor."""
+    since = read_datetime("archived_cursor", state.get("archived_cursor"))
+    floor = to_ms(since) if since is not None else None
+    newest = max(floor or 0, int(state.get("archived_max") or 0))
+    updated = int(state.get("archived_updated") or 0)
+    after = state.get("after")
+    while True:
+        objects, after = list_objects(client, spec, properties, after, archived=True,
+                                      max_url_length=max_url_length)
+        fresh = []
+        for obj in objects:
+            obj.archived = True
+            try:
+                when = read_datetime("archivedAt", obj.archived_at)
+            except UnreadableValue:
+                when = None
+            moment = to_ms(when) if when is not None else None
+            if floor is None or moment is None or moment > floor:
+                fresh.append(obj)
+            if moment is not None:
+                newest = max(newest, moment)
+            changed = updated_ms(obj) or cursor_ms(obj, spec.cursor)
+            if changed is not None and (floor is None or moment is None or moment > floor):
+                updated = max(updated, changed)
+        page_state = {"mode": "archived", "after": after, "search": search_state,
+                      "sweep": bool(state.get("sweep")),
+                      "archived_cursor": state.get("archived_cursor"),
+                      "archived_max": newest, "archived_updated": updated} if after else None
+        yield fresh, page_state
+        if not after:
+            break
+    final = dict(search_state)
+    final["archived_cursor"] = iso_ms(newest) if newest else state.get("archived_cursor")
+    # the state's cursor covers the archived records stored too; the next search still
+    # starts from the live records' (search_from)
+    final["cursor"] = later(final.get("cursor"), iso_ms(updated) if updated else None)
+    yield [], final

@@ -96,7 +96,9 @@ def _private(target: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.vcr
 def test_hs_first_sync_replayed(target: dict[str, Any], tmp_path: Path) -> None:
-    deals, state = _read({**_private(target), "streams": ["deals"]}, "deals", tmp_path)
+    # list only: the split read's two threads would make the cassette's request order vary
+    deals, state = _read({**_private(target), "streams": ["deals"], "first_sync_search": False},
+                         "deals", tmp_path)
     if target.get("real_portal"):
         return
     assert len(deals) == len({deal.id for deal in deals}) > 20
