@@ -25,7 +25,8 @@ from crm_connect.sample import write_sample_export
 from crm_connect.schema import ENTITIES
 
 # Values that are clean, dirty, or only valid after pydantic's own coercions.
-_ANY = ["", None, "abc", 12, 12.5, True, "\ud800", "caf\u00e9", " x ", [1], {"a": 1}]
+_ANY = ["", None, "abc", 12, 12.5, True, "\ud800", "caf\u00e9", " x ", [1], {"a": 1}, b"abc",
+        b"\xff"]
 _BY_KIND: dict[str, list[Any]] = {
     "datetime": ["2026-05-01T07:25:37.000+0000", "2026-05-01 07:25:37", "2026-05-01T07:25:37Z",
                  "2026-05-01T07:25:37+05:30", "2026-05-01", "2026-02-30T00:00:00",
