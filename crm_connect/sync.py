@@ -1,9 +1,10 @@
 """The sync runner: connector pages in, validated canonical records and state out.
 
 For each stream of each connection it reads pages from the stored state onward, lets plugins
-transform them, validates the whole page with pydantic at once, sends records that fail to the
-quarantine, and writes the page and its state in one transaction.  A failing stream is recorded
-and the other streams go on; a spent vendor quota stops the connection cleanly.
+transform them, validates the whole page in bulk (pydantic only for the records a bulk check
+refuses, :mod:`crm_connect.pages`), sends records that fail to the quarantine, and writes the
+page and its state in one transaction.  A failing stream is recorded and the other streams go
+on; a spent vendor quota stops the connection cleanly.
 """
 
 from __future__ import annotations
