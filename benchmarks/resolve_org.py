@@ -103,8 +103,12 @@ def _typo(rng: random.Random, text: str) -> str:
 
 
 def _company(rng: random.Random, key: str, used: set[str]) -> Company:
+    tries = 0
     while True:
+        tries += 1
         stem = rng.choice(SYLLABLES) + rng.choice(SYLLABLES)
+        if tries > 20:  # a large org: two syllables are running out
+            stem += rng.choice(SYLLABLES)
         trade = rng.choice(TRADES)
         if f"{stem} {trade}" not in used and stem[: len(stem) // 2] != stem[len(stem) // 2:]:
             used.add(f"{stem} {trade}")
