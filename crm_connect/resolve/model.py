@@ -29,12 +29,12 @@ SPLINK_MISSING = ("crm-connect resolve needs splink and tldextract: "
 COMPARED: dict[str, tuple[str, ...]] = {
     "accounts": ("name_key", "domain_key", "phone_key", "street_key", "city_key", "postal_key",
                  "country_key"),
-    "contacts": ("first_key", "last_key", "email_user", "domain_key", "phone_key", "city_key",
-                 "country_key"),
-    "leads": ("first_key", "last_key", "email_user", "domain_key", "company_key", "phone_key",
-              "city_key", "country_key"),
+    "contacts": ("first_key", "last_key", "domain_key", "phone_key", "city_key", "country_key"),
+    "leads": ("first_key", "last_key", "domain_key", "company_key", "phone_key", "city_key",
+              "country_key"),
 }
-"""The match keys the model compares, per entity."""
+"""The match keys the model compares, per entity.  The email's user part is a blocking key
+only: it mostly repeats the names, and the model takes its comparisons as independent."""
 
 FUZZY = {"name_key": [0.95, 0.88], "first_key": [0.92, 0.8], "last_key": [0.95, 0.85],
          "street_key": [0.9], "company_key": [0.95, 0.88], "email_user": [0.92]}
@@ -91,6 +91,16 @@ def _settings(entity: str) -> Any:
         comparisons=comparisons,
         blocking_rules_to_generate_predictions=[_block(rule) for rule in BLOCKING[entity]],
         retain_intermediate_calculation_columns=False, retain_matching_columns=True)
+
+
+def _blocking_keys(entity: str) -> list[str]:
+    """The plain key columns the blocking rules name (``substr(name_key, 1, 4)`` names
+    ``name_key``)."""
+    names = []
+    for rule in (*BLOCKING[entity], *TRAINING[entity]):
+        for part in rule:
+            names.append(part.split("(", 1)[-1].split(",")[0].strip())
+    return names
 
 
 def _block(rule: Sequence[str]) -> Any:
@@ -152,7 +162,8 @@ def score_pairs(entity: str, keys: pa.Table, *, review_threshold: float,
 
     from crm_connect.resolve.links import RULES
 
-    frame = keys.select([*COMPARED[entity], *RULES[entity]]).append_column(
+    columns = dict.fromkeys([*COMPARED[entity], *RULES[entity], *_blocking_keys(entity)])
+    frame = keys.select(list(columns)).append_column(
         "unique_id", pa.array(range(keys.num_rows), pa.int64()))
     db_api = DuckDBAPI()
     if changed is None or model is None:
