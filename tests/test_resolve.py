@@ -237,3 +237,31 @@ def test_a_reviewers_decisions_win_over_the_model_in_every_later_run(copy: Path)
         assert after[(pair["source_l"], pair["id_l"])] != after[(pair["source_r"],
                                                                  pair["id_r"])]
         _resolve(copy, "--entity", "accounts", "--full")
+
+
+def test_resolve_on_a_postgres_store_gives_the_duckdb_clusters(
+        org: Path, postgres_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """The same exports, stored in Postgres: resolve reads and writes through the store
+    contract only, so the clusters are the DuckDB store's."""
+    import uuid
+
+    from crm_connect.pgstore import PASSWORD_ENV
+
+    monkeypatch.setenv(PASSWORD_ENV, postgres_server.password)
+    url = postgres_server.create_database(f"r_{uuid.uuid4().hex[:12]}")
+    folder = tmp_path / "pg"
+    for source in ("crm_a", "crm_b"):
+        shutil.copytree(FIXTURE / source, folder / source)
+    (folder / "crm-connect.toml").write_text(f'[store]\nurl = "{url}"\n\n{CONFIG}')
+    _resolve(folder, "--entity", "accounts")
+    store = open_store(url, base_dir=folder, read_only=True)
+    try:
+        rows = store.query_arrow("SELECT source, id, cluster_id FROM resolved_entities "
+                                 "WHERE entity = 'accounts'").to_pylist()
+    finally:
+        store.close()
+    on_postgres = _members({(r["source"], r["id"]): r["cluster_id"] for r in rows})
+    on_duckdb = _members(_clusters(org, "accounts"))
+    assert sorted(map(sorted, on_postgres.values())) == sorted(map(sorted,
+                                                                   on_duckdb.values()))
