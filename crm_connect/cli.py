@@ -21,6 +21,7 @@ from crm_connect import (
     cli_conformance,
     cli_demo,
     cli_quarantine,
+    cli_resolve,
     cli_run,
     cli_runs,
     cli_scaffold,
@@ -341,7 +342,7 @@ def sync_command(
 
 # Commands that live in their own modules attach themselves here.
 for _commands in (metrics_cli, report_cli, cli_runs, cli_quarantine, cli_conformance,
-                  cli_scaffold, cli_run, cli_demo):
+                  cli_scaffold, cli_run, cli_demo, cli_resolve):
     _commands.register_commands(app)
 
 

@@ -16,7 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from crm_connect.connector import ConnectionContext, Connector, ConnectorConfig
@@ -72,6 +79,29 @@ class ReportingSettings(BaseModel):
         return value
 
 
+Survivorship = Literal["most_recent", "most_complete"] | list[str]
+"""How a golden record picks a field's value: from the most recently updated member that has
+one, from the member with the most fields filled, or from the first source in a list."""
+
+
+class ResolveSettings(BaseModel):
+    """``[resolve]``: how ``crm-connect resolve`` decides and builds golden records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    survivorship: Survivorship = "most_recent"
+    fields: dict[str, Survivorship] = Field(
+        default_factory=dict, description="Per golden field, a survivorship of its own.")
+    match_threshold: float = Field(default=0.9, gt=0, le=1)
+    review_threshold: float = Field(default=0.5, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _review_below_match(self) -> ResolveSettings:
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("review_threshold must not be above match_threshold")
+        return self
+
+
 class Target(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -95,6 +125,7 @@ class Config:
     base_dir: Path
     store: StoreSettings = field(default_factory=StoreSettings)
     reporting: ReportingSettings = field(default_factory=ReportingSettings)
+    resolve: ResolveSettings = field(default_factory=ResolveSettings)
     connections: dict[str, ConnectionSettings] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
     unusable: dict[str, ConfigError] = field(default_factory=dict)
@@ -196,7 +227,7 @@ def parse_config(text: str, path: Path | None, base_dir: Path, *,
         raise ConfigError(f"{where}: invalid TOML: {exc}") from None
 
     config = Config(path=path, base_dir=base_dir)
-    known = {"store", "reporting", "connections", "targets"}
+    known = {"store", "reporting", "connections", "targets", "resolve"}
     for key in data:
         if key not in known:
             line = _line_of_table(text, key)
@@ -205,7 +236,8 @@ def parse_config(text: str, path: Path | None, base_dir: Path, *,
                 f"(expected: {', '.join(sorted(known))})"
             )
 
-    for section, model in (("store", StoreSettings), ("reporting", ReportingSettings)):
+    for section, model in (("store", StoreSettings), ("reporting", ReportingSettings),
+                           ("resolve", ResolveSettings)):
         try:
             setattr(config, section, model.model_validate(data.get(section, {})))
         except ValidationError as exc:

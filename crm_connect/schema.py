@@ -5,6 +5,12 @@ Every record carries ``source`` (the connection name), ``id`` (the vendor's id, 
 home, so nothing is thrown away).  Datetimes are timezone-aware UTC; money is ``Decimal`` with
 a ``currency`` code.  Foreign keys (``account_id``, ``owner_id``, ...) point inside the same
 source.
+
+Accounts, contacts and leads carry what identity resolution (``crm-connect resolve``) compares:
+``phone``, ``street``, ``city``, ``postal_code``, ``country``, and where a CRM integration wrote
+one, ``linked_crm`` (the other CRM's connector name, as a CRM plugin names it) with ``linked_id``
+(that CRM's id for the same company or person); ``merged_into_id`` is the surviving record's
+id when the CRM merged this one into another (the merged-away record is then deleted).
 """
 
 from __future__ import annotations
@@ -274,6 +280,14 @@ class Account(CanonicalRecord):
     customer_since: UtcDatetime = None
     churned_at: UtcDatetime = None
     acquisition_channel: Text = None
+    phone: Text = None
+    street: Text = None
+    city: Text = None
+    postal_code: Text = None
+    country: Text = None
+    linked_crm: Text = None
+    linked_id: Text = None
+    merged_into_id: Text = None
 
 
 class Contact(CanonicalRecord):
@@ -286,12 +300,22 @@ class Contact(CanonicalRecord):
     lifecycle_stage: Text = None
     lead_source: Text = None
     owner_id: Text = None
+    phone: Text = None
+    street: Text = None
+    city: Text = None
+    postal_code: Text = None
+    country: Text = None
+    linked_crm: Text = None
+    linked_id: Text = None
+    merged_into_id: Text = None
 
 
 class Lead(CanonicalRecord):
     entity: ClassVar[str] = "leads"
 
     email: Text = None
+    first_name: Text = None
+    last_name: Text = None
     company: Text = None
     lead_source: Text = None
     origin: LeadOrigin | None = None
@@ -301,6 +325,14 @@ class Lead(CanonicalRecord):
     converted_account_id: Text = None
     converted_contact_id: Text = None
     converted_deal_id: Text = None
+    phone: Text = None
+    street: Text = None
+    city: Text = None
+    postal_code: Text = None
+    country: Text = None
+    linked_crm: Text = None
+    linked_id: Text = None
+    merged_into_id: Text = None
 
 
 class Deal(CanonicalRecord):

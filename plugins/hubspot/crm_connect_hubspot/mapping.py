@@ -209,7 +209,14 @@ def _domain(website: str) -> str | None:
     return host or None
 
 
+def _linked(record: dict[str, Any]) -> None:
+    """A Salesforce id written by the HubSpot-Salesforce integration names its CRM."""
+    if record.get("linked_id"):
+        record["linked_crm"] = "salesforce"
+
+
 def _account(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) -> None:
+    _linked(record)
     website = read_text(obj.properties.get("website"))
     if not record.get("domain") and website:
         record["domain"] = _domain(website)
@@ -218,6 +225,7 @@ def _account(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) ->
 
 
 def _contact(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) -> None:
+    _linked(record)
     record["account_id"] = record.get("account_id") or obj.link("companies") or read_text(
         obj.properties.get("associatedcompanyid"))
     if record.get("email"):
@@ -229,6 +237,7 @@ def _origin(record: dict[str, Any], ctx: MappingContext) -> str | None:
 
 
 def _lead(obj: HubSpotObject, record: dict[str, Any], ctx: MappingContext) -> None:
+    _linked(record)
     record["origin"] = _origin(record, ctx)
     if record.get("email"):
         record["email"] = str(record["email"]).lower()

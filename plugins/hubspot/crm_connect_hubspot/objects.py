@@ -62,6 +62,9 @@ _CONVERTED_AT = ("hs_v2_date_entered_opportunity|hs_lifecyclestage_opportunity_d
                  + _CUSTOMER_SINCE)
 """A lead converts when it reaches the opportunity stage (or becomes a customer directly)."""
 
+_ADDRESS = {"phone": "phone", "street": "address", "city": "city", "postal_code": "zip",
+            "country": "country"}
+"""Where companies and contacts keep what identity resolution compares."""
 _ENGAGEMENT_LINKS = ("contacts", "companies", "deals", "tickets")
 
 OBJECT_SPECS: tuple[ObjectSpec, ...] = (
@@ -74,14 +77,15 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
         fields={"name": "name", "domain": "domain", "industry": "industry",
                 "owner_id": "hubspot_owner_id", "created_by_id": "hs_created_by_user_id",
                 "acquisition_channel": "hs_analytics_source",
-                "customer_since": _CUSTOMER_SINCE},
+                "customer_since": _CUSTOMER_SINCE, **_ADDRESS,
+                "linked_id": "salesforceaccountid"},
         inputs=("createdate", "website", "lifecyclestage", *_LIFECYCLE_DATES),
     ),
     ObjectSpec(
         "contacts", "contacts", "contacts", "Contacts", cursor="lastmodifieddate",
         fields={"email": "email", "first_name": "firstname", "last_name": "lastname",
                 "lifecycle_stage": "lifecyclestage", "lead_source": "hs_analytics_source",
-                "owner_id": "hubspot_owner_id"},
+                "owner_id": "hubspot_owner_id", **_ADDRESS, "linked_id": "salesforcecontactid"},
         inputs=("createdate", "associatedcompanyid"),
         associations=("companies",),
     ),
@@ -89,7 +93,9 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
         "leads", "contacts", "leads",
         "Contacts as leads: conversion from lifecycle dates, origin from the original source",
         cursor="lastmodifieddate",
-        fields={"email": "email", "company": "company", "lead_source": "hs_analytics_source",
+        fields={"email": "email", "first_name": "firstname", "last_name": "lastname",
+                "company": "company", **_ADDRESS, "linked_id": "salesforceleadid",
+                "lead_source": "hs_analytics_source",
                 "status": "hs_lead_status", "owner_id": "hubspot_owner_id",
                 "converted_at": _CONVERTED_AT},
         inputs=("createdate", "lifecyclestage", "associatedcompanyid", *_LIFECYCLE_DATES),

@@ -124,7 +124,11 @@ def test_company_from_a_real_get() -> None:
     assert account["domain"] == "test-get-action.com"
     assert account["industry"] == "COMPUTER_SOFTWARE"
     assert account["customer_since"] is None
-    assert account["extra"]["city"] == "San Francisco"
+    # what identity resolution compares has canonical fields; the rest stays in extra
+    assert (account["city"], account["country"], account["phone"]) == (
+        "San Francisco", "USA", "+1-555-TEST")
+    assert account["extra"]["state"] == "CA"
+    assert account.get("linked_crm") is None  # no Salesforce integration wrote an id
     assert account["created_at"] == utc("2026-03-12T07:35:26.564Z")
 
 
@@ -293,3 +297,11 @@ def test_every_stream_maps_to_a_known_entity_and_has_a_cursor() -> None:
     for spec in OBJECT_SPECS:
         assert spec.cursor
         assert spec.properties(dict(spec.fields))[0] == "hs_object_id"
+
+
+def test_a_salesforce_id_written_by_the_integration_links_the_record() -> None:
+    payload = reference("nango_company_get.json")
+    payload["properties"]["salesforceaccountid"] = "0015g00000XyZabAAB"
+    account = mapped("accounts", payload)
+    assert (account["linked_crm"], account["linked_id"]) == ("salesforce",
+                                                             "0015g00000XyZabAAB")

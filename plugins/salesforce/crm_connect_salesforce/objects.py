@@ -49,7 +49,9 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
     ObjectSpec(
         "accounts", "Account", "accounts", "Account",
         direct={"name": "Name", "industry": "Industry", "owner_id": "OwnerId",
-                "created_by_id": "CreatedById"},
+                "created_by_id": "CreatedById", "phone": "Phone", "street": "BillingStreet",
+                "city": "BillingCity", "postal_code": "BillingPostalCode",
+                "country": "BillingCountry"},
         custom={"customer_since": "Customer_Since__c", "churned_at": "Churned_At__c",
                 "segment": "Segment__c",
                 "acquisition_channel": "Acquisition_Channel__c|AccountSource"},
@@ -58,11 +60,15 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
     ObjectSpec(
         "contacts", "Contact", "contacts", "Contact",
         direct={"account_id": "AccountId", "email": "Email", "first_name": "FirstName",
-                "last_name": "LastName", "lead_source": "LeadSource", "owner_id": "OwnerId"},
+                "last_name": "LastName", "lead_source": "LeadSource", "owner_id": "OwnerId",
+                "phone": "Phone", "street": "MailingStreet", "city": "MailingCity",
+                "postal_code": "MailingPostalCode", "country": "MailingCountry"},
     ),
     ObjectSpec(
         "leads", "Lead", "leads", "Lead, with conversion and origin",
-        direct={"email": "Email", "company": "Company", "lead_source": "LeadSource",
+        direct={"email": "Email", "first_name": "FirstName", "last_name": "LastName",
+                "company": "Company", "phone": "Phone", "street": "Street", "city": "City",
+                "postal_code": "PostalCode", "country": "Country", "lead_source": "LeadSource",
                 "status": "Status", "owner_id": "OwnerId",
                 "converted_account_id": "ConvertedAccountId",
                 "converted_contact_id": "ConvertedContactId",

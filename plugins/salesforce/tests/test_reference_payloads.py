@@ -70,9 +70,11 @@ def test_account_pages_with_next_records_url(make_connector: Callable[..., Any])
     assert burlington.updated_at == dt.datetime(2026, 5, 1, 7, 25, 37, tzinfo=UTC)
     assert burlington.is_deleted is False
     assert burlington.owner_id is None and burlington.customer_since is None
+    # what identity resolution compares has canonical fields; the rest stays in extra
+    assert (burlington.phone, burlington.city, burlington.country) == (
+        "(336) 222-7000", "Burlington", "USA")
     assert burlington.extra == {
-        "AccountNumber": "CD656092", "Type": "Customer - Direct", "BillingCity": "Burlington",
-        "BillingState": "NC", "BillingCountry": "USA", "Phone": "(336) 222-7000",
+        "AccountNumber": "CD656092", "Type": "Customer - Direct", "BillingState": "NC",
         "Website": "www.burlington.com", "SystemModstamp": "2026-05-01T07:25:37.000+00:00",
     }
     # explicit nulls carry nothing and are not kept
@@ -136,7 +138,7 @@ def test_contacts(make_connector: Callable[..., Any]) -> None:
     assert (rose.id, rose.first_name, rose.last_name, rose.email, rose.account_id) == (
         "003dM00001vWOXJQA4", "Rose", "Gonzalez", "rose@edge.com", "001dM00003jU9GxQAK")
     assert rose.created_at == dt.datetime(2026, 5, 1, 7, 25, 37, tzinfo=UTC)
-    assert rose.extra["MailingStreet"] == "313 Constitution Place\nAustin, TX 78767\nUSA"
+    assert rose.street == "313 Constitution Place\nAustin, TX 78767\nUSA"  # canonical now
     assert rose.extra["Title"] == "SVP, Procurement"
 
 
@@ -343,7 +345,7 @@ def test_bulk_csv_reads_like_rest(make_connector: Callable[..., Any]) -> None:
     from_bulk = validated(connector, plan, [bulk_row])[0]
     from_rest = validated(connector, plan, [rest_row])[0]
     assert from_bulk == from_rest
-    assert from_bulk.extra["MailingStreet"] == "313 Constitution Place\nAustin, TX 78767\nUSA"
+    assert from_bulk.street == "313 Constitution Place\nAustin, TX 78767\nUSA"
 
 
 def test_error_bodies() -> None:

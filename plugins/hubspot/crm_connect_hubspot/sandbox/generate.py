@@ -54,7 +54,20 @@ _CAMPAIGN_TYPES = ("EMAIL", "PAID_SEARCH", "SOCIAL", "EVENT", "CONTENT")
 _ENGAGEMENTS = ("emails", "calls", "meetings", "tasks", "notes")
 
 
+# Addresses are derived from the record's number, not drawn from the portal's generator, so
+# every other value of a seeded portal stays as it was.
+def _company_address(n: int) -> dict[str, PropertyValue]:
+    return {"phone": f"+1 555 02{n % 90 + 10}", "address": f"{n * 7 % 300 + 1} Harbor Way",
+            "zip": f"{10000 + n * 37 % 89999}"}
+
+
+def _contact_address(company: int, i: int) -> dict[str, PropertyValue]:
+    return {"address": f"{(company + i) * 11 % 400 + 1} Mill Road", "city": "Berlin",
+            "zip": f"{10000 + (company * 13 + i) % 89999}", "country": "Germany"}
+
+
 @dataclass(frozen=True)
+
 class PortalSize:
     """How big a portal to generate: everything scales with the number of companies."""
 
@@ -188,6 +201,7 @@ class _Generator:
             "name": name, "domain": domain, "website": f"https://www.{domain}",
             "industry": rng.choice(_INDUSTRIES), "city": rng.choice(("Berlin", "Austin", "Lyon")),
             "country": rng.choice(("Germany", "United States", "France")),
+            **_company_address(n),
             "numberofemployees": str(rng.choice((12, 48, 250, 1200))),
             "annualrevenue": str(rng.randrange(1, 400) * 50000),
             "hubspot_owner_id": self.owner(), "hs_created_by_user_id": rng.choice(self.user_ids),
@@ -230,6 +244,7 @@ class _Generator:
             "firstname": first, "lastname": last, "company": company_name,
             "jobtitle": rng.choice(("CTO", "Buyer", "Head of Ops", "Analyst")),
             "phone": f"+1 555 01{rng.randrange(10, 99)}",
+            **_contact_address(company, i),
             "hs_lead_status": rng.choice(("NEW", "OPEN", "IN_PROGRESS", "CONNECTED")),
             "hs_analytics_source": rng.choice(_SOURCES),
             "hs_analytics_source_data_1": rng.choice(("google", "linkedin", "newsletter", None)),

@@ -282,7 +282,9 @@ class SalesRecords(OrgBasics):
             if customer
             else "Prospect",
             "ParentId": None,
+            "BillingStreet": self._street("Account", a),
             "BillingCity": city,
+            "BillingPostalCode": self._postal_code("Account", a),
             "BillingCountry": country,
             "Phone": f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
             "Website": "https://www."
@@ -333,6 +335,7 @@ class SalesRecords(OrgBasics):
             "Title": rng.choice(
                 ("CTO", "VP Operations", "Head of Sales", "Buyer", "Engineer", "CFO")
             ),
+            **self._mailing_address(a, c),
             "LeadSource": s.lead_source if k == 0 else rng.choice(LEAD_SOURCES),
             "LastActivityDate": None,
             "OwnerId": self._uid(s.owner),
@@ -340,6 +343,28 @@ class SalesRecords(OrgBasics):
         self._with_currency(rec, s.currency)
         modified = created + DAY * rng.uniform(0, 20)
         return self._audit(rec, created, self._before_now(created, modified, rng), s.owner, rng)
+
+    # Addresses draw from generators of their own, so the rest of the org stays as it was.
+    def _street(self, obj: str, index: int) -> str:
+        rng = self._rng(f"{obj}.street", index)
+        street = rng.choice(("Market", "Main", "Mission", "King", "Park"))
+        return f"{rng.randint(1, 999)} {street} St"
+
+    def _postal_code(self, obj: str, index: int) -> str:
+        return f"{self._rng(f'{obj}.postal', index).randint(10000, 99999)}"
+
+    def _mailing_address(self, a: int, c: int) -> Record:
+        """A contact works at its account's city (the account drew it first)."""
+        city, country = self._rng("Account", a).choice(CITIES)
+        return {"MailingStreet": self._street("Contact", c), "MailingCity": city,
+                "MailingPostalCode": self._postal_code("Contact", c), "MailingCountry": country}
+
+    def _lead_address(self, lead: int) -> Record:
+        rng = self._rng("Lead.address", lead)
+        city, country = rng.choice(CITIES)
+        return {"Phone": f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+                "Street": self._street("Lead", lead), "City": city,
+                "PostalCode": self._postal_code("Lead", lead), "Country": country}
 
     def _lead_created(self, lead: int) -> dt.datetime:
         if lead < self.n_accounts and self.story(lead).from_lead:
@@ -382,6 +407,7 @@ class SalesRecords(OrgBasics):
             ),
             "Company": company,
             "Email": f"{first}.{last}.{lead}@lead.example".lower(),
+            **self._lead_address(lead),
             "LeadSource": source,
             "Status": status,
             "Industry": rng.choice(INDUSTRIES),

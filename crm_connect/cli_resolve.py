@@ -1,0 +1,114 @@
+"""``crm-connect resolve``: link the accounts, contacts and leads that are the same company
+or person, within and across sources, into clusters with golden records."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from crm_connect.cli_context import fail, load_cli_config
+from crm_connect.cli_output import err, escape, out, plain_table
+from crm_connect.config import Config, open_store
+from crm_connect.errors import ConfigError, CrmConnectError
+from crm_connect.store_contract import Store
+
+if TYPE_CHECKING:
+    from crm_connect.resolve import EntityResult
+
+__all__ = ["register_commands"]
+
+
+def register_commands(app: typer.Typer) -> None:
+    @app.command("resolve")
+    def resolve_command(
+        entity: Annotated[list[str] | None, typer.Option(
+            "--entity", "-e", metavar="ENTITY", show_default=False,
+            help="accounts, contacts or leads (repeatable; default: all three).")] = None,
+        review: Annotated[Path | None, typer.Option(
+            "--review", metavar="FILE", show_default=False,
+            help="Write the uncertain pairs to this CSV for a person to decide.")] = None,
+        decisions: Annotated[Path | None, typer.Option(
+            "--decisions", metavar="FILE", show_default=False,
+            help="Read decisions (match / no-match) from an edited review CSV; they are "
+            "kept and win over the model in every later run.")] = None,
+        full: Annotated[bool, typer.Option(
+            "--full", help="Retrain the model and rescore every record.")] = False,
+        wait: Annotated[float, typer.Option(
+            "--wait", metavar="SECONDS", help="Seconds to wait for a sync holding the "
+            "store.")] = 0.0,
+    ) -> None:
+        """Link records that are the same company or person (rules, then a model trained on
+        the data), into the store's resolved_entities and entity_links tables."""
+        from crm_connect.resolve import ENTITIES
+        from crm_connect.resolve.model import load_splink
+
+        wanted = list(dict.fromkeys(entity or ENTITIES))
+        unknown = [name for name in wanted if name not in ENTITIES]
+        if unknown:
+            fail(ConfigError(f"--entity {unknown[0]!r} is not one of "
+                             f"{', '.join(ENTITIES)}"))
+        config = load_cli_config()
+        try:
+            load_splink()
+            _quiet_splink()
+            store = open_store(config.store.url, base_dir=config.base_dir, wait_seconds=wait,
+                               memory_limit=config.store.memory_limit)
+            try:
+                results = _run(store, wanted, config, decisions, full)
+            finally:
+                store.close()
+        except CrmConnectError as exc:
+            fail(exc)
+        _report(results, review)
+
+
+def _quiet_splink() -> None:
+    """splink speaks through logging at INFO and WARNING about its training; a command's
+    output is its summary, so only splink's errors get through (``-v`` shows ours)."""
+    logging.getLogger("splink").setLevel(logging.ERROR)
+
+
+def _run(store: Store, wanted: list[str], config: Config, decisions: Path | None,
+         full: bool) -> list[EntityResult]:
+    from crm_connect.resolve import resolve_entity
+    from crm_connect.resolve.review import read_decisions
+    from crm_connect.resolve.tables import save_decisions
+    if decisions is not None:
+        stored = save_decisions(store, read_decisions(decisions))
+        out.print(f"{stored} decisions read from {escape(str(decisions))}; they win over "
+                  "the model from now on.", highlight=False)
+    connectors = {name: settings.connector
+                  for name, settings in config.connections.items()}
+    results: list[EntityResult] = []
+    with err.status("resolving") as status:
+        for name in wanted:
+            results.append(resolve_entity(
+                store, name, config.resolve, connectors, full=full,
+                progress=lambda text: status.update(escape(text))))
+    return results
+
+
+def _report(results: list[EntityResult], review: Path | None) -> None:
+    from crm_connect.resolve.review import write_review
+
+    table = plain_table("entity", "records", "clusters", "changed", "pairs scored",
+                        "links", "to review", title="identity resolution",
+                        numeric=("records", "clusters", "changed", "pairs scored", "links",
+                                 "to review"))
+    pending = []
+    for result in results:
+        table.add_row(result.entity, f"{result.records:,}", f"{result.clusters:,}",
+                      f"{result.changed:,}", f"{result.pairs_scored:,}", f"{result.links:,}",
+                      f"{len(result.pending_review):,}")
+        pending.extend(result.pending_review)
+    out.print(table)
+    if review is not None:
+        shown = sorted({key[:-2] for row in pending for key in row
+                        if key.endswith(("_l", "_r")) and key[:-2] not in ("source", "id")})
+        write_review(review, pending, shown)
+        out.print(f"{len(pending)} uncertain pairs written to {escape(str(review))}: write "
+                  "match or no-match in its decision column, then run `crm-connect resolve "
+                  f"--decisions {escape(str(review))}`.", highlight=False)

@@ -1,0 +1,61 @@
+"""Golden records: each cluster's fields, chosen by the survivorship the config declares.
+
+``most_recent`` takes the value of the most recently updated member that has one;
+``most_complete`` the value of the member with the most fields filled (the most recent among
+equals); a list of sources takes the first of those sources that has a value, then falls back
+to the most recent.  ``[resolve] fields`` gives a field a survivorship of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["golden_fields"]
+
+Survivorship = str | Sequence[str]
+
+
+def _ranking(policy: Survivorship, sources: Sequence[str], recency: Sequence[Any],
+             filled: Sequence[int]) -> Any:
+    if policy == "most_complete":
+        return lambda p: (-filled[p], _newest_first(recency[p]))
+    if isinstance(policy, str):  # most_recent
+        return lambda p: _newest_first(recency[p])
+    order = {source: rank for rank, source in enumerate(policy)}
+    return lambda p: (order.get(sources[p], len(order)), _newest_first(recency[p]))
+
+
+def _newest_first(value: Any) -> tuple[int, float]:
+    return (1, 0.0) if value is None else (0, -value.timestamp())
+
+
+def golden_fields(records: pa.Table, fields: Sequence[str], clusters: Sequence[str],
+                  default: Survivorship, per_field: Mapping[str, Survivorship]
+                  ) -> dict[str, list[Any]]:
+    """For each record, its cluster's golden value of each of ``fields``."""
+    present = [name for name in fields if name in records.column_names]
+    values = {name: records.column(name).cast(pa.string()).to_pylist() for name in present}
+    sources = records.column("source").to_pylist()
+    recency = records.column("updated_at").to_pylist() if "updated_at" in \
+        records.column_names else [None] * records.num_rows
+    filled = [sum(values[name][p] is not None for name in present)
+              for p in range(records.num_rows)]
+    members: dict[str, list[int]] = {}
+    for position, cluster in enumerate(clusters):
+        members.setdefault(cluster, []).append(position)
+    result: dict[str, list[Any]] = {name: [None] * records.num_rows for name in fields}
+    for name in present:
+        rank = _ranking(per_field.get(name, default), sources, recency, filled)
+        column, out = values[name], result[name]
+        for group in members.values():
+            if len(group) == 1:
+                out[group[0]] = column[group[0]]
+                continue
+            candidates = [p for p in group if column[p] is not None]
+            chosen = column[min(candidates, key=rank)] if candidates else None
+            for p in group:
+                out[p] = chosen
+    return result
