@@ -15,7 +15,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from crm_connect import __version__, cli_conformance, cli_quarantine, cli_runs, cli_scaffold
+from crm_connect import (
+    __version__,
+    cli_conformance,
+    cli_export,
+    cli_quarantine,
+    cli_runs,
+    cli_scaffold,
+)
 from crm_connect.cli_context import fail as _fail
 from crm_connect.cli_context import load_cli_config as _load_config
 from crm_connect.cli_context import state
@@ -330,7 +337,8 @@ def sync_command(
 
 
 # Commands that live in their own modules attach themselves here.
-for _commands in (metrics_cli, cli_runs, cli_quarantine, cli_conformance, cli_scaffold):
+for _commands in (metrics_cli, cli_runs, cli_quarantine, cli_conformance, cli_scaffold,
+                  cli_export):
     _commands.register_commands(app)
 
 
