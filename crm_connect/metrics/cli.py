@@ -185,12 +185,13 @@ def _on_spark(request: _Request, config: Any, err: Console
     """The rows computed by a local Spark session over the Parquet tables of ``--tables``
     (currency, rates and targets from the configuration, as for the store)."""
     from crm_connect.metrics.compute import compute_kpis, parse_moment
-    from crm_connect.metrics.spark import SparkTables, local_session
+    from crm_connect.metrics.spark import SparkTables, local_session, running_session
 
     assert request.tables is not None
     moment = parse_moment(request.as_of, "--as-of") or \
         dt.datetime.now(dt.UTC).replace(tzinfo=None)
     _validate(request)  # before the JVM starts: a mistyped --metric is a usage error
+    owned = running_session() is None  # embedded in a Spark process: use its session
     with _status(err, "Starting Spark…"):
         session = local_session()
     try:
@@ -201,7 +202,8 @@ def _on_spark(request: _Request, config: Any, err: Console
                                 by=request.by, periods=request.periods, config=config)
         labels = load_labels(tables, request.by)
     finally:
-        session.stop()
+        if owned:
+            session.stop()
     return rows, moment, labels
 
 

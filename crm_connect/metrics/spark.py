@@ -21,21 +21,27 @@ later; either missing is a :class:`~crm_connect.errors.ConfigError` saying how t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
 from crm_connect.errors import ConfigError
 from crm_connect.export import canonical_schema
 from crm_connect.metrics.compute import arrow_rows
 from crm_connect.schema import ENTITIES
 
-__all__ = ["SPARK_INSTALL", "SparkTables", "local_session", "require_spark"]
+__all__ = ["SPARK_INSTALL", "SparkTables", "local_session", "require_spark",
+           "running_session"]
 
 SPARK_INSTALL = "pip install 'crm-connect[spark]'"
 JAVA_INSTALL = ("sudo apt-get install --no-install-recommends openjdk-17-jre-headless "
@@ -49,6 +55,8 @@ appender.console.name = console
 appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %p %c{1}: %m%n
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = error
 """
 """Spark's own log: errors only (its default prints warnings and banners to stderr)."""
 
@@ -75,6 +83,27 @@ def require_spark() -> Any:
     return pyspark.sql
 
 
+@contextlib.contextmanager
+def _jvm_output_to(log: Path) -> Iterator[None]:
+    """While the JVM starts, this process's standard error goes to ``log``: the JVM keeps
+    that stream, so its banners (incubator modules, native libraries) stay out of the
+    terminal; Spark's errors still reach Python as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with log.open("ab") as target:
+        os.dup2(target.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def running_session() -> Any:
+    """The SparkSession this process already runs, or ``None``."""
+    return require_spark().SparkSession.getActiveSession()
+
+
 def local_session(*, cores: int = 2, shuffle_partitions: int = 2,
                   memory: str = "2g") -> Any:
     """A local SparkSession for the KPI catalogue: ``cores`` threads, few shuffle
@@ -95,7 +124,8 @@ def local_session(*, cores: int = 2, shuffle_partitions: int = 2,
                .config("spark.driver.extraJavaOptions",
                        f"-Dlog4j2.configurationFile=file:{log_config} -Duser.timezone=UTC"))
     try:
-        session = builder.getOrCreate()
+        with _jvm_output_to(Path(tempfile.gettempdir()) / "crm-connect-spark.log"):
+            session = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: say why, not a Py4J traceback
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"Spark could not start ({first_line}); it needs Java 17 or later: "
@@ -117,7 +147,7 @@ class SparkTables:
     dialect = "spark"
 
     def __init__(self, session: Any, directory: str | Path) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()  # the JVM has a working folder of its own
         if not self.directory.is_dir():
             raise ConfigError(f"{self.directory} is not a folder of Parquet tables: write one "
                               f"with `crm-connect export --format parquet {self.directory}`")
@@ -132,10 +162,13 @@ class SparkTables:
         self.session.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled",
                               "false")
         for entity in ENTITIES:
-            if entity in found:
-                frame = self.session.read.parquet(str(self.directory / entity))
-            else:
-                frame = self.session.createDataFrame(canonical_schema(entity).empty_table())
+            with warnings.catch_warnings():  # pyspark's note on pandas versions
+                warnings.simplefilter("ignore", FutureWarning)
+                if entity in found:
+                    frame = self.session.read.parquet(str(self.directory / entity))
+                else:
+                    frame = self.session.createDataFrame(
+                        canonical_schema(entity).empty_table())
             frame.createOrReplaceTempView(entity)
         self.tables = found
 
@@ -144,10 +177,36 @@ class SparkTables:
         return f"spark: {self.directory}"
 
     def query_arrow(self, sql: str, parameters: Sequence[Any] | None = None) -> pa.Table:
-        """Run Spark SQL (parameters, if any, bind ``?`` markers in order) as Arrow."""
-        frame = self.session.sql(sql, args=list(parameters)) if parameters else \
-            self.session.sql(sql)
-        table: pa.Table = frame.toArrow()
+        """Run Spark SQL (parameters, if any, bind ``?`` markers in order) as Arrow.
+
+        A query without parameters whose ``WITH`` names steps (the KPI engine's) runs step
+        by step: each step is computed once and kept (a local checkpoint) under its name
+        for the steps after it.  Spark would otherwise inline every step into each of its
+        readers and analyse one plan so large that its analyser takes minutes."""
+        if parameters:
+            return self._arrow(self.session.sql(sql, args=list(parameters)))
+        tree = sqlglot.parse_one(sql, read="spark")
+        steps = tree.args.get("with_")
+        if not isinstance(steps, exp.With) or steps.recursive or any(
+                step.alias in ENTITIES or step.args["alias"].columns
+                for step in steps.expressions):
+            return self._arrow(self.session.sql(sql))
+        staged: list[str] = []
+        try:
+            for step in steps.expressions:
+                frame = self.session.sql(step.this.sql(dialect="spark"))
+                frame.localCheckpoint(eager=True).createOrReplaceTempView(step.alias)
+                staged.append(step.alias)
+            tree.set("with_", None)
+            return self._arrow(self.session.sql(tree.sql(dialect="spark")))
+        finally:
+            for name in staged:
+                self.session.catalog.dropTempView(name)
+
+    def _arrow(self, frame: Any) -> pa.Table:
+        with warnings.catch_warnings():  # pyspark's note on pandas versions: no pandas here
+            warnings.simplefilter("ignore", FutureWarning)
+            table: pa.Table = frame.toArrow()
         return table
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None
