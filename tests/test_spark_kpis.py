@@ -91,7 +91,7 @@ def test_the_kpis_command_on_spark_equals_it_on_the_store(project: Path, cli: Cl
                                                           spark_session: Any) -> None:
     assert cli("sync", cwd=project).returncode == 0
     assert cli("export", "--format", "parquet", "lake", cwd=project).returncode == 0
-    asked = ["kpis", "--metric", "win_rate", "--metric", "revenue", "--by", "source",
+    asked = ["kpis", "--metric", "win_rate", "--metric", "leads_created", "--by", "source",
              "--grain", "quarter", "--as-of", "2026-07-15T00:00:00Z", "--format", "json"]
     on_store = cli(*asked, cwd=project)
     on_spark = cli(*asked, "--engine", "spark", "--tables", "lake", cwd=project)
