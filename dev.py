@@ -63,8 +63,9 @@ def setup(*, with_test_tools: bool = True) -> None:
     for project in _projects():
         extras = ""
         if with_test_tools:
-            # postgres: the Postgres store's tests run against a real server; resolve: splink.
-            extras = "[test,bench,postgres,resolve,dagster,airflow]" if project == ROOT else (
+            # postgres: the Postgres store's tests run against a real server; spark: the KPI
+            # catalogue on a local Spark session; resolve: splink; dagster, airflow: adapters.
+            extras = "[test,bench,postgres,spark,resolve,dagster,airflow]" if project == ROOT else (
                 "[test]" if _has_test_extra(project) else "")
         editable += ["-e", f"{project}{extras}"]
     run(*pip, *editable)

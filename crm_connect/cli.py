@@ -20,6 +20,7 @@ from crm_connect import (
     __version__,
     cli_conformance,
     cli_demo,
+    cli_export,
     cli_quarantine,
     cli_resolve,
     cli_run,
@@ -342,7 +343,7 @@ def sync_command(
 
 # Commands that live in their own modules attach themselves here.
 for _commands in (metrics_cli, report_cli, cli_runs, cli_quarantine, cli_conformance,
-                  cli_scaffold, cli_run, cli_demo, cli_resolve):
+                  cli_scaffold, cli_run, cli_demo, cli_resolve, cli_export):
     _commands.register_commands(app)
 
 

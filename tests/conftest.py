@@ -166,3 +166,23 @@ def postgres_server() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local SparkSession for the whole test run (the JVM starts once), stopped at its
+    end.  Without pyspark or Java it skips the test saying why, except in CI (``CI=true``),
+    where it fails: ``.ci/run`` installs Java and dev.py the ``spark`` extra."""
+    from crm_connect.errors import ConfigError
+    from crm_connect.metrics.spark import local_session
+
+    try:
+        session = local_session(cores=2, shuffle_partitions=2, memory="1g")
+    except ConfigError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc} (CI must run the Spark tests: .ci/run installs Java)")
+        pytest.skip(str(exc))
+    try:
+        yield session
+    finally:
+        session.stop()

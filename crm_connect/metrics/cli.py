@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -83,6 +84,14 @@ def register_commands(app: typer.Typer) -> None:
             "--wait", metavar="SECONDS",
             help="With --save: seconds to wait for a sync holding the store. Reading "
             "needs no wait: a sync lets kpis in after the page it is committing.")] = 0.0,
+        engine: Annotated[str | None, typer.Option(
+            "--engine", metavar="ENGINE", show_default=False,
+            help="Where the KPIs run: the store's engine (duckdb or postgres, the "
+            "default), or spark over the Parquet tables of --tables.")] = None,
+        tables: Annotated[Path | None, typer.Option(
+            "--tables", metavar="DIR", show_default=False,
+            help="With --engine spark: the folder `crm-connect export --format parquet` "
+            "wrote.")] = None,
     ) -> None:
         """Compute the KPIs from the store, by period, across every connection."""
         from crm_connect.metrics.registry import get_kpis, kpi_plugin
@@ -105,9 +114,12 @@ def register_commands(app: typer.Typer) -> None:
                 "history holds, not with --unify: add --no-unify"))
         request = _Request(metric=metric, grain=grain, start=start, end=end, as_of=as_of,
                            by=by or [], periods=periods, save=save, from_history=from_history,
-                           wait=wait, table=output == "table", unify=unify)
+                           wait=wait, table=output == "table", unify=unify, engine=engine,
+                           tables=tables)
         try:
-            result = _compute(request, config, err)
+            _check_engine(request)
+            result = _on_spark(request, config, err) if engine == "spark" else \
+                _compute(request, config, err)
         except CrmConnectError as exc:
             fail(exc)
         if result is None:
@@ -164,6 +176,56 @@ class _Request:
     wait: float
     table: bool
     unify: bool = False
+    engine: str | None = None
+    tables: Path | None = None
+
+
+ENGINES = ("duckdb", "postgres", "spark")
+
+
+def _check_engine(request: _Request) -> None:
+    """``--engine`` and ``--tables`` make sense together and with the other options."""
+    if request.engine is not None and request.engine not in ENGINES:
+        raise ConfigError(f"unknown --engine {request.engine!r}; choose one of: "
+                          f"{', '.join(ENGINES)}")
+    if request.engine != "spark":
+        if request.tables is not None:
+            raise ConfigError("--tables names the Parquet tables Spark reads: use it with "
+                              "--engine spark")
+        return
+    if request.tables is None:
+        raise ConfigError("--engine spark needs --tables DIR: the folder "
+                          "`crm-connect export --format parquet DIR` wrote")
+    if request.save or request.from_history:
+        raise ConfigError("--save and --from-history use the KPI history in the store; "
+                          "run them without --engine spark")
+
+
+def _on_spark(request: _Request, config: Any, err: Console
+              ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels]:
+    """The rows computed by a local Spark session over the Parquet tables of ``--tables``
+    (currency, rates and targets from the configuration, as for the store)."""
+    from crm_connect.metrics.compute import compute_kpis, parse_moment
+    from crm_connect.metrics.spark import SparkTables, local_session, running_session
+
+    assert request.tables is not None
+    moment = parse_moment(request.as_of, "--as-of") or \
+        dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    _validate(request)  # before the JVM starts: a mistyped --metric is a usage error
+    owned = running_session() is None  # embedded in a Spark process: use its session
+    with _status(err, "Starting Spark…"):
+        session = local_session()
+    try:
+        tables = SparkTables(session, request.tables)
+        with _status(err, "Computing KPIs on Spark…"):
+            rows = compute_kpis(tables, metrics=request.metric, grain=request.grain,
+                                start=request.start, end=request.end, as_of=moment,
+                                by=request.by, periods=request.periods, config=config)
+        labels = load_labels(tables, request.by)
+    finally:
+        if owned:
+            session.stop()
+    return rows, moment, labels
 
 
 def _compute(request: _Request, config: Any, err: Console
@@ -180,6 +242,10 @@ def _compute(request: _Request, config: Any, err: Console
                        read_only=not request.save, wait_seconds=request.wait,
                        memory_limit=config.store.memory_limit)
     try:
+        if request.engine is not None and request.engine != store.dialect:
+            raise ConfigError(f"--engine {request.engine}: the configured store "
+                              f"({store.location}) runs {store.dialect}; set [store] url to "
+                              f"a {request.engine} store, or export the tables for Spark")
         empty = not request.from_history and store.total_records() == 0
         if empty:
             err.print(f"The store {store.location} holds no records yet: run `crm-connect sync` "

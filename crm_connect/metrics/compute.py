@@ -26,6 +26,7 @@ from crm_connect.metrics.money import (
 from crm_connect.metrics.periods import GRAINS, MONTHS, period_containing, shift_period
 from crm_connect.metrics.registry import get_kpis
 from crm_connect.metrics.running import compute_rows, effective_entities
+from crm_connect.metrics.sources import TableSource
 from crm_connect.metrics.unified import check_resolved
 from crm_connect.metrics.vocabulary import get_dimensions
 from crm_connect.store_contract import Store
@@ -81,7 +82,7 @@ def resolve_request(definitions: Mapping[str, KpiDefinition], metrics: Sequence[
     return list(dict.fromkeys(metrics))
 
 
-def _executor(store: Store) -> Any:
+def _executor(store: TableSource) -> Any:
     """``execute(sql, parameters) -> rows``: SQL the engine rendered for the store's dialect,
     run through the store contract (:meth:`Store.query_arrow`)."""
 
@@ -104,13 +105,13 @@ def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True)) if columns else []
 
 
-def _dialect(store: Store) -> str:
+def _dialect(store: TableSource) -> str:
     """The SQL dialect the store's engine speaks."""
     return store.dialect
 
 
 def compute_kpis(
-    store: Store | None = None,
+    store: Store | TableSource | None = None,
     *,
     metrics: Sequence[str] | None = None,
     grain: str = "month",
@@ -129,8 +130,10 @@ def compute_kpis(
     """Compute KPIs for every period and breakdown, as ``KPIS.md`` defines them.
 
     :param store: the store holding the canonical tables (any :class:`Store`: the engine
-        reaches it only through the store contract); when absent, the configuration's store
-        is opened read-only.
+        reaches it only through the store contract), or another engine holding them (a
+        :class:`~crm_connect.metrics.sources.TableSource`, e.g. Spark's
+        :class:`~crm_connect.metrics.spark.SparkTables`); when absent, the configuration's
+        store is opened read-only.
     :param metrics: KPI keys (default: every registered KPI).
     :param grain: ``week``, ``month``, ``quarter`` or ``year``.
     :param start: a date in the first period (default: ``periods`` periods up to ``end``).
@@ -182,6 +185,9 @@ def compute_kpis(
         assert config is not None
         owned = open_store(config.store.url, base_dir=config.base_dir, read_only=True)
         store = owned
+    if from_history and not isinstance(store, Store):
+        raise ConfigError("the KPI history is saved in the store: --from-history reads the "
+                          "configured store, not another engine's tables")
     try:
         if unify:
             check_resolved(store)
@@ -192,6 +198,7 @@ def compute_kpis(
                 entity for key in keys for entity in effective_entities(definitions, key)},
                 _dialect(store))
         if last is None and from_history:
+            assert isinstance(store, Store)
             # History ends where the runs saved up to as_of ended (else at as_of).
             last = last_saved_period(store, keys, grain, moment) or moment
         elif last is None and coverage is not None:
@@ -207,6 +214,7 @@ def compute_kpis(
         computed = request.periods
         lag = request.look_back
         if from_history:
+            assert isinstance(store, Store)
             return read_history(store, definitions, keys, by, computed, lag, grain, moment,
                                 targets)
         raw = compute_rows(execute, definitions, request, coverage, _dialect(store))
@@ -216,7 +224,7 @@ def compute_kpis(
     return shape_rows(raw, definitions, keys, by, computed, lag, grain, targets, as_of=moment)
 
 
-def run_request(store: Store | Any, request: KpiRequest,
+def run_request(store: Store | TableSource, request: KpiRequest,
                 targets: Mapping[str, Target] | None = None) -> list[KpiRow]:
     """Compute a :class:`KpiRequest` as it stands (its range and as-of given, no defaults
     read from the configuration; no metrics: every registered KPI) on ``store``, in the

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_connect.metrics.engine import KpiRow
-from crm_connect.store_contract import Store
+from crm_connect.metrics.sources import TableSource
 
 __all__ = ["DimensionLabels", "load_labels", "natural_key", "ordered_rows"]
 
@@ -53,7 +53,7 @@ class DimensionLabels:
         return {key: value for key, value in dimensions.items() if key == _LABELLED}
 
 
-def load_labels(store: Store, by: Sequence[str]) -> DimensionLabels:
+def load_labels(store: TableSource, by: Sequence[str]) -> DimensionLabels:
     """Owner names from the store's ``users`` table when the rows are broken down by owner."""
     if _LABELLED not in by or not store.has_table("users"):
         return DimensionLabels()
