@@ -74,6 +74,11 @@ def test_the_demo_syncs_two_crms_and_the_exports_and_runs_again_safely(
     assert "password" not in parsed["connections"]["salesforce_demo"]
     assert "access_token" not in parsed["connections"]["hubspot_demo"]
     assert (folder / "exports" / "spend.csv").is_file()
+    # The HTML report: written beside the store, self-contained, every source in its data panel.
+    report = (folder / "report.html").read_text()
+    assert "report         demo/report.html" in out
+    assert "<script src=" not in report and "Plotly" in report  # the library embedded
+    assert all(name in report for name in counts)
 
     second = subprocess.run([CLI, "demo", "--dir", "demo"], capture_output=True,
                             text=True, env=demo_env(), timeout=300, cwd=tmp_path)

@@ -199,10 +199,13 @@ def _check_engine(request: _Request) -> None:
     if request.save or request.from_history:
         raise ConfigError("--save and --from-history use the KPI history in the store; "
                           "run them without --engine spark")
+    if request.unify:
+        raise ConfigError("--unify reads the clusters `crm-connect resolve` keeps in the store; "
+                          "run it without --engine spark (add --no-unify)")
 
 
 def _on_spark(request: _Request, config: Any, err: Console
-              ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels]:
+              ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels, None]:
     """The rows computed by a local Spark session over the Parquet tables of ``--tables``
     (currency, rates and targets from the configuration, as for the store)."""
     from crm_connect.metrics.compute import compute_kpis, parse_moment
@@ -225,7 +228,7 @@ def _on_spark(request: _Request, config: Any, err: Console
     finally:
         if owned:
             session.stop()
-    return rows, moment, labels
+    return rows, moment, labels, None
 
 
 def _compute(request: _Request, config: Any, err: Console
