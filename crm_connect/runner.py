@@ -158,8 +158,10 @@ def _check(config: Config, names: Sequence[str] | None, options: RunOptions) -> 
                           "[connections.NAME] table (see the README)")
     for name in wanted:
         config.connection(name)  # an unknown name is a usage error before anything starts
-    if options.report is not None:
-        report_writer()  # not available: say so before syncing for an hour
+    if options.report is not None and not options.report.resolve().parent.is_dir():
+        # Say so before syncing for an hour, not after.
+        raise ConfigError(f"--report {options.report}: the folder "
+                          f"{options.report.resolve().parent} does not exist")
     return wanted
 
 
@@ -340,17 +342,8 @@ def _kpi_step(config: Config, options: RunOptions) -> KpiSummary:
     return KpiSummary(rows_written=step.rows_written, periods=periods, status="succeeded")
 
 
-def report_writer() -> Callable[..., Any]:
-    """The HTML report's writer, or a clear error while it is not part of crm-connect."""
-    try:
-        from crm_connect.report import write_report  # type: ignore[import-not-found,attr-defined,unused-ignore]
-    except ImportError:
-        raise ConfigError("--report is not available in this version of crm-connect (the "
-                          "HTML report, crm_connect.report, is not installed); run without "
-                          "--report") from None
-    return write_report  # type: ignore[no-any-return,unused-ignore]
-
-
 def write_html_report(config: Config, path: Path) -> None:
-    """The report step: the one call the HTML report is wired through."""
-    report_writer()(config, path)
+    """The report step: the HTML report of the store after the run."""
+    from crm_connect.report import write_report
+
+    write_report(config, path)

@@ -92,13 +92,21 @@ def test_skip_kpis_then_kpis_only_is_what_an_orchestrator_runs(project: Path,
     assert read_summary(project / "kpis.json")["kpis"]["rows_written"] == 0
 
 
+def test_run_writes_the_html_report_after_the_kpi_step(project: Path, cli: CliCall) -> None:
+    result = cli("run", "--report", "report.html", cwd=project)
+    assert result.returncode == ExitCode.OK, result.stderr
+    page = (project / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
+    assert "finance" in page and "<script src=" not in page
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["nope"], "no connection named 'nope'"),
     (["--skip-kpis", "--kpis-only"], "cannot be used together"),
     (["--kpis-only", "finance"], "--kpis-only takes no connection"),
     (["--parallel", "0"], "--parallel must be 1 or more"),
     (["--log-format", "xml"], "unknown --log-format 'xml'"),
-    (["--report", "r.html"], "--report is not available"),
+    (["--report", "no/such/folder/r.html"], "does not exist"),
 ])
 def test_usage_errors_exit_2_and_still_write_the_summary(
         project: Path, cli: CliCall, args: list[str], message: str) -> None:
