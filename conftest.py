@@ -11,3 +11,12 @@ os.environ.pop("CRM_CONNECT_CONFIG", None)
 os.environ["PYTHON_KEYRING_BACKEND"] = "crm_connect.testing.memory_keyring.MemoryKeyring"
 
 pytest_plugins = ["crm_connect.testing"]
+
+
+def pytest_unconfigure() -> None:
+    """Nothing prints after pytest's summary line (CI reads it last): a library object that
+    logs from ``__del__`` at interpreter exit (py4j's closing connections) would otherwise
+    print a "Logging error" to the stream pytest's capture has closed."""
+    import logging
+
+    logging.raiseExceptions = False

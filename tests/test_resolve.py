@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from conftest import run_cli_process
 from crm_connect.config import open_store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "resolve"
@@ -39,7 +40,6 @@ def _generator() -> Any:
 @pytest.fixture(scope="module")
 def org(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture synced into a DuckDB file and resolved once."""
-    from conftest import run_cli_process
 
     folder = tmp_path_factory.mktemp("org")
     for source in ("crm_a", "crm_b"):

@@ -22,6 +22,7 @@ later; either missing is a :class:`~crm_connect.errors.ConfigError` saying how t
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -131,6 +132,8 @@ def local_session(*, cores: int = 2, shuffle_partitions: int = 2,
         raise ConfigError(f"Spark could not start ({first_line}); it needs Java 17 or later: "
                           f"{JAVA_INSTALL}") from None
     session.sparkContext.setLogLevel("ERROR")
+    # py4j's connections log at INFO as they close, even from __del__ at interpreter exit.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     return session
 
 
