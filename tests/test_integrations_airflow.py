@@ -19,9 +19,13 @@ import pytest
 
 pytest.importorskip("airflow")
 
-from test_run_exit_codes import env, serving, write_project  # noqa: F401
+pytest.importorskip("crm_connect_hubspot.sandbox")
+pytest.importorskip("crm_connect_salesforce.sandbox")
 
-from crm_connect.testing import faults
+from orchestrator_sandboxes import assert_source_independent_totals, sandboxes
+
+QUOTA = 20
+"""The portal's daily request limit in the quota test: spent part-way through the sync."""
 
 BIN = Path(sys.executable).parent
 
@@ -77,40 +81,71 @@ for ti in run.get_task_instances():
 
 
 def test_dag_syncs_each_connection_then_snapshots_the_kpis(
-        tmp_path: Path, airflow_home: dict[str, str], env: dict[str, str]) -> None:  # noqa: F811
-    with serving() as server:
-        config = write_project(tmp_path, server) / "crm-connect.toml"
-        done = run_dag(airflow_home, env, config, STATES)
-    out = done.stdout
-    assert "DAGRUN success" in out, (out[-3000:], done.stderr[-3000:])
-    for task in ("crm_connect.sync_finance", "crm_connect.sync_paged",
-                 "crm_connect.kpi_snapshot"):
-        assert f"TASK {task} success" in out
-    assert stored(tmp_path, "SELECT count(*) FROM accounts WHERE source = 'paged'") == 25
+        tmp_path: Path, airflow_home: dict[str, str]) -> None:
+    with sandboxes(tmp_path) as running:
+        done = run_dag(airflow_home, running.env, running.config, STATES)
+        out = done.stdout
+        assert "DAGRUN success" in out, (out[-3000:], done.stderr[-3000:])
+        for task in ("crm_connect.sync_finance", "crm_connect.sync_hs", "crm_connect.sync_sf",
+                     "crm_connect.kpi_snapshot"):
+            assert f"TASK {task} success" in out
+        # Each vendor's records are all stored: the sandbox's own truth, archived ones too.
+        for table, obj in (("accounts", "companies"), ("deals", "deals")):
+            assert stored(tmp_path, f"SELECT count(*) FROM {table} WHERE source = 'hs'") == (
+                running.hubspot_truth(obj)), table
+        for table, sobject in (("accounts", "Account"), ("deals", "Opportunity")):
+            assert stored(tmp_path, f"SELECT count(*) FROM {table} WHERE source = 'sf'") == (
+                running.salesforce_truth(sobject)), table
     assert stored(tmp_path, "SELECT count(*) FROM accounts WHERE source = 'finance'") > 0
     assert stored(tmp_path, "SELECT count(*) FROM kpi_snapshots") > 0
+    assert_source_independent_totals(tmp_path)
+    # No throwaway secret reached the DAG's output or the files it left.
+    leaked = [v for k, v in running.env.items() if "TOKEN" in k or "PASSWORD" in k
+              or "SECRET" in k]
+    assert not any(secret in out + done.stderr for secret in leaked)
+    left = [f.read_bytes() for f in tmp_path.rglob("*")
+            if f.is_file() and f.suffix in (".toml", ".json", ".log", ".txt")]
+    assert left and not any(s.encode() in text for s in leaked for text in left)
 
 
-def test_a_spent_quota_defers_the_task_until_retry_after(
-        tmp_path: Path, airflow_home: dict[str, str], env: dict[str, str]) -> None:  # noqa: F811
-    script = {"/api/records": [None, faults.rate_limited(retry_after=90_000)]}
+def test_a_spent_daily_quota_defers_the_task_until_it_resets_and_progress_is_kept(
+        tmp_path: Path, airflow_home: dict[str, str]) -> None:
     body = """\
     from airflow.sdk.exceptions import TaskDeferred
-    task = dag.get_task("crm_connect.sync_paged")
+    task = dag.get_task("crm_connect.sync_hs")
     try:
         task.execute({})
     except TaskDeferred as deferred:
         print("DEFERRED", deferred.trigger.moment.isoformat(), deferred.method_name)
     """
-    with serving(path_script=script) as server:
-        config = write_project(tmp_path, server, files=False) / "crm-connect.toml"
+    resume = """\
+    counts = dag.get_task("crm_connect.sync_hs").execute_complete({})
+    print("RESUMED", counts["records_read"])
+    """
+    with sandboxes(tmp_path, files=False, salesforce=False,
+                   daily_limit=QUOTA) as running:
         before = dt.datetime.now(dt.UTC)
-        done = run_dag(airflow_home, env, config, body)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("DEFERRED")), None)
-    assert line is not None, (done.stdout[-3000:], done.stderr[-3000:])
-    _, moment, method = line.split()
-    assert method == "execute_complete"
-    wait = dt.datetime.fromisoformat(moment) - before
-    assert dt.timedelta(seconds=89_900) <= wait <= dt.timedelta(seconds=90_200)
-    # Progress was saved before the deferral: the first page is stored.
-    assert stored(tmp_path, "SELECT count(*) FROM accounts WHERE source = 'paged'") == 10
+        done = run_dag(airflow_home, running.env, running.config, body)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("DEFERRED")), None)
+        assert line is not None, (done.stdout[-3000:], done.stderr[-3000:])
+        _, moment, method = line.split()
+        assert method == "execute_complete"
+        # The connector stops at its share of the daily quota, before the portal refuses, so
+        # the run knows no reset time: its summary's retry_after is a day after it stopped,
+        # and the trigger fires then.
+        wait = dt.datetime.fromisoformat(moment) - before
+        assert dt.timedelta(hours=24) - dt.timedelta(seconds=5) <= wait <= dt.timedelta(
+            hours=24, seconds=120)
+        # Progress was saved before the deferral: some of the portal is stored, not all.
+        tables = (("accounts", "companies"), ("contacts", "contacts"), ("deals", "deals"))
+        held = sum(stored(tmp_path, f"SELECT count(*) FROM {table}") for table, _ in tables)
+        truth = sum(running.hubspot_truth(obj) for _, obj in tables)
+        assert 0 < held < truth, (held, truth)
+        # The quota renewed, the woken task resumes and the rest arrives, nothing twice.
+        running.hubspot.limits.daily = 1_000_000
+        again = run_dag(airflow_home, running.env, running.config, resume)
+        assert "RESUMED" in again.stdout, (again.stdout[-3000:], again.stderr[-3000:])
+        for table, obj in tables:
+            assert stored(tmp_path, f"SELECT count(*) FROM {table}") == stored(
+                tmp_path, f"SELECT count(DISTINCT id) FROM {table}") == (
+                running.hubspot_truth(obj)), table

@@ -20,6 +20,11 @@ from test_run_exit_codes import env, serving, write_project  # noqa: E402, F401
 from crm_connect.integrations.dagster import KPI_ASSET, CrmConnectResource, crm_connect_assets  # noqa: E402
 from crm_connect.testing import faults  # noqa: E402
 
+pytest.importorskip("crm_connect_hubspot.sandbox")
+pytest.importorskip("crm_connect_salesforce.sandbox")
+
+from orchestrator_sandboxes import assert_source_independent_totals, sandboxes  # noqa: E402
+
 
 def instance(folder: Path) -> Any:
     """A real Dagster instance in a temporary folder (runs, event log, storage)."""
@@ -43,31 +48,44 @@ def project_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  
         monkeypatch.setenv(name, value)
 
 
-@pytest.mark.usefixtures("project_env")
-def test_assets_sync_each_connection_then_snapshot_the_kpis(tmp_path: Path) -> None:
-    with serving() as server:
-        config = write_project(tmp_path, server) / "crm-connect.toml"
+def test_assets_sync_each_connection_then_snapshot_the_kpis(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with sandboxes(tmp_path) as running:
+        for name, value in running.env.items():
+            monkeypatch.setenv(name, value)
+        config = running.config
         assets = crm_connect_assets(config)
         assert [a.key.to_user_string() for a in assets] == [
-            "crm_sync_finance", "crm_sync_paged", KPI_ASSET]
+            "crm_sync_finance", "crm_sync_hs", "crm_sync_sf", KPI_ASSET]
         with instance(tmp_path) as dagster:
             result = dg.materialize(
                 assets, instance=dagster,
                 resources={"crm_connect": CrmConnectResource(config_path=str(config))})
-    assert result.success
-    assert stored(tmp_path, "SELECT count(*) FROM accounts WHERE source = 'paged'") == 25
+        assert result.success
+        # Each vendor's records are all stored: the sandbox's own truth, archived ones too.
+        for table, obj in (("accounts", "companies"), ("deals", "deals"),
+                           ("contacts", "contacts"), ("tickets", "tickets")):
+            assert stored(tmp_path, f"SELECT count(*) FROM {table} WHERE source = 'hs'") == (
+                running.hubspot_truth(obj)), table
+        for table, sobject in (("accounts", "Account"), ("deals", "Opportunity"),
+                               ("contacts", "Contact"), ("tickets", "Case")):
+            assert stored(tmp_path, f"SELECT count(*) FROM {table} WHERE source = 'sf'") == (
+                running.salesforce_truth(sobject)), table
     assert stored(tmp_path, "SELECT count(*) FROM accounts WHERE source = 'finance'") > 0
     snapshot = stored(tmp_path, "SELECT count(*) FROM kpi_snapshots")
     assert snapshot > 0
+    assert_source_independent_totals(tmp_path)
     # The summaries' counts are the assets' metadata.
-    paged = result.asset_materializations_for_node("crm_sync_paged")[0].metadata
-    assert paged["records_read"].value == 25 and paged["upserted"].value == 25
-    assert paged["status"].value == "succeeded"
+    for node in ("crm_sync_hs", "crm_sync_sf"):
+        meta = result.asset_materializations_for_node(node)[0].metadata
+        assert meta["status"].value == "succeeded"
+        assert meta["records_read"].value > 0
+        assert meta["upserted"].value == meta["records_read"].value
     kpis = result.asset_materializations_for_node(KPI_ASSET)[0].metadata
     assert kpis["kpi_rows_written"].value == snapshot
-    # The snapshot ran after both syncs.
+    # The snapshot ran after all three syncs.
     order = [e.node_name for e in result.all_events if e.is_step_success]
-    assert order[-1] == KPI_ASSET and len(order) == 3
+    assert order[-1] == KPI_ASSET and len(order) == 4
 
 
 @pytest.mark.usefixtures("project_env")
