@@ -125,8 +125,6 @@ def _rewrite(path: Path, change: Any) -> None:
 
 def _resolve(folder: Path, *args: str) -> dict[str, list[str]]:
     """Run sync then resolve; the summary's row per entity."""
-    from conftest import run_cli_process
-
     synced = run_cli_process("sync", cwd=folder)
     assert synced.returncode == 0, synced.stderr
     done = run_cli_process("resolve", *args, cwd=folder, timeout=600)
