@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from crm_connect.bulk_fields import EntityRules, FieldRule, entity_rules
 from crm_connect.schema import MONEY_PRECISION, MONEY_SCALE
 
-__all__ = ["BulkPage", "check_page"]
+__all__ = ["BulkPage", "check_page", "utc_timestamps"]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -257,13 +257,51 @@ def _shape(records: Sequence[Any], rules: EntityRules) -> tuple[list[dict[str, A
     return rows, bad
 
 
-def check_page(entity: str, records: Sequence[Any]) -> BulkPage:
-    """Check and convert a page of raw canonical records in bulk (see the module's text)."""
+def _table_columns(table: pa.Table, rules: EntityRules
+                   ) -> tuple[dict[str, pa.Array | list[Any]], Mask]:
+    """The text columns of a page given as an Arrow table (see ``Page.table``), a null column
+    for each field it lacks, and the rows with a value in a column that is no field (pydantic
+    says what it makes of those)."""
+    rows = table.num_rows
+    bad = np.zeros(rows, dtype=np.bool_)
+    columns: dict[str, pa.Array | list[Any]] = {}
+    for name in table.column_names:
+        array = table.column(name).combine_chunks()
+        if not pa.types.is_string(array.type):
+            array = pc.cast(array, pa.string())
+        if name not in rules.names:
+            _mark(bad, pc.and_(pc.is_valid(array), pc.not_equal(array, "")))
+        columns[name] = array
+    for rule in rules.fields:
+        if rule.name not in columns:
+            columns[rule.name] = pa.nulls(rows, pa.string())
+        elif rule.kind == "json":
+            columns[rule.name] = columns[rule.name].to_pylist()  # type: ignore[union-attr]
+    return columns, bad
+
+
+def utc_timestamps(array: pa.Array) -> tuple[pa.Array, Mask]:
+    """ISO-8601 text as naive UTC timestamps (``timestamp[us]``), read as the models read it;
+    the mask marks the values only pydantic (or ``parse_datetime``) can read (null there)."""
+    bad = np.zeros(len(array), dtype=np.bool_)
+    return _timestamps(_blank_as_null(array), bad), bad
+
+
+def check_page(entity: str, records: Sequence[Any] | pa.Table) -> BulkPage:
+    """Check and convert a page of raw canonical records in bulk (see the module's text).
+
+    ``records`` is a list of dictionaries, or an Arrow table of text columns (a page's
+    ``table``: a null or ``""`` cell is an absent field)."""
     rules = entity_rules(entity)
-    rows, bad = _shape(records, rules)
+    texts: dict[str, pa.Array | list[Any]] | None
+    rows: list[dict[str, Any]] = []
+    if isinstance(records, pa.Table):
+        texts, bad = _table_columns(records, rules)
+    else:
+        rows, bad = _shape(records, rules)
+        texts = _all_text(rows, rules)
     if rules.opaque:
         bad[:] = True
-    texts = _all_text(rows, rules)
     columns: dict[str, pa.Array] = {}
     for rule in rules.fields:
         values = texts[rule.name] if texts is not None and rule.name in texts else [

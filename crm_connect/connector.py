@@ -31,6 +31,7 @@ __all__ = [
     "Page",
     "Rejected",
     "Stream",
+    "table_records",
 ]
 
 
@@ -116,6 +117,12 @@ class Page:
         usually on pages without records, after the stream's records were read.
     :param total: how many records the vendor says this read returns in all (e.g. a query's
         ``totalSize``), when it says; the command line shows a progress bar with an ETA.
+    :param table: the page's records as one Arrow table instead of ``records`` (which is then
+        empty): text columns named by canonical fields, a null or ``""`` cell meaning the
+        field is absent, rows parallel to ``locations``.  Such a page goes to bulk validation
+        without a dictionary per record; pydantic sees only the rows a bulk check refuses, as
+        the dictionaries :meth:`materialize` makes.  A connector that reads columnar data
+        (the ``files`` connector's CSV reader) yields these; states work as for any page.
     """
 
     records: list[dict[str, Any]]
@@ -125,6 +132,22 @@ class Page:
     rejected: list[Rejected] = field(default_factory=list)
     id_sweep: IdSweep | None = None
     total: int | None = None
+    table: Any = None
+    """A ``pyarrow.Table`` or ``None`` (typed loosely: the contract imports no Arrow)."""
+
+    def materialize(self) -> None:
+        """Turn a :attr:`table` page into an ordinary one: ``records`` as dictionaries (each
+        with its non-blank cells, in column order) and no table."""
+        if self.table is not None:
+            self.records = table_records(self.table)
+            self.table = None
+
+
+def table_records(table: Any) -> list[dict[str, Any]]:
+    """The rows of an Arrow table as the dictionaries a connector would have yielded: the
+    null and ``""`` cells left out."""
+    return [{key: value for key, value in row.items() if value is not None and value != ""}
+            for row in table.to_pylist()]
 
 
 @dataclass
@@ -197,6 +220,10 @@ class Connector(abc.ABC, Generic[ConfigT]):
     def __init__(self, context: ConnectionContext, config: ConfigT) -> None:
         self.context = context
         self.config = config
+        self.table_pages = False
+        """Whoever reads this connector takes :attr:`Page.table` pages (the sync runner sets
+        it).  A connector that can read columnar data yields them only when it is true, and
+        ordinary pages of dictionaries otherwise (tests, the connector kit)."""
 
     @property
     def connection(self) -> str:

@@ -2,8 +2,8 @@
 check validated with pydantic, the records pydantic refuses sent to the quarantine, the rest
 one Arrow batch.
 
-On large syncs this runs in worker processes (:class:`PageWorkers`) while the main process
-reads and stores.
+With ``CRM_CONNECT_WORKERS`` set, this runs in worker processes (:class:`PageWorkers`) while
+the main process reads and stores.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,11 +26,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from crm_connect.bulk import check_page
 from crm_connect.columns import last_per_key, split_storable
-from crm_connect.connector import IdSweep, Page
+from crm_connect.connector import IdSweep, Page, table_records
 from crm_connect.schema import ENTITIES, CanonicalRecord, Deal
 from crm_connect.store_contract import QuarantinedRecord
 
-__all__ = ["PageWorkers", "PreparedPage", "prepare_in_bulk", "prepare_page", "validate_page"]
+__all__ = ["PageWorkers", "PreparedPage", "prepare_in_bulk", "prepare_page", "validate_page",
+           "with_source"]
 
 
 _adapters: dict[str, TypeAdapter[list[CanonicalRecord]]] = {}
@@ -58,6 +59,7 @@ def _describe_errors(errors: list[dict[str, Any]]) -> str:
 def validate_page(entity: str, source: str, stream: str, page: Page
                   ) -> tuple[list[CanonicalRecord], list[QuarantinedRecord]]:
     """Validate a whole page at once; records that fail go to the quarantine list."""
+    page.materialize()
     records, _, quarantined = _validate(entity, source, stream, page)
     return records, quarantined
 
@@ -68,7 +70,8 @@ def _quarantined(entity: str, source: str, stream: str, page: Page, index: int,
     record = page.records[index]
     raw = page.raw[index] if page.raw is not None else record
     location = page.locations[index] if page.locations is not None else None
-    record_id = record.get("id")
+    # A connector may yield something that is not a record at all (a string, None).
+    record_id = record.get("id") if isinstance(record, dict) else None
     return QuarantinedRecord(
         source, stream, entity, reason, raw,
         record_id=str(record_id) if record_id not in (None, "") else None, location=location)
@@ -104,6 +107,14 @@ def _validate(entity: str, source: str, stream: str, page: Page,
             [indices[index] for index in kept], quarantined)
 
 
+def with_source(table: pa.Table, source: str) -> pa.Table:
+    """A page's table with every row's ``source`` set to ``source`` (the runner's job)."""
+    column = pa.repeat(pa.scalar(source, pa.string()), table.num_rows)
+    if "source" in table.column_names:
+        return table.set_column(table.column_names.index("source"), "source", column)
+    return table.append_column("source", column)
+
+
 @dataclass
 class PreparedPage:
     """A page validated and turned into one Arrow batch, ready for a single bulk write."""
@@ -132,6 +143,7 @@ def prepare_page(entity: str, source: str, stream: str, page: Page) -> PreparedP
 
 
 def _prepare_by_record(entity: str, source: str, stream: str, page: Page) -> PreparedPage:
+    page.materialize()
     records, indices, quarantined = _validate(entity, source, stream, page)
     table, unstorable = split_storable(entity, last_per_key(records))
     if unstorable:
@@ -158,8 +170,19 @@ def _negative_won_rows(entity: str, table: pa.Table) -> int:
 
 
 def prepare_in_bulk(entity: str, source: str, stream: str, page: Page) -> PreparedPage:
-    """:func:`prepare_page` with the bulk checks: the same table, quarantine and counts."""
-    checked = check_page(entity, page.records)
+    """:func:`prepare_page` with the bulk checks: the same table, quarantine and counts.
+
+    A page given as an Arrow table (``Page.table``) is checked as it is; only the rows that
+    fail a bulk check become dictionaries, for pydantic and the quarantine."""
+    checked = check_page(entity, page.records if page.table is None else page.table)
+    if page.table is not None and not checked.passed.all():
+        failed_rows = np.flatnonzero(~checked.passed)
+        # Only the failed rows are ever read (by index) by pydantic and the quarantine.
+        raw_rows: list[Any] = [None] * len(checked.passed)
+        for index, row in zip(failed_rows.tolist(), table_records(
+                page.table.take(pa.array(failed_rows, pa.int64()))), strict=True):
+            raw_rows[index] = row
+        page = replace(page, records=raw_rows, table=None)
     if checked.passed.all() and (not checked.table.num_rows or pc.count_distinct(
             checked.table.column("id")).as_py() == checked.table.num_rows):
         return PreparedPage(checked.table if checked.table.num_rows else None,
@@ -210,18 +233,18 @@ def prepare_in_bulk(entity: str, source: str, stream: str, page: Page) -> Prepar
 class PageWorkers:
     """Worker processes that validate pages while the main process reads and stores.
 
-    pydantic validation holds the GIL, so the second core is put to work with processes.
-    ``CRM_CONNECT_WORKERS`` sets how many (0: validate in the main process); the default is
-    two on a machine with at least two cores.  The pool starts only once a stream has a second
-    page, so small syncs pay nothing for it.
+    Validation holds the GIL, so a second core can only be put to work with processes.  With
+    bulk validation (:mod:`crm_connect.bulk`) shipping each page to a worker and its table
+    back costs more than the worker saves, so the default is none (validate in the main
+    process); ``CRM_CONNECT_WORKERS=N`` opts in to N worker processes (it pays off for
+    connectors whose pages mostly need pydantic).  The pool starts only once a stream has a
+    second page, so small syncs pay nothing for it.
     """
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is None:
-            configured = os.environ.get("CRM_CONNECT_WORKERS")
-            workers = int(configured) if configured else min(2, (os.cpu_count() or 1))
-            if workers == 1 and not configured:
-                workers = 0
+            configured = os.environ.get("CRM_CONNECT_WORKERS", "").strip()
+            workers = int(configured) if configured.isdigit() else 0
         self.workers = max(0, workers)
         self._pool: ProcessPoolExecutor | None = None
 

@@ -69,6 +69,7 @@ def parse_datetime(value: Any) -> Any:
     back unchanged so that a pydantic validator reports it (use it as a ``BeforeValidator``,
     or check ``isinstance(result, datetime)`` when parsing by hand).
     """
+    original = value
     if value.__class__ is str and value:
         # The common case first (it runs once per row of an export): Python 3.11 reads every
         # ISO-8601 spelling APIs use, compact offsets (``...000+0000``) and ``...Z`` included.
@@ -93,9 +94,15 @@ def parse_datetime(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         # Some APIs send epoch milliseconds; a value this large cannot be epoch seconds.
         seconds = value / 1000 if abs(value) > 10**11 else value
-        return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return original  # beyond the calendar: pydantic says so
     if isinstance(value, dt.datetime):
-        return _to_utc(value)
+        try:
+            return _to_utc(value)
+        except ValueError:
+            return original  # beyond the calendar in UTC: the model's validator says so
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     return value
@@ -114,10 +121,19 @@ def _parse_date(value: Any) -> Any:
 
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC (naive values are UTC); a ``ValueError`` (so the record is
+    quarantined with the reason) when UTC would be past year 9999 or before year 1, as
+    ``9999-12-31T23:00:00-05:00`` is."""
     offset = value.utcoffset()
     if offset is None:
         return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC) if offset else value
+    if not offset:
+        return value
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the calendar (years 1 to 9999) "
+                         "once converted to UTC") from None
 
 
 def _parse_json_object(value: Any) -> Any:

@@ -28,7 +28,13 @@ from crm_connect.errors import (
 from crm_connect.events import StreamResult, SyncReport, SyncRun
 from crm_connect.exit_codes import ExitCode
 from crm_connect.interrupts import Terminated, stoppable_sync, store_write
-from crm_connect.pages import PageWorkers, PreparedPage, prepare_page, validate_page
+from crm_connect.pages import (
+    PageWorkers,
+    PreparedPage,
+    prepare_page,
+    validate_page,
+    with_source,
+)
 from crm_connect.plugins import call_hook, has_implementations
 from crm_connect.store_contract import Store
 
@@ -64,8 +70,14 @@ class _Silent:
 
 
 def _prepare(connection: str, stream: Stream, page: Page) -> None:
+    if page.table is not None and has_implementations("transform_records"):
+        page.materialize()  # the hook takes (and returns) dictionaries
+    if page.table is not None:
+        page.table = with_source(page.table, connection)
+        return
     for record in page.records:
-        record["source"] = connection
+        if isinstance(record, dict):  # anything else is quarantined by validation
+            record["source"] = connection
     if has_implementations("transform_records"):
         for result in call_hook("transform_records", connection=connection, stream=stream.name,
                                 entity=stream.entity, records=page.records):
@@ -128,6 +140,7 @@ def sync_stream(store: Store, connector: Connector[Any], stream: Stream, run_id:
     def ready(work: PreparedPage | Future[PreparedPage]) -> bool:
         return not isinstance(work, Future) or work.done()
 
+    connector.table_pages = True  # _prepare and prepare_page take Page.table pages
     try:
         try:
             for index, page in enumerate(connector.read(stream, state)):

@@ -7,7 +7,8 @@ from typing import Any
 
 import duckdb
 
-WORKER_SETTINGS = {"workers-off": {"CRM_CONNECT_WORKERS": "0"}, "workers-default": {}}
+# The default (no workers) and the opt-in worker processes must read a file the same way.
+WORKER_SETTINGS = {"workers-default": {}, "workers-on": {"CRM_CONNECT_WORKERS": "2"}}
 
 
 def make_project(root: Path, files: dict[str, bytes], **options: Any) -> Path:

@@ -183,11 +183,12 @@ def _big_project(root: Path, rows: int, page_size: int) -> None:
         f"page_size = {page_size}\n")
 
 
-def _start_sync(root: Path, pages: int, stdout: int = subprocess.DEVNULL
-                ) -> subprocess.Popen[str]:
+def _start_sync(root: Path, pages: int, stdout: int = subprocess.DEVNULL,
+                env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``crm-connect -v sync`` and return once it reports ``pages`` stored pages."""
     process = subprocess.Popen([CLI, "-v", "sync"], cwd=root, stdout=stdout,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
     assert process.stderr is not None
     stored = 0
     deadline = time.monotonic() + 60
@@ -202,12 +203,13 @@ def _start_sync(root: Path, pages: int, stdout: int = subprocess.DEVNULL
 def test_sync_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     rows = 120_000
     _big_project(tmp_path, rows, page_size=2000)
-    process = _start_sync(tmp_path, pages=5)  # well into the stream, mid-file
+    # Workers are opt-in (the default validates in the sync's own process): opted in, pages
+    # after the first are validated in worker processes, and a SIGKILL leaves none behind.
+    process = _start_sync(tmp_path, pages=5, env={"CRM_CONNECT_WORKERS": "2"})  # mid-file
     import psutil
 
     workers = psutil.Process(process.pid).children(recursive=True)
-    if (os.cpu_count() or 1) > 1:
-        assert workers, "pages after the first are validated in worker processes"
+    assert workers, "with CRM_CONNECT_WORKERS=2, pages are validated in worker processes"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     # Its validation workers do not linger as orphans.
@@ -356,3 +358,15 @@ def test_id_sweep_pages_mark_hard_deletes_through_the_runner(tmp_path: Path) -> 
             assert store.get_state("v", "accounts") == {"swept": True}
     finally:
         workers.close()
+
+
+def test_pages_are_validated_in_process_unless_workers_are_asked_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With bulk validation, worker processes cost more than they save: none by default;
+    ``CRM_CONNECT_WORKERS`` opts in."""
+    from crm_connect.pages import PageWorkers
+
+    monkeypatch.delenv("CRM_CONNECT_WORKERS", raising=False)
+    assert (PageWorkers().workers, PageWorkers().enabled) == (0, False)
+    monkeypatch.setenv("CRM_CONNECT_WORKERS", "2")
+    assert (PageWorkers().workers, PageWorkers().enabled) == (2, True)

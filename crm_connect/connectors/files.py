@@ -17,19 +17,41 @@ import codecs
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 from pydantic import Field, field_validator
 
-from crm_connect.connector import CheckResult, Connector, ConnectorConfig, Page, Rejected, Stream
+from crm_connect.connector import (
+    CheckResult,
+    Connector,
+    ConnectorConfig,
+    Page,
+    Rejected,
+    Stream,
+    table_records,
+)
+from crm_connect.connectors.files_arrow import (
+    NONE,
+    Block,
+    Fallback,
+    arrow_start,
+    csv_blocks,
+    from_micros,
+    micros,
+    updated_micros,
+)
 from crm_connect.connectors.files_folder import FolderScan, expected_names, scan_folder
 from crm_connect.connectors.files_rows import (
     Row,
     check_encoding,
     csv_header,
     csv_rows,
+    csv_rows_from,
     jsonl_rows,
     undecodable_lines,
 )
@@ -191,10 +213,16 @@ class FilesConnector(Connector[FilesConfig]):
         max_seen = _as_utc(resume.get("max_seen")) or cursor
         fields = set(ENTITIES[stream.entity].model_fields)
 
+        page_size = self.config.page_size
         records: list[dict[str, Any]] = []
         locations: list[str] = []
         rejected: list[Rejected] = []
         last_line = skip_to
+        # Rows Arrow read that are not in a page yet: their table, lines, and the largest
+        # updated_at seen up to each of them (microseconds, files_arrow.NONE for none).
+        held: pa.Table | None = None
+        held_lines = np.empty(0, dtype=np.int64)
+        held_seen = np.empty(0, dtype=np.int64)
 
         def page_state() -> dict[str, Any]:
             return self._saved_state({
@@ -206,8 +234,60 @@ class FilesConnector(Connector[FilesConfig]):
                 },
             })
 
+        def seen_at(value: int) -> dt.datetime | None:
+            return None if value == NONE else from_micros(value)
+
+        def held_locations(lines: Any) -> list[str]:
+            return [f"{path.name}:{line}" for line in lines.tolist()]
+
+        rows: Iterator[Row] = iter(())
         try:
-            for row in self._rows(path):
+            for block in self._blocks(path, skip_to):
+                if isinstance(block, Fallback):
+                    # The rest is read line by line; rows Arrow read join its first page.
+                    log.debug("%s/%s: %s is read line by line from line %d on",
+                              self.connection, stream.name, path.name, block.line + 1)
+                    if held is not None:
+                        records, locations = table_records(held), held_locations(held_lines)
+                        held = None
+                    rows = csv_rows_from(path, self.config.encoding, self.config.delimiter,
+                                         csv_header(path, self.config.encoding,
+                                                    self.config.delimiter),
+                                         block.offset, block.line)
+                    break
+                table, lines = block.table, np.arange(block.first_line, block.last_line + 1)
+                if block.first_line <= skip_to:
+                    table, lines = table.slice(skip_to - block.first_line + 1), lines[
+                        skip_to - block.first_line + 1:]
+                updated = updated_micros(table)
+                seen = np.maximum.accumulate(np.maximum(updated, micros(max_seen) if max_seen
+                                                        else NONE))
+                if cursor is not None:
+                    keep = (updated == NONE) | (updated >= micros(cursor))
+                    if not keep.all():
+                        table = table.filter(pa.array(keep))
+                        lines, seen_kept = lines[keep], seen[keep]
+                    else:
+                        seen_kept = seen
+                else:
+                    seen_kept = seen
+                held = table if held is None else pa.concat_tables([held, table])
+                held_lines = np.concatenate([held_lines, lines])
+                held_seen = np.concatenate([held_seen, seen_kept])
+                while held.num_rows >= page_size:
+                    last_line, max_seen = int(held_lines[page_size - 1]), seen_at(
+                        int(held_seen[page_size - 1]))
+                    yield self._page(Page([], page_state(), locations=held_locations(
+                        held_lines[:page_size]), table=held.slice(0, page_size)))
+                    held, held_lines = held.slice(page_size), held_lines[page_size:]
+                    held_seen = held_seen[page_size:]
+                if len(seen):
+                    max_seen = seen_at(int(seen[-1]))
+                last_line = max(last_line, block.last_line)
+            else:
+                if not self._arrow_reads(path):
+                    rows = self._rows(path)
+            for row in rows:
                 if row.last_line <= skip_to:
                     continue
                 last_line = row.last_line
@@ -215,13 +295,13 @@ class FilesConnector(Connector[FilesConfig]):
                 if row.values is None:
                     rejected.append(Rejected(row.problem or "unreadable", row.raw, location))
                 else:
-                    updated = _as_utc(row.values.get("updated_at"))
-                    if updated is not None and (max_seen is None or updated > max_seen):
-                        max_seen = updated
-                    if cursor is None or updated is None or updated >= cursor:
+                    updated_at = _as_utc(row.values.get("updated_at"))
+                    if updated_at is not None and (max_seen is None or updated_at > max_seen):
+                        max_seen = updated_at
+                    if cursor is None or updated_at is None or updated_at >= cursor:
                         records.append(_canonical(row.values, fields))
                         locations.append(location)
-                if len(records) + len(rejected) >= self.config.page_size:
+                if len(records) + len(rejected) >= page_size:
                     yield Page(records, page_state(), locations=locations, rejected=rejected)
                     records, locations, rejected = [], [], []
         except CrmConnectError:
@@ -230,8 +310,45 @@ class FilesConnector(Connector[FilesConfig]):
                 yield Page(records, page_state(), locations=locations, rejected=rejected)
             raise
         final_cursor = max_seen.isoformat() if max_seen else cursor_text
+        if held is not None and held.num_rows:
+            yield self._page(Page([], self._saved_state({"cursor": final_cursor}),
+                                  locations=held_locations(held_lines), table=held))
+            return
         yield Page(records, self._saved_state({"cursor": final_cursor}),
                    locations=locations, rejected=rejected)
+
+    def _page(self, page: Page) -> Page:
+        """A page of Arrow rows, as dictionaries for a reader that does not take tables."""
+        if not self.table_pages:
+            page.materialize()
+        return page
+
+    def _arrow_reads(self, path: Path) -> bool:
+        return self._arrow_start(path) is not None
+
+    def _arrow_start(self, path: Path) -> int | None:
+        """Where Arrow starts reading ``path``, or ``None`` when it is read line by line: a
+        JSON Lines file, an encoding other than UTF-8, a column that goes to ``extra``, an
+        unusual header, or ``CRM_CONNECT_CSV_READER=python``."""
+        if (path.suffix != ".csv" or codecs.lookup(self.config.encoding).name != "utf-8"
+                or os.environ.get("CRM_CONNECT_CSV_READER", "arrow") == "python"):
+            return None
+        header = csv_header(path, self.config.encoding, self.config.delimiter)
+        if not set(header) <= set(ENTITIES[self._entity_of(path)].model_fields):
+            return None
+        return arrow_start(path, header, self.config.delimiter)
+
+    def _entity_of(self, path: Path) -> str:
+        return path.name.rsplit(".", 1)[0]
+
+    def _blocks(self, path: Path, skip_to: int) -> Iterator[Block | Fallback]:
+        start = self._arrow_start(path)
+        if start is None:
+            return iter(())
+        log.debug("%s: %s is read with Arrow's CSV parser", self.connection, path.name)
+        header = csv_header(path, self.config.encoding, self.config.delimiter)
+        return csv_blocks(path, header, self.config.delimiter, start,
+                          max(self.config.page_size, 256), skip_to)
 
     def _rows(self, path: Path) -> Iterator[Row]:
         if path.suffix == ".csv":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from typing import IO, Any
 
 from crm_connect.errors import ConnectorError
 
-__all__ = ["Row", "check_encoding", "csv_header", "csv_rows", "jsonl_rows", "undecodable_lines"]
+__all__ = ["Row", "check_encoding", "csv_header", "csv_rows", "csv_rows_from", "jsonl_rows",
+           "undecodable_lines"]
 
 # Bytes the codec could not decode, as the ``surrogateescape`` error handler leaves them.
 _ESCAPED = re.compile("[\udc80-\udcff]")
@@ -155,39 +157,61 @@ def csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[Row]:
         header = _header(reader, path.name, encoding)
         if header is None:
             return
-        width = len(header)
-        last_line = reader.line_num
-        while True:
-            first_line = last_line + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as exc:
-                raise _cannot_decode(path.name, encoding, last_line, exc) from None
-            except csv.Error as exc:
-                raise ConnectorError(
-                    f"{path.name}, record starting on line {first_line}: {exc}; the records "
-                    "before it are kept. Look for a quote that is never closed, fix the file "
-                    "and sync again") from None
-            last_line = reader.line_num
-            if not cells:
-                continue
-            row = Row(first_line, last_line, None)
-            where = [] if "".join(cells).isascii() else _undecodable_cells(
-                cells, header, first_line)
-            if where:
-                row.problem, row.raw = _not_valid(encoding, where), list(map(_readable, cells))
-            elif len(cells) != width:
-                row.problem = f"expected {width} columns as in the header, found {len(cells)}"
-                if last_line > first_line:
-                    row.problem += (f" over lines {first_line}-{last_line}: is a quote opened "
-                                    f"on line {first_line} never closed?")
-                row.raw = cells
-            else:
-                row.values = {key: value for key, value in zip(header, cells, strict=True)
-                              if value}
-            yield row
+        yield from _csv_records(reader, header, path.name, encoding, 0)
+
+
+def csv_rows_from(path: Path, encoding: str, delimiter: str, header: list[str], offset: int,
+                  line: int) -> Iterator[Row]:
+    """:func:`csv_rows` from byte ``offset`` on, where line ``line + 1`` of the file starts
+    (a record's first line): how the Arrow reader hands the rest of a file over."""
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise ConnectorError(f"{path.name} cannot be opened ({exc.strerror}); check that it "
+                             "is a readable file") from None
+    raw.seek(offset)
+    with io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape",
+                          newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        yield from _csv_records(reader, header, path.name, encoding, line)
+
+
+def _csv_records(reader: Any, header: list[str], name: str, encoding: str, base: int
+                 ) -> Iterator[Row]:
+    """The records ``reader`` reads after the header; ``base`` lines come before its first."""
+    width = len(header)
+    last_line = base + reader.line_num
+    while True:
+        first_line = last_line + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise _cannot_decode(name, encoding, last_line, exc) from None
+        except csv.Error as exc:
+            raise ConnectorError(
+                f"{name}, record starting on line {first_line}: {exc}; the records "
+                "before it are kept. Look for a quote that is never closed, fix the file "
+                "and sync again") from None
+        last_line = base + reader.line_num
+        if not cells:
+            continue
+        row = Row(first_line, last_line, None)
+        where = [] if "".join(cells).isascii() else _undecodable_cells(
+            cells, header, first_line)
+        if where:
+            row.problem, row.raw = _not_valid(encoding, where), list(map(_readable, cells))
+        elif len(cells) != width:
+            row.problem = f"expected {width} columns as in the header, found {len(cells)}"
+            if last_line > first_line:
+                row.problem += (f" over lines {first_line}-{last_line}: is a quote opened "
+                                f"on line {first_line} never closed?")
+            row.raw = cells
+        else:
+            row.values = {key: value for key, value in zip(header, cells, strict=True)
+                          if value}
+        yield row
 
 
 def _lines(handle: IO[str], name: str, encoding: str) -> Iterator[tuple[int, str]]:

@@ -296,8 +296,10 @@ def read_stream(connector: Connector[Any], stream: Stream,
     committed = dict(state) if state is not None else None
     try:
         for page in connector.read(stream, dict(state) if state is not None else None):
+            page.materialize()
             for record in page.records:
-                record["source"] = connector.connection
+                if isinstance(record, dict):
+                    record["source"] = connector.connection
             valid, quarantined = validate_page(stream.entity, connector.connection,
                                                stream.name, page)
             result.rejected += len(page.rejected)
