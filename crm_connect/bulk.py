@@ -136,6 +136,8 @@ def _cast_each(array: pa.Array, target: pa.DataType, bad: Mask) -> pa.Array:
 def _matching(array: pa.Array, pattern: str, bad: Mask) -> pa.Array:
     """The values matching ``pattern``; the others are marked and set to null."""
     ok = pc.match_substring_regex(array, pattern)
+    if ok.null_count == len(ok) or pc.all(ok).as_py():  # the usual case: every value fits
+        return array
     _mark(bad, pc.invert(ok))
     return pc.if_else(pc.fill_null(ok, False), array, pa.scalar(None, pa.string()))
 
@@ -143,10 +145,12 @@ def _matching(array: pa.Array, pattern: str, bad: Mask) -> pa.Array:
 def _timestamps(array: pa.Array, bad: Mask) -> pa.Array:
     """ISO-8601 text as UTC timestamps; naive text is UTC (as the models read it)."""
     array = _matching(array, _DATETIME, bad)
-    array = pc.replace_substring_regex(array, "Z$", "+00:00")
+    if pc.any(pc.ends_with(array, "Z")).as_py():
+        array = pc.replace_substring_regex(array, "Z$", "+00:00")
     naive = pc.invert(pc.match_substring_regex(array, _HAS_OFFSET))
-    array = pc.if_else(pc.fill_null(naive, False), pc.binary_join_element_wise(
-        array, pa.scalar("+00:00"), ""), array)
+    if pc.any(naive).as_py():
+        array = pc.if_else(pc.fill_null(naive, False), pc.binary_join_element_wise(
+            array, pa.scalar("+00:00"), ""), array)
     return pc.cast(_cast_each(array, _TIMESTAMP, bad), pa.timestamp("us"))
 
 
@@ -211,7 +215,11 @@ def _convert(rule: FieldRule, array: pa.Array, bad: Mask) -> pa.Array:
 
 def _column(rule: FieldRule, values: list[Any] | pa.Array, bad: Mask) -> pa.Array:
     if rule.kind == "json":
-        return _json_column(values if isinstance(values, list) else values.to_pylist(), bad)
+        if isinstance(values, list):
+            return _json_column(values, bad)
+        if not pc.any(pc.not_equal(values, "")).as_py():  # all blank or null: no extras
+            return pa.repeat(pa.scalar("{}", pa.string()), len(values))
+        return _json_column(values.to_pylist(), bad)
     text = (_as_text(rule.kind, values, bad) if isinstance(values, list)
             else _blank_as_null(values))
     array = _convert(rule, text, bad)
@@ -257,14 +265,13 @@ def _shape(records: Sequence[Any], rules: EntityRules) -> tuple[list[dict[str, A
     return rows, bad
 
 
-def _table_columns(table: pa.Table, rules: EntityRules
-                   ) -> tuple[dict[str, pa.Array | list[Any]], Mask]:
+def _table_columns(table: pa.Table, rules: EntityRules) -> tuple[dict[str, pa.Array], Mask]:
     """The text columns of a page given as an Arrow table (see ``Page.table``), a null column
     for each field it lacks, and the rows with a value in a column that is no field (pydantic
     says what it makes of those)."""
     rows = table.num_rows
     bad = np.zeros(rows, dtype=np.bool_)
-    columns: dict[str, pa.Array | list[Any]] = {}
+    columns: dict[str, pa.Array] = {}
     for name in table.column_names:
         array = table.column(name).combine_chunks()
         if not pa.types.is_string(array.type):
@@ -275,8 +282,6 @@ def _table_columns(table: pa.Table, rules: EntityRules
     for rule in rules.fields:
         if rule.name not in columns:
             columns[rule.name] = pa.nulls(rows, pa.string())
-        elif rule.kind == "json":
-            columns[rule.name] = columns[rule.name].to_pylist()  # type: ignore[union-attr]
     return columns, bad
 
 
@@ -293,7 +298,7 @@ def check_page(entity: str, records: Sequence[Any] | pa.Table) -> BulkPage:
     ``records`` is a list of dictionaries, or an Arrow table of text columns (a page's
     ``table``: a null or ``""`` cell is an absent field)."""
     rules = entity_rules(entity)
-    texts: dict[str, pa.Array | list[Any]] | None
+    texts: dict[str, pa.Array] | None
     rows: list[dict[str, Any]] = []
     if isinstance(records, pa.Table):
         texts, bad = _table_columns(records, rules)

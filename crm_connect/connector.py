@@ -111,7 +111,8 @@ class Page:
     :param state: the stream's state once this page is stored; ``None`` keeps the last one.
     :param raw: optional vendor payloads, parallel to ``records``, kept when a record fails
         validation.
-    :param locations: optional places (``file:line``, a URL), parallel to ``records``.
+    :param locations: optional places (``file:line``, a URL), parallel to ``records`` (any
+        sequence: a connector may compute them when asked, as the ``files`` connector does).
     :param rejected: records the connector could not map at all.
     :param id_sweep: part of a sweep of the ids the vendor holds (see :class:`IdSweep`);
         usually on pages without records, after the stream's records were read.
@@ -128,7 +129,7 @@ class Page:
     records: list[dict[str, Any]]
     state: dict[str, Any] | None = None
     raw: list[Any] | None = None
-    locations: list[str] | None = None
+    locations: Sequence[str] | None = None
     rejected: list[Rejected] = field(default_factory=list)
     id_sweep: IdSweep | None = None
     total: int | None = None

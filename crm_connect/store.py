@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crm_connect.columns import entity_columns, last_per_key, records_to_arrow, split_storable
 from crm_connect.connector import IdSweep
@@ -40,6 +41,13 @@ from crm_connect.store_contract import PageWrite, QuarantinedRecord, Store
 __all__ = ["DuckDBStore", "PageWrite", "QuarantinedRecord", "Store", "entity_columns",
            "records_to_arrow"]
 
+
+
+def _count_true(page: pa.Table, column: str) -> int:
+    """Rows of ``page`` whose boolean ``column`` is true (a page without it: none)."""
+    if column not in page.column_names:
+        return 0
+    return int(pc.sum(pc.fill_null(page.column(column), False).cast(pa.int64())).as_py() or 0)
 
 
 class DuckDBStore(Store):
@@ -178,12 +186,15 @@ class DuckDBStore(Store):
         try:
             if page is not None:
                 con.register("_crm_page", page)
-                changed, deleted = self._count_changes(entity, source, page.column_names)
-                con.execute(
-                    f'DELETE FROM "{entity}" WHERE source = ? AND id IN '
-                    "(SELECT id FROM _crm_page)",
-                    [source],
-                )
+                if self._stored_ids(entity, source):
+                    changed, deleted = self._count_changes(entity, source, page.column_names)
+                    con.execute(
+                        f'DELETE FROM "{entity}" WHERE source = ? AND id IN '
+                        "(SELECT id FROM _crm_page)",
+                        [source],
+                    )
+                else:  # every row is new (a first sync): nothing to compare or replace
+                    changed, deleted = page.num_rows, _count_true(page, "is_deleted")
                 names = ", ".join(f'"{name}"' for name in page.column_names)
                 con.execute(f'INSERT INTO "{entity}" ({names}) SELECT {names} FROM _crm_page')
                 con.unregister("_crm_page")
@@ -209,6 +220,13 @@ class DuckDBStore(Store):
                 raise StoreError(self._page_error(exc, source, stream)) from exc
             raise
         return PageWrite(changed, deleted)
+
+    def _stored_ids(self, entity: str, source: str) -> int:
+        """How many ids of the registered page ``_crm_page`` the store holds already."""
+        row = self.con.execute(
+            f'SELECT count(*) FROM "{entity}" WHERE source = ? AND id IN '
+            "(SELECT id FROM _crm_page)", [source]).fetchone()
+        return int(row[0]) if row else 0
 
     def _count_changes(self, entity: str, source: str, columns: Sequence[str]
                        ) -> tuple[int, int]:

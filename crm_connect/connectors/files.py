@@ -39,6 +39,7 @@ from crm_connect.connectors.files_arrow import (
     NONE,
     Block,
     Fallback,
+    LineLocations,
     arrow_start,
     csv_blocks,
     from_micros,
@@ -237,8 +238,8 @@ class FilesConnector(Connector[FilesConfig]):
         def seen_at(value: int) -> dt.datetime | None:
             return None if value == NONE else from_micros(value)
 
-        def held_locations(lines: Any) -> list[str]:
-            return [f"{path.name}:{line}" for line in lines.tolist()]
+        def held_locations(lines: Any) -> LineLocations:
+            return LineLocations(path.name, lines)
 
         rows: Iterator[Row] = iter(())
         try:
@@ -248,7 +249,8 @@ class FilesConnector(Connector[FilesConfig]):
                     log.debug("%s/%s: %s is read line by line from line %d on",
                               self.connection, stream.name, path.name, block.line + 1)
                     if held is not None:
-                        records, locations = table_records(held), held_locations(held_lines)
+                        records, locations = table_records(held), list(held_locations(
+                            held_lines))
                         held = None
                     rows = csv_rows_from(path, self.config.encoding, self.config.delimiter,
                                          csv_header(path, self.config.encoding,

@@ -19,10 +19,11 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +34,8 @@ from crm_connect.bulk import utc_timestamps
 from crm_connect.errors import ConnectorError
 from crm_connect.schema import parse_datetime
 
-__all__ = ["NONE", "Block", "Fallback", "arrow_start", "csv_blocks", "from_micros", "micros",
-           "updated_micros"]
+__all__ = ["NONE", "Block", "Fallback", "LineLocations", "arrow_start", "csv_blocks",
+           "from_micros", "micros", "updated_micros"]
 
 NONE = int(np.iinfo(np.int64).min)
 """The microseconds of a row without a readable ``updated_at``."""
@@ -62,6 +63,37 @@ class Fallback:
 
     offset: int
     line: int
+
+
+class LineLocations(Sequence[str]):
+    """``file:line`` of each row of a page, made when asked: only the quarantine asks, so a
+    page of 10,000 clean rows makes no text for them."""
+
+    def __init__(self, name: str, lines: npt.NDArray[np.int64]) -> None:
+        self.name = name
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [f"{self.name}:{line}" for line in self.lines[index].tolist()]
+        return f"{self.name}:{int(self.lines[index])}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LineLocations({self.name!r}, {len(self)} rows)"
 
 
 def _lone_return(data: bytes) -> bool:
