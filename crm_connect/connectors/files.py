@@ -8,7 +8,12 @@ sync killed halfway resumes at that line as long as the file has not changed.  C
 connection's ``encoding`` or ``delimiter`` reads every file again from the top.
 
 Which files are read and why the others are not: :mod:`crm_connect.connectors.files_folder`;
-how a file is decoded line by line: :mod:`crm_connect.connectors.files_rows`.
+how a file is decoded line by line: :mod:`crm_connect.connectors.files_rows`.  A UTF-8 CSV
+file whose columns are all canonical is parsed by Arrow in blocks instead
+(:mod:`crm_connect.connectors.files_arrow`), and its pages go to the sync as Arrow tables
+(``Page.table``) when the reader takes them; a block Arrow cannot read exactly as the line
+reader would hands the rest of the file to the line reader.  ``CRM_CONNECT_CSV_READER=python``
+reads every file line by line.
 """
 
 from __future__ import annotations
