@@ -10,8 +10,10 @@ survivor's cluster.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -65,10 +67,19 @@ def _carried_links(previous: pa.Table | None, at: Mapping[tuple[str, str], int],
     return kept
 
 
+def _scratch_parent(store: Store) -> Path | None:
+    """The folder of a store kept in a file (splink spills next to it), else ``None``."""
+    place = Path(store.location)
+    return place.parent if place.is_file() else None
+
+
 def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
                    connectors: Mapping[str, str], *, full: bool = False,
-                   progress: Callable[[str], None] = lambda _: None) -> EntityResult:
-    """Resolve ``entity`` and write its rows of ``resolved_entities`` and ``entity_links``."""
+                   progress: Callable[[str], None] = lambda _: None,
+                   memory_limit: str | None = None) -> EntityResult:
+    """Resolve ``entity`` and write its rows of ``resolved_entities`` and ``entity_links``.
+
+    ``memory_limit`` caps the matching engine's memory (the store's own limit, when set)."""
     result = EntityResult(entity)
     everything = tables.load_records(store, entity)
     deleted = everything.column("is_deleted") if "is_deleted" in everything.column_names \
@@ -98,9 +109,12 @@ def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
     if live.num_rows > 1 and changed:
         progress(f"{entity}: scoring {len(changed):,} changed records")
         incremental = saved is not None and previous_ids and len(changed) < live.num_rows
-        outcome = model.score_pairs(entity, keys, review_threshold=settings.review_threshold,
-                                    model=saved if incremental else None,
-                                    changed=changed if incremental else None)
+        with tempfile.TemporaryDirectory(prefix=".crm-connect-resolve-",
+                                         dir=_scratch_parent(store)) as spill:
+            outcome = model.score_pairs(
+                entity, keys, review_threshold=settings.review_threshold,
+                model=saved if incremental else None, changed=changed if incremental else None,
+                scratch=model.Scratch(Path(spill), memory_limit))
         result.pairs_scored, result.trained = outcome.pairs_scored, not incremental
         scored = outcome.links
         if not incremental:
