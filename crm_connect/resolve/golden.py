@@ -37,23 +37,27 @@ def golden_fields(records: pa.Table, fields: Sequence[str], clusters: Sequence[s
                   ) -> dict[str, list[Any]]:
     """For each record, its cluster's golden value of each of ``fields``."""
     present = [name for name in fields if name in records.column_names]
-    values = {name: records.column(name).cast(pa.string()).to_pylist() for name in present}
-    sources = records.column("source").to_pylist()
-    recency = records.column("updated_at").to_pylist() if "updated_at" in \
-        records.column_names else [None] * records.num_rows
-    filled = [sum(values[name][p] is not None for name in present)
-              for p in range(records.num_rows)]
     members: dict[str, list[int]] = {}
     for position, cluster in enumerate(clusters):
         members.setdefault(cluster, []).append(position)
-    result: dict[str, list[Any]] = {name: [None] * records.num_rows for name in fields}
+    shared = [group for group in members.values() if len(group) > 1]
+    values = {name: records.column(name).cast(pa.string()).to_pylist() for name in present}
+    # A record alone in its cluster keeps its own values: only shared clusters choose.
+    result: dict[str, list[Any]] = {name: list(values[name]) if name in values
+                                    else [None] * records.num_rows for name in fields}
+    if not shared:
+        return result
+    sources = records.column("source").to_pylist()
+    recency = records.column("updated_at").to_pylist() if "updated_at" in \
+        records.column_names else [None] * records.num_rows
+    filled = [0] * records.num_rows
+    for group in shared:
+        for p in group:
+            filled[p] = sum(values[name][p] is not None for name in present)
     for name in present:
         rank = _ranking(per_field.get(name, default), sources, recency, filled)
         column, out = values[name], result[name]
-        for group in members.values():
-            if len(group) == 1:
-                out[group[0]] = column[group[0]]
-                continue
+        for group in shared:
             candidates = [p for p in group if column[p] is not None]
             chosen = column[min(candidates, key=rank)] if candidates else None
             for p in group:
