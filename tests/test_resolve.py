@@ -94,6 +94,11 @@ def test_every_live_record_has_one_row_and_links_say_what_decided(org: Path) -> 
     assert {"email", "domain", "linked_id", "splink"} <= deciders
 
 
+def test_the_matching_engine_leaves_no_spill_folder_next_to_the_store(org: Path) -> None:
+    assert (org / "crm.duckdb").is_file()
+    assert not list(org.glob(".crm-connect-resolve-*"))
+
+
 def test_golden_fields_follow_the_configured_source_order(org: Path) -> None:
     rows = _query(org, "SELECT cluster_id, source, name FROM resolved_entities "
                   "WHERE entity = 'accounts' AND cluster_size > 1")
