@@ -46,17 +46,49 @@ TLDS = {"US": ("com", "io"), "DE": ("de", "com"), "GB": ("co.uk", "com"), "FR": 
         "NL": ("nl", "com")}
 STREETS = ("Main St", "High Street", "Hauptstrasse", "Rue de la Paix", "Market Street",
            "Kingsway", "Elm Avenue", "Station Road", "Park Lane", "Canal Street")
-FIRST = ("James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda",
-         "William", "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica",
-         "Thomas", "Sarah", "Charles", "Karen", "Anna", "Lukas", "Sophie", "Max", "Emma",
-         "Noah", "Lea", "Paul", "Marie", "Felix", "Olivia", "Oliver", "Amelia", "Harry",
-         "Isla", "Jack", "Chloe", "Louis", "Camille", "Hugo", "Daan", "Sanne", "Lars", "Eva")
-LAST = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
-        "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Martin", "Jackson", "White",
-        "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-        "Hoffmann", "Dubois", "Durand", "Lefebvre", "Moreau", "Laurent", "de Vries", "Jansen",
-        "Bakker", "Visser", "Evans", "Walker", "Wright", "Robinson", "Thompson", "Hughes",
-        "Clarke", "Hall", "Lewis", "Young", "King", "Scott", "Green", "Baker", "Adams")
+NAME_STARTS = ("Al", "An", "Ar", "Ba", "Be", "Bri", "Ca", "Cla", "Da", "De", "Do", "El", "Em",
+               "Fe", "Fre", "Ga", "Gre", "Ha", "He", "Ja", "Jo", "Ju", "Ka", "Ke", "La", "Le",
+               "Li", "Lu", "Ma", "Mar", "Mi", "Na", "Ne", "No", "Ol", "Pa", "Pe", "Ra", "Re",
+               "Ro", "Sa", "Se", "Sha", "So", "Ta", "Te", "Tho", "Va", "Vi", "Wi", "Ya", "Za")
+NAME_MIDDLES = ("", "", "li", "ri", "na", "de", "ve", "ra", "lo", "mi", "sa")
+NAME_ENDS = ("n", "na", "ra", "la", "ne", "lie", "ria", "rick", "vin", "lia", "ssa", "tte",
+             "mon", "niel", "rah", "o", "us", "an", "el", "ine", "ia", "ica", "ard", "bert",
+             "fred", "ric", "mund", "da", "ko", "ren")
+SURNAME_STARTS = ("Ander", "Bak", "Berg", "Black", "Brand", "Brook", "Camp", "Car", "Dal",
+                  "Eber", "Feld", "Fisch", "Gold", "Gra", "Hal", "Har", "Hoff", "Holm", "Kel",
+                  "Kirk", "Lang", "Lind", "Mar", "Mill", "Mor", "Nie", "Ost", "Pen", "Ras",
+                  "Rich", "Ros", "Sand", "Schr", "Stan", "Stein", "Strat", "Thom", "Van", "Wal",
+                  "War", "Weis", "Whit", "Win", "Wood", "Zimm", "Ash", "Bell", "Cole", "Dun",
+                  "Fair", "Fox", "Hart", "Lam", "Nor", "Pol", "Quin", "Sal", "Tor", "Ver")
+SURNAME_MIDDLES = ("", "", "er", "en", "el", "in", "ing", "ow")
+SURNAME_ENDS = ("son", "sen", "man", "mann", "berg", "ford", "ley", "ton", "wood", "field",
+                "er", "ell", "ski", "ova", "ez", "ins", "ham", "well", "stone", "dale",
+                "worth", "hardt", "ner", "ke", "by", "croft", "shaw", "ier", "eau", "ink")
+
+
+def _name_pool(starts: tuple[str, ...], middles: tuple[str, ...], ends: tuple[str, ...],
+               size: int, seed: int) -> tuple[str, ...]:
+    """``size`` distinct names built from syllables, the same ones for the same seed."""
+    everything = sorted({start + middle + end for start in starts for middle in middles
+                         for end in ends})
+    return tuple(random.Random(seed).sample(everything, size))
+
+
+def _weights(size: int, offset: int) -> list[float]:
+    """Cumulative weights falling off as 1 / (rank + offset): a few common names, a long
+    tail of rare ones, the way names are spread in a real population."""
+    total, cumulative = 0.0, []
+    for rank in range(1, size + 1):
+        total += 1.0 / (rank + offset)
+        cumulative.append(total)
+    return cumulative
+
+
+FIRST = _name_pool(NAME_STARTS, NAME_MIDDLES, NAME_ENDS, 3000, seed=1)
+LAST = _name_pool(SURNAME_STARTS, SURNAME_MIDDLES, SURNAME_ENDS, 8000, seed=2)
+"""3,000 first and 8,000 last names: about 650 and 3,400 equally common ones in effect, so
+two people share a full name about as rarely as in a real international org."""
+FIRST_WEIGHTS, LAST_WEIGHTS = _weights(len(FIRST), 30), _weights(len(LAST), 300)
 FREEMAIL = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "web.de", "gmx.de")
 ACCOUNT_FIELDS = ("id", "name", "domain", "phone", "street", "city", "postal_code", "country",
                   "linked_crm", "linked_id", "updated_at")
@@ -184,7 +216,8 @@ def _look_alike(rng: random.Random, original: Company, key: str) -> Company:
 def _person_rows(rng: random.Random, company: Company, domain_b: str, person: int,
                  key: str, ids: tuple[str, str], in_a: bool, in_b: bool
                  ) -> Iterable[tuple[str, dict[str, str]]]:
-    first, last = rng.choice(FIRST), rng.choice(LAST)
+    first = rng.choices(FIRST, cum_weights=FIRST_WEIGHTS)[0]
+    last = rng.choices(LAST, cum_weights=LAST_WEIGHTS)[0]
     local = f"{first}.{last}".lower().replace(" ", "")
     phone = f"+{rng.randint(1, 49)} {rng.randint(100, 999)} {rng.randint(1000000, 9999999)}"
 

@@ -87,7 +87,8 @@ def _run(store: Store, wanted: list[str], config: Config, decisions: Path | None
         for name in wanted:
             results.append(resolve_entity(
                 store, name, config.resolve, connectors, full=full,
-                progress=lambda text: status.update(escape(text))))
+                progress=lambda text: status.update(escape(text)),
+                memory_limit=config.store.memory_limit))
     return results
 
 

@@ -94,6 +94,11 @@ def test_every_live_record_has_one_row_and_links_say_what_decided(org: Path) -> 
     assert {"email", "domain", "linked_id", "splink"} <= deciders
 
 
+def test_the_matching_engine_leaves_no_spill_folder_next_to_the_store(org: Path) -> None:
+    assert (org / "crm.duckdb").is_file()
+    assert not list(org.glob(".crm-connect-resolve-*"))
+
+
 def test_golden_fields_follow_the_configured_source_order(org: Path) -> None:
     rows = _query(org, "SELECT cluster_id, source, name FROM resolved_entities "
                   "WHERE entity = 'accounts' AND cluster_size > 1")
@@ -169,6 +174,37 @@ def test_an_edited_record_is_rescored_alone_and_other_clusters_keep_their_ids(
     untouched = {m: c for m, c in before.items() if c != old_cluster}
     assert {m: after[m] for m in untouched} == untouched
     assert after[edited] not in set(untouched.values())
+
+
+def test_after_a_sync_only_the_changed_records_and_their_candidates_are_rescored(
+        copy: Path) -> None:
+    """Three contacts get another person's phone number in one CRM: the next run reuses the
+    trained model, scores only the pairs those three block with (the phone brings each a new
+    candidate), links none of them to the stranger, and every other cluster keeps its id."""
+    before = _clusters(copy, "contacts")
+    with (copy / "crm_a" / "contacts.csv").open(newline="") as handle:
+        strangers = list(csv.DictReader(handle))[-3:]
+    edited: list[tuple[str, str]] = []
+
+    def edit(rows: list[dict[str, str]]) -> None:
+        for row, stranger in zip(rows[:3], strangers, strict=True):
+            row["phone"], row["updated_at"] = stranger["phone"], "2026-11-30T10:00:00Z"
+            edited.append(("crm_b", row["id"]))
+
+    _rewrite(copy / "crm_b" / "contacts.csv", edit)
+    # columns: records, clusters, changed, pairs scored, links, to review
+    again = _resolve(copy, "--entity", "contacts")["contacts"]
+    assert again[2] == "3", again
+    after = _clusters(copy, "contacts")
+    for member, stranger in zip(edited, strangers, strict=True):
+        assert after[member] != after[("crm_a", stranger["id"])]
+    touched = {before[member] for member in edited}
+    untouched = {m: c for m, c in before.items() if c not in touched}
+    assert {m: after[m] for m in untouched} == untouched
+    full = _resolve(copy, "--entity", "contacts", "--full")["contacts"]
+    assert full[2] == full[0], full  # --full retrains and rescores every record
+    rescored, everything = int(again[3].replace(",", "")), int(full[3].replace(",", ""))
+    assert 3 <= rescored <= everything // 10, (again, full)
 
 
 def test_a_deleted_record_leaves_its_cluster_which_keeps_its_id(copy: Path) -> None:

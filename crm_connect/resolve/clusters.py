@@ -74,9 +74,13 @@ def cluster_ids(entity: str, roots: Sequence[int], members: Sequence[tuple[str, 
     taken: set[str] = set()
     named: dict[int, str] = {}
     for root, group in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-        held = Counter(previous[members[p]] for p in group if members[p] in previous)
-        choice = next((cid for cid, _ in sorted(held.items(), key=lambda x: (-x[1], x[0]))
-                       if cid not in taken), None)
+        ids = [cid for cid in (previous.get(members[p]) for p in group) if cid is not None]
+        if ids and ids.count(ids[0]) == len(ids):  # the usual case: all held one id
+            choice = ids[0] if ids[0] not in taken else None
+        else:
+            held = Counter(ids)
+            choice = next((cid for cid, _ in sorted(held.items(), key=lambda x: (-x[1], x[0]))
+                           if cid not in taken), None)
         if choice is None:
             smallest = min(members[p] for p in group)
             choice = _new_id(entity, smallest)

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["RULES", "Link", "linked_id_links", "rule_links"]
 
@@ -66,12 +67,13 @@ def linked_id_links(records: pa.Table, connectors: Mapping[str, str]) -> list[Li
     at = {(source, record_id): position
           for position, (source, record_id) in enumerate(zip(sources, ids, strict=True))}
     known_sources = set(sources)
+    carrying = pc.indices_nonzero(pc.and_(
+        pc.fill_null(pc.not_equal(records.column("linked_crm").cast(pa.string()), ""), False),
+        pc.fill_null(pc.not_equal(records.column("linked_id").cast(pa.string()), ""), False)))
     links = []
-    for position, (crm, other_id) in enumerate(zip(
-            records.column("linked_crm").to_pylist(), records.column("linked_id").to_pylist(),
-            strict=True)):
-        if not crm or not other_id:
-            continue
+    for position, crm, other_id in zip(
+            carrying.to_pylist(), records.column("linked_crm").take(carrying).to_pylist(),
+            records.column("linked_id").take(carrying).to_pylist(), strict=True):
         targets = [source for source in known_sources
                    if source == crm or connectors.get(source) == crm]
         for source in targets:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +20,7 @@ import pyarrow as pa
 from crm_connect.errors import ConfigError
 from crm_connect.resolve.links import Link
 
-__all__ = ["ModelResult", "load_splink", "score_pairs"]
+__all__ = ["ModelResult", "Scratch", "load_splink", "score_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,22 +43,43 @@ FUZZY = {"name_key": [0.95, 0.88], "first_key": [0.92, 0.8], "last_key": [0.95, 
 
 BLOCKING: dict[str, tuple[tuple[str, ...], ...]] = {
     "accounts": (("domain_key",), ("phone_key",), ("name_key",),
-                 ("substr(name_key, 1, 4)", "country_key"),
-                 ("substr(name_key, 1, 4)", "city_key"), ("postal_key", "country_key")),
+                 ("replace(name_key, ' ', '')",), ("postal_key", "country_key"),
+                 ("substr(name_key, 1, 4)", "street_key")),
     "contacts": (("email_user",), ("phone_key",), ("first_key", "last_key", "domain_key"),
                  ("last_key", "domain_key", "substr(first_key, 1, 1)"),
                  ("first_key", "last_key", "city_key")),
     "leads": (("email_user",), ("phone_key",), ("first_key", "last_key", "domain_key"),
               ("first_key", "last_key", "company_key"), ("first_key", "last_key", "city_key")),
 }
-"""Which pairs the model scores: records equal on one of these (sets of) keys."""
+"""Which pairs the model scores: records equal on one of these (sets of) keys.  Every rule
+joins on a key that names one company, one person or one number (or a name in one city or
+postal code), so the candidate pairs grow about linearly with the records: a block is the
+same real thing seen a few times, plus the namesakes that share it."""
 
 TRAINING: dict[str, tuple[tuple[str, ...], ...]] = {
-    "accounts": (("domain_key",), ("phone_key",), ("substr(name_key, 1, 4)", "country_key")),
+    "accounts": (("domain_key",), ("phone_key",), ("name_key",)),
     "contacts": (("email_user",), ("first_key", "last_key", "domain_key"), ("phone_key",)),
     "leads": (("email_user",), ("first_key", "last_key", "domain_key"), ("phone_key",)),
 }
 """Blocking rules for expectation maximisation: each leaves some comparisons free to learn."""
+
+U_SAMPLE_PAIRS = 1_000_000
+"""Random pairs the u probabilities are estimated from, at most (fewer on small data)."""
+EM_SAMPLE_RECORDS = 150_000
+"""Records expectation maximisation samples, at most: the parameters settle well before."""
+SPLINK_THREADS = 2
+SPLINK_MEMORY = "2GB"
+"""splink's DuckDB limits when the store's ``memory_limit`` sets none: past the limit DuckDB
+spills to a temporary folder next to the store instead of growing."""
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Where and within what splink's DuckDB engine works."""
+
+    directory: Path | None = None
+    """A folder for DuckDB to spill to (``None``: DuckDB's own default)."""
+    memory_limit: str | None = None
 
 
 def load_splink() -> Any:
@@ -93,6 +115,18 @@ def _settings(entity: str) -> Any:
         retain_intermediate_calculation_columns=False, retain_matching_columns=True)
 
 
+def _limit(db_api: Any, scratch: Scratch) -> None:
+    """Bound splink's own in-process DuckDB (not the store's): two threads, a memory limit,
+    and a folder to spill to past it."""
+    settings = {"threads": str(SPLINK_THREADS),
+                "memory_limit": scratch.memory_limit or SPLINK_MEMORY}
+    if scratch.directory is not None:
+        settings["temp_directory"] = str(scratch.directory)
+    engine = db_api.duckdb_con
+    for name, value in settings.items():
+        engine.execute(f"SET {name} = '{value}'")
+
+
 def _blocking_keys(entity: str) -> list[str]:
     """The plain key columns the blocking rules name (``substr(name_key, 1, 4)`` names
     ``name_key``)."""
@@ -117,12 +151,12 @@ def _train(linker: Any, entity: str, rows: int) -> None:
         linker.training.estimate_probability_two_random_records_match(sure, recall=0.8)
     except Exception as exc:  # too few sure pairs: keep splink's prior
         logger.info("resolve %s: prior match probability not estimated (%s)", entity, exc)
-    linker.training.estimate_u_using_random_sampling(max_pairs=min(2e6, max(1e5, rows * 4.0)),
-                                                     seed=19)
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=min(U_SAMPLE_PAIRS, max(1e5, rows * 4.0)), seed=19)
     for rule in TRAINING[entity]:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                _block(rule), record_sample_proportion=min(1.0, 200_000 / max(rows, 1)))
+                _block(rule), record_sample_proportion=min(1.0, EM_SAMPLE_RECORDS / max(rows, 1)))
         except Exception as exc:  # a rule that blocks no pair on small data
             logger.info("resolve %s: EM on %s skipped (%s)", entity, rule, exc)
 
@@ -151,11 +185,13 @@ def _links(predictions: Any, entity: str, review_threshold: float) -> tuple[list
 
 def score_pairs(entity: str, keys: pa.Table, *, review_threshold: float,
                 model: dict[str, Any] | None = None,
-                changed: Sequence[int] | None = None) -> ModelResult:
+                changed: Sequence[int] | None = None,
+                scratch: Scratch | None = None) -> ModelResult:
     """Score the candidate pairs among ``keys`` (one row per record, in position order).
 
     Without ``model`` a new one is trained on ``keys``; with ``changed`` (positions) only the
-    pairs that involve one of those records are scored, with ``model``.
+    pairs that involve one of those records are scored, with ``model``.  ``scratch`` bounds
+    splink's DuckDB engine (its memory, and where it spills).
     """
     splink = load_splink()
     from splink import DuckDBAPI
@@ -166,6 +202,7 @@ def score_pairs(entity: str, keys: pa.Table, *, review_threshold: float,
     frame = keys.select(list(columns)).append_column(
         "unique_id", pa.array(range(keys.num_rows), pa.int64()))
     db_api = DuckDBAPI()
+    _limit(db_api, scratch or Scratch())
     if changed is None or model is None:
         linker = splink.Linker(db_api.register(frame, table_name="records"), _settings(entity),
                                log_level=logging.ERROR)

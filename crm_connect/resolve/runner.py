@@ -10,8 +10,10 @@ survivor's cluster.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -53,22 +55,33 @@ def _carried_links(previous: pa.Table | None, at: Mapping[tuple[str, str], int],
     """The previous run's model links between two records that did not change."""
     if previous is None:
         return []
+    model_made = pc.starts_with(pc.fill_null(previous.column("decided_by"), ""), "splink:")
+    rows = previous.filter(model_made)
     kept = []
-    for row in previous.to_pylist():
-        if not str(row["decided_by"] or "").startswith("splink:"):
-            continue
-        left, right = at.get((row["source_l"], row["id_l"])), at.get((row["source_r"],
-                                                                        row["id_r"]))
+    for source_l, id_l, source_r, id_r, probability, decided_by in zip(
+            *(rows.column(name).to_pylist() for name in (
+                "source_l", "id_l", "source_r", "id_r", "match_probability", "decided_by")),
+            strict=True):
+        left, right = at.get((source_l, id_l)), at.get((source_r, id_r))
         if left in unchanged and right in unchanged and left is not None and right is not None:
-            kept.append(Link(min(left, right), max(left, right),
-                             float(row["match_probability"]), row["decided_by"]))
+            kept.append(Link(min(left, right), max(left, right), float(probability),
+                             decided_by))
     return kept
+
+
+def _scratch_parent(store: Store) -> Path | None:
+    """The folder of a store kept in a file (splink spills next to it), else ``None``."""
+    place = Path(store.location)
+    return place.parent if place.is_file() else None
 
 
 def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
                    connectors: Mapping[str, str], *, full: bool = False,
-                   progress: Callable[[str], None] = lambda _: None) -> EntityResult:
-    """Resolve ``entity`` and write its rows of ``resolved_entities`` and ``entity_links``."""
+                   progress: Callable[[str], None] = lambda _: None,
+                   memory_limit: str | None = None) -> EntityResult:
+    """Resolve ``entity`` and write its rows of ``resolved_entities`` and ``entity_links``.
+
+    ``memory_limit`` caps the matching engine's memory (the store's own limit, when set)."""
     result = EntityResult(entity)
     everything = tables.load_records(store, entity)
     deleted = everything.column("is_deleted") if "is_deleted" in everything.column_names \
@@ -86,11 +99,12 @@ def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
     previous_ids: dict[tuple[str, str], str] = {}
     changed = list(range(live.num_rows))
     if previous_rows is not None and previous_rows.num_rows:
-        before = {(r["source"], r["id"]): (r["cluster_id"], r["fingerprint"])
-                  for r in previous_rows.to_pylist()}
-        previous_ids = {member: held[0] for member, held in before.items()}
-        changed = [p for p, member in enumerate(members)
-                   if before.get(member, (None, None))[1] != prints[p]]
+        held = list(zip(previous_rows.column("source").to_pylist(),
+                        previous_rows.column("id").to_pylist(), strict=True))
+        previous_ids = dict(zip(held, previous_rows.column("cluster_id").to_pylist(),
+                                strict=True))
+        before = dict(zip(held, previous_rows.column("fingerprint").to_pylist(), strict=True))
+        changed = [p for p, member in enumerate(members) if before.get(member) != prints[p]]
     result.changed = len(changed)
     rule = links.rule_links(entity, keys) + links.linked_id_links(live, connectors)
     saved = None if full else tables.load_model(store, entity)
@@ -98,9 +112,12 @@ def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
     if live.num_rows > 1 and changed:
         progress(f"{entity}: scoring {len(changed):,} changed records")
         incremental = saved is not None and previous_ids and len(changed) < live.num_rows
-        outcome = model.score_pairs(entity, keys, review_threshold=settings.review_threshold,
-                                    model=saved if incremental else None,
-                                    changed=changed if incremental else None)
+        with tempfile.TemporaryDirectory(prefix=".crm-connect-resolve-",
+                                         dir=_scratch_parent(store)) as spill:
+            outcome = model.score_pairs(
+                entity, keys, review_threshold=settings.review_threshold,
+                model=saved if incremental else None, changed=changed if incremental else None,
+                scratch=model.Scratch(Path(spill), memory_limit))
         result.pairs_scored, result.trained = outcome.pairs_scored, not incremental
         scored = outcome.links
         if not incremental:
@@ -128,43 +145,52 @@ def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
     refused_pairs = {(link.left, link.right) for link in refused}
     pending = [link for link in scored if link.probability < settings.match_threshold
                and (link.left, link.right) not in overruled]
-    link_rows = []
-    for link, status in ([(link, "decided") for link in decided]
-                         + [(link, "no-match") for link in
-                            (Link(*pair, 0.0, "review") for pair in cannot)]
-                         + [(link, "accepted") for link in rule + sure]
-                         + [(link, "pending") for link in pending]):
-        if status == "accepted" and (link.left, link.right) in refused_pairs:
-            status = "refused"
-        (source_l, id_l), (source_r, id_r) = members[link.left], members[link.right]
-        link_rows.append({"entity": entity, "source_l": source_l, "id_l": id_l,
-                          "source_r": source_r, "id_r": id_r,
-                          "match_probability": link.probability,
-                          "decided_by": link.decided_by, "review_status": status})
-    result.links = sum(row["review_status"] in ("accepted", "decided") for row in link_rows)
-    result.pending_review = _review_rows(link_rows, live, at)
+    statuses = (["decided"] * len(decided) + ["no-match"] * len(cannot)
+                + ["accepted"] * (len(rule) + len(sure)) + ["pending"] * len(pending))
+    every = [*decided, *(Link(*pair, 0.0, "review") for pair in cannot), *rule, *sure,
+             *pending]
+    for number, link in enumerate(every):
+        if statuses[number] == "accepted" and (link.left, link.right) in refused_pairs:
+            statuses[number] = "refused"
+    link_table = _link_table(entity, every, statuses, members)
+    result.links = sum(status in ("accepted", "decided") for status in statuses)
+    result.pending_review = _review_rows(
+        link_table.filter(pc.equal(link_table.column("review_status"), "pending")).to_pylist(),
+        live, at)
     resolved = _resolved_rows(entity, everything, live, members, cluster_of, prints, settings)
     result.clusters = len(set(cluster_of))
-    tables.write_entity(store, entity, resolved, pa.Table.from_pylist(
-        link_rows, schema=pa.schema([(name, pa.float64() if name == "match_probability"
-                                      else pa.string()) for name, _ in tables.LINK_COLUMNS])))
+    tables.write_entity(store, entity, resolved, link_table)
     return result
+
+
+def _link_table(entity: str, every: Sequence[Link], statuses: Sequence[str],
+                members: Sequence[tuple[str, str]]) -> pa.Table:
+    """The ``entity_links`` rows of ``every`` link, built column by column."""
+    left = [members[link.left] for link in every]
+    right = [members[link.right] for link in every]
+    columns: dict[str, list[Any]] = {
+        "entity": [entity] * len(every), "source_l": [m[0] for m in left],
+        "id_l": [m[1] for m in left], "source_r": [m[0] for m in right],
+        "id_r": [m[1] for m in right],
+        "match_probability": [link.probability for link in every],
+        "decided_by": [link.decided_by for link in every], "review_status": list(statuses)}
+    return pa.table(columns, schema=pa.schema([
+        (name, pa.float64() if name == "match_probability" else pa.string())
+        for name, _ in tables.LINK_COLUMNS]))
 
 
 def _review_rows(link_rows: Sequence[dict[str, Any]], live: pa.Table,
                  at: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
     shown = [name for name in ("name", "first_name", "last_name", "email", "company", "domain",
                                "phone", "city", "country") if name in live.column_names]
-    values = {name: live.column(name).cast(pa.string()).to_pylist() for name in shown}
-    rows = []
-    for row in link_rows:
-        if row["review_status"] != "pending":
-            continue
-        left, right = at[(row["source_l"], row["id_l"])], at[(row["source_r"], row["id_r"])]
-        extra = {f"{name}_{side}": values[name][p] for name in shown
-                 for side, p in (("l", left), ("r", right))}
-        rows.append({**row, **extra})
-    return rows
+    pending = [row for row in link_rows if row["review_status"] == "pending"]
+    sides = {"l": [at[(row["source_l"], row["id_l"])] for row in pending],
+             "r": [at[(row["source_r"], row["id_r"])] for row in pending]}
+    taken = {(name, side): live.column(name).take(pa.array(positions, pa.int64())).cast(
+        pa.string()).to_pylist() for name in shown for side, positions in sides.items()}
+    return [{**row, **{f"{name}_{side}": taken[(name, side)][number]
+                       for name in shown for side in sides}}
+            for number, row in enumerate(pending)]
 
 
 def _resolved_rows(entity: str, everything: pa.Table, live: pa.Table,
