@@ -139,7 +139,9 @@ def _run_steps(config: Config, names: Sequence[str] | None, options: RunOptions,
     if not options.skip_kpis:
         summary.kpis = _kpi_step(config, options)
     if options.report is not None:
-        write_html_report(config, options.report)
+        from crm_connect.report import write_report  # plotly and the engine load only here
+
+        write_report(config, options.report)
 
 
 def _check(config: Config, names: Sequence[str] | None, options: RunOptions) -> list[str]:
@@ -340,10 +342,3 @@ def _kpi_step(config: Config, options: RunOptions) -> KpiSummary:
           f"{len(periods)} period(s)", status="succeeded", rows_written=step.rows_written,
           periods=periods)
     return KpiSummary(rows_written=step.rows_written, periods=periods, status="succeeded")
-
-
-def write_html_report(config: Config, path: Path) -> None:
-    """The report step: the HTML report of the store after the run."""
-    from crm_connect.report import write_report
-
-    write_report(config, path)

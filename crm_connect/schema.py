@@ -43,6 +43,7 @@ __all__ = [
     "Deal",
     "DealType",
     "Direction",
+    "IdentityFields",
     "Lead",
     "LeadOrigin",
     "Spend",
@@ -284,7 +285,25 @@ class CanonicalRecord(BaseModel):
         return data
 
 
-class Account(CanonicalRecord):
+class IdentityFields(BaseModel):
+    """What identity resolution compares, shared by accounts, contacts and leads.
+
+    A mixin listed first among an entity's bases, before the class that declares the entity's
+    own fields: pydantic orders fields from the last base to the first, so these come after
+    the entity's own fields, as the store's columns, exports and templates have them.
+    """
+
+    phone: Text = None
+    street: Text = None
+    city: Text = None
+    postal_code: Text = None
+    country: Text = None
+    linked_crm: Text = None
+    linked_id: Text = None
+    merged_into_id: Text = None
+
+
+class _AccountFields(CanonicalRecord):
     entity: ClassVar[str] = "accounts"
 
     name: Text = None
@@ -296,17 +315,14 @@ class Account(CanonicalRecord):
     customer_since: UtcDatetime = None
     churned_at: UtcDatetime = None
     acquisition_channel: Text = None
-    phone: Text = None
-    street: Text = None
-    city: Text = None
-    postal_code: Text = None
-    country: Text = None
-    linked_crm: Text = None
-    linked_id: Text = None
-    merged_into_id: Text = None
 
 
-class Contact(CanonicalRecord):
+class Account(IdentityFields, _AccountFields):
+    # No docstring: it would become the description in ``crm-connect schema``'s JSON Schema.
+    pass
+
+
+class _ContactFields(CanonicalRecord):
     entity: ClassVar[str] = "contacts"
 
     account_id: Text = None
@@ -316,17 +332,14 @@ class Contact(CanonicalRecord):
     lifecycle_stage: Text = None
     lead_source: Text = None
     owner_id: Text = None
-    phone: Text = None
-    street: Text = None
-    city: Text = None
-    postal_code: Text = None
-    country: Text = None
-    linked_crm: Text = None
-    linked_id: Text = None
-    merged_into_id: Text = None
 
 
-class Lead(CanonicalRecord):
+class Contact(IdentityFields, _ContactFields):
+    # No docstring: it would become the description in ``crm-connect schema``'s JSON Schema.
+    pass
+
+
+class _LeadFields(CanonicalRecord):
     entity: ClassVar[str] = "leads"
 
     email: Text = None
@@ -341,14 +354,11 @@ class Lead(CanonicalRecord):
     converted_account_id: Text = None
     converted_contact_id: Text = None
     converted_deal_id: Text = None
-    phone: Text = None
-    street: Text = None
-    city: Text = None
-    postal_code: Text = None
-    country: Text = None
-    linked_crm: Text = None
-    linked_id: Text = None
-    merged_into_id: Text = None
+
+
+class Lead(IdentityFields, _LeadFields):
+    # No docstring: it would become the description in ``crm-connect schema``'s JSON Schema.
+    pass
 
 
 class Deal(CanonicalRecord):

@@ -4,33 +4,21 @@ exactly once whatever the server throws at it."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import paged_plugin as paged_api
 import pytest
-from example_crm import EXAMPLE_CRM, example_usage
+from example_crm import example_usage
 from vendor_answers import daily_quota_exceeded
 
-from crm_connect import (
-    CheckResult,
-    ConnectionContext,
-    Connector,
-    ConnectorConfig,
-    Page,
-    Stream,
-    hookimpl,
-)
 from crm_connect.config import Config, parse_config
 from crm_connect.resilience import (
     Action,
-    BearerAuth,
     Outcome,
-    ResiliencePolicy,
-    ResilientSession,
     register_response_classifier,
     unregister_response_classifier,
 )
@@ -39,71 +27,9 @@ from crm_connect.sync import SyncReport, run_sync
 from crm_connect.testing import faults
 from crm_connect.testing.faults import FaultServer
 from crm_connect.testing.memory_keyring import MemoryKeyring
-from crm_connect.vendor import RateLimitSettings
 
 CONNECTION = "paged"
 ALL_IDS = {str(number) for number in range(1, 26)}
-
-# Example CRM's error markers and usage headers, without a client-side rate limit to wait for.
-PAGED_API_PROFILE = dataclasses.replace(EXAMPLE_CRM, rate_limits={"general": RateLimitSettings()})
-
-
-class PagedApiConfig(ConnectorConfig):
-    base_url: str
-    page_size: int = 10
-    secret_fields = ("access_token", "refresh_token")
-
-
-class PagedApiConnector(Connector[PagedApiConfig]):
-    """What a vendor plugin looks like: every request through one ResilientSession."""
-
-    name = "paged_api"
-    config_model = PagedApiConfig
-    profile = PAGED_API_PROFILE
-
-    def __init__(self, context: ConnectionContext, config: PagedApiConfig) -> None:
-        super().__init__(context, config)
-        self.token = self.secret("access_token")
-        self.policy = ResiliencePolicy.for_connector(self, refresh=self.refresh_token)
-        self.session = ResilientSession(self.policy, auth=BearerAuth(lambda: self.token))
-
-    def refresh_token(self) -> dict[str, str]:
-        response = self.session.post(
-            f"{self.config.base_url}/oauth/token",
-            data={"grant_type": "refresh_token", "refresh_token": self.secret("refresh_token")})
-        self.token = response.json()["access_token"]
-        assert self.token is not None
-        return {"access_token": self.token}
-
-    def streams(self) -> list[Stream]:
-        return [Stream("accounts", "accounts")]
-
-    def check(self) -> CheckResult:
-        return CheckResult(True, "ok")
-
-    def read(self, stream: Stream, state: dict[str, Any] | None) -> Iterator[Page]:
-        after = (state or {}).get("after", "0")
-        while True:
-            response = self.session.get(f"{self.config.base_url}/api/records",
-                                        params={"after": after, "limit": self.config.page_size})
-            response.raise_for_status()
-            body = response.json()
-            records = [{"id": item["id"], "name": item["name"],
-                        "updated_at": item["updated_at"]} for item in body["results"]]
-            next_after = body.get("paging", {}).get("next", {}).get("after")
-            yield Page(records, state={"after": next_after or after})
-            if next_after is None:
-                return
-            after = next_after
-
-    def close(self) -> None:
-        self.session.close()
-
-
-class _Plugin:
-    @hookimpl
-    def register_connectors(self, register: Any) -> None:
-        register(PagedApiConnector)
 
 
 @pytest.fixture
@@ -111,7 +37,7 @@ def paged_plugin(monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring,
                  crm_plugin: Callable[[Any, str], None]) -> None:
     monkeypatch.setenv("CRM_CONNECT_PAGED_ACCESS_TOKEN", "access-token-0")
     monkeypatch.setenv("CRM_CONNECT_PAGED_REFRESH_TOKEN", "refresh-token-0")
-    crm_plugin(_Plugin(), "paged-api-test")
+    crm_plugin(paged_api, "paged-api-test")
 
 
 FAST = """

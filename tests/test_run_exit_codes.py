@@ -41,7 +41,7 @@ max_total_seconds = 20
 def env(tmp_path: Path) -> dict[str, str]:
     """The paged connector installed (entry point ``run_paged``) and its secrets set."""
     site = register_entry_point(tmp_path / "site", "crm-connect-run-paged", "1.0", "run_paged",
-                                "run_paged_plugin")
+                                "paged_plugin")
     return {"PYTHONPATH": os.pathsep.join([str(site), str(TESTS)]),
             "CRM_CONNECT_LOAD_PLUGINS": "run_paged", "CRM_CONNECT_WORKERS": "0",
             "CRM_CONNECT_PAGED_ACCESS_TOKEN": ACCESS_TOKEN,
@@ -60,7 +60,7 @@ def write_project(folder: Path, server: FaultServer | None, *, files: bool = Tru
         write_sample_export(folder / "exports", scale=0.05, seed=5)
         text += '[connections.finance]\nconnector = "files"\npath = "exports/"\n\n'
     if server is not None:
-        text += (f'[connections.paged]\nconnector = "run_paged"\nbase_url = "{server.url}"\n'
+        text += (f'[connections.paged]\nconnector = "paged_api"\nbase_url = "{server.url}"\n'
                  f"page_size = {page_size}\n" + ('gate = "gate"\n' if gate else "") + FAST)
     (folder / "crm-connect.toml").write_text(text)
     return folder

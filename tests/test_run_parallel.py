@@ -39,7 +39,7 @@ def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def _paged(name: str, url: str, gate: bool = False) -> str:
-    return (f'[connections.{name}]\nconnector = "run_paged"\nbase_url = "{url}"\n'
+    return (f'[connections.{name}]\nconnector = "paged_api"\nbase_url = "{url}"\n'
             + ('gate = "gate"\n' if gate else "")
             + FAST.replace("connections.paged.", f"connections.{name}."))
 
@@ -54,7 +54,7 @@ def _lines(stream: Any, into: queue.Queue[dict[str, Any] | None]) -> None:
 def test_parallel_syncs_on_postgres_a_failure_kept_apart_and_one_kpi_step(
         tmp_path: Path, pg_url: str) -> None:
     site = register_entry_point(tmp_path / "site", "crm-connect-run-paged", "1.0", "run_paged",
-                                "run_paged_plugin")
+                                "paged_plugin")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(TESTS)]),
            "CRM_CONNECT_LOAD_PLUGINS": "run_paged", "CRM_CONNECT_WORKERS": "0"}
     for name in ("slow", "failing"):

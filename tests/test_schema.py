@@ -7,7 +7,21 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from crm_connect.schema import ENTITIES, Activity, Deal, Spend, SurveyResponse
+from crm_connect.columns import entity_columns
+from crm_connect.schema import (
+    ENTITIES,
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    IdentityFields,
+    Lead,
+    Spend,
+    SurveyResponse,
+)
+
+IDENTITY = ["phone", "street", "city", "postal_code", "country", "linked_crm", "linked_id",
+            "merged_into_id"]
 
 
 def test_eleven_entities_with_the_common_fields() -> None:
@@ -16,6 +30,31 @@ def test_eleven_entities_with_the_common_fields() -> None:
     for model in ENTITIES.values():
         assert {"source", "id", "created_at", "updated_at", "is_deleted", "extra"} <= set(
             model.model_fields)
+
+
+def test_accounts_contacts_and_leads_share_the_identity_fields_after_their_own() -> None:
+    """One declaration of the identity fields; the columns keep the order stores, Parquet
+    exports, CSV templates and ``crm-connect schema`` have always had: common fields, the
+    entity's own, then the identity fields."""
+    assert list(IdentityFields.model_fields) == IDENTITY
+    common = ["source", "id", "created_at", "updated_at", "is_deleted", "extra"]
+    own = {
+        Account: ["name", "domain", "industry", "segment", "owner_id", "created_by_id",
+                  "customer_since", "churned_at", "acquisition_channel"],
+        Contact: ["account_id", "email", "first_name", "last_name", "lifecycle_stage",
+                  "lead_source", "owner_id"],
+        Lead: ["email", "first_name", "last_name", "company", "lead_source", "origin", "status",
+               "owner_id", "converted_at", "converted_account_id", "converted_contact_id",
+               "converted_deal_id"],
+    }
+    for model, fields in own.items():
+        assert issubclass(model, IdentityFields)
+        assert list(model.model_fields) == [*common, *fields, *IDENTITY]
+        assert [name for name, _ in entity_columns(model.entity)] == [*common, *fields, *IDENTITY]
+        assert dict(entity_columns(model.entity))["merged_into_id"] == "VARCHAR"
+    with pytest.raises(ValidationError, match="bogus"):
+        Lead(source="s", id="1", bogus="x")  # the mixin keeps unknown fields refused
+    assert Contact(source="s", id="1", city="").city is None  # blank means absent, as before
 
 
 def test_salesforce_dates_become_aware_utc() -> None:

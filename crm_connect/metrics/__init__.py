@@ -13,23 +13,27 @@ arrives the same way.
 
 from __future__ import annotations
 
-from crm_connect.metrics.compute import compute_kpis, run_request
-from crm_connect.metrics.definitions import (
-    DIMENSIONS,
-    PERIOD,
-    Benchmark,
-    Dimension,
-    KpiDefinition,
-    Measure,
-    PeriodColumns,
-)
-from crm_connect.metrics.engine import GRAINS, KpiRequest, KpiRow, build_query, transpile
-from crm_connect.metrics.history import read_history, save_snapshots
-from crm_connect.metrics.inputs import kpi_fields, kpis_fed_by, kpis_reading
-from crm_connect.metrics.registry import get_kpis, kpi_plugin
-from crm_connect.metrics.relations import Column, Join, Relation
-from crm_connect.metrics.unified import Resolution, read_resolution
-from crm_connect.metrics.vocabulary import get_dimensions, get_relations
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crm_connect.metrics.compute import compute_kpis, run_request
+    from crm_connect.metrics.definitions import (
+        DIMENSIONS,
+        PERIOD,
+        Benchmark,
+        Dimension,
+        KpiDefinition,
+        Measure,
+        PeriodColumns,
+    )
+    from crm_connect.metrics.engine import GRAINS, KpiRequest, KpiRow, build_query, transpile
+    from crm_connect.metrics.history import read_history, save_snapshots
+    from crm_connect.metrics.inputs import kpi_fields, kpis_fed_by, kpis_reading
+    from crm_connect.metrics.registry import get_kpis, kpi_plugin
+    from crm_connect.metrics.relations import Column, Join, Relation
+    from crm_connect.metrics.unified import Resolution, read_resolution
+    from crm_connect.metrics.vocabulary import get_dimensions, get_relations
 
 __all__ = [
     "DIMENSIONS",
@@ -61,3 +65,46 @@ __all__ = [
     "save_snapshots",
     "transpile",
 ]
+
+_HOMES: dict[str, str] = {
+    "Benchmark": "definitions",
+    "Column": "relations",
+    "DIMENSIONS": "definitions",
+    "Dimension": "definitions",
+    "GRAINS": "engine",
+    "Join": "relations",
+    "KpiDefinition": "definitions",
+    "KpiRequest": "engine",
+    "KpiRow": "engine",
+    "Measure": "definitions",
+    "PERIOD": "definitions",
+    "PeriodColumns": "definitions",
+    "Relation": "relations",
+    "Resolution": "unified",
+    "build_query": "engine",
+    "compute_kpis": "compute",
+    "get_dimensions": "vocabulary",
+    "get_kpis": "registry",
+    "get_relations": "vocabulary",
+    "kpi_fields": "inputs",
+    "kpi_plugin": "registry",
+    "kpis_fed_by": "inputs",
+    "kpis_reading": "inputs",
+    "read_history": "history",
+    "read_resolution": "unified",
+    "run_request": "compute",
+    "save_snapshots": "history",
+    "transpile": "engine",
+}
+"""Each public name to the module of this package that holds it: the engine (and sqlglot
+with it) loads when a name is first used, not when ``crm_connect.metrics`` is imported (the
+built-in KPI catalogue, loaded with every plugin for every command, lives in this package)."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,9 +24,12 @@ from rich.text import Text
 from crm_connect.cli_context import fail, load_cli_config
 from crm_connect.cli_output import err
 from crm_connect.errors import ConfigError, CrmConnectError
-from crm_connect.metrics.definitions import KpiDefinition
-from crm_connect.metrics.engine import GRAINS, KpiRow
-from crm_connect.metrics.labels import DimensionLabels, load_labels, ordered_rows
+from crm_connect.metrics.periods import GRAINS
+
+if TYPE_CHECKING:  # the engine (sqlglot) loads when a command runs, not with the command line
+    from crm_connect.metrics.definitions import KpiDefinition
+    from crm_connect.metrics.engine import KpiRow
+    from crm_connect.metrics.labels import DimensionLabels
 
 __all__ = ["register_commands"]
 
@@ -125,6 +128,8 @@ def register_commands(app: typer.Typer) -> None:
         if result is None:
             return
         rows, moment, labels, resolution = result
+        from crm_connect.metrics.labels import ordered_rows
+
         definitions = get_kpis()
         currency = config.reporting.currency
         rows = ordered_rows(rows, labels)
@@ -209,6 +214,7 @@ def _on_spark(request: _Request, config: Any, err: Console
     """The rows computed by a local Spark session over the Parquet tables of ``--tables``
     (currency, rates and targets from the configuration, as for the store)."""
     from crm_connect.metrics.compute import compute_kpis, parse_moment
+    from crm_connect.metrics.labels import load_labels
     from crm_connect.metrics.spark import SparkTables, local_session, running_session
 
     assert request.tables is not None
@@ -238,6 +244,7 @@ def _compute(request: _Request, config: Any, err: Console
     nothing to show (an empty store under the table format)."""
     from crm_connect.config import open_store
     from crm_connect.metrics.compute import compute_kpis, parse_moment
+    from crm_connect.metrics.labels import load_labels
 
     moment = parse_moment(request.as_of, "--as-of") or \
         dt.datetime.now(dt.UTC).replace(tzinfo=None)

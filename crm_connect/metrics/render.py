@@ -25,10 +25,11 @@ from crm_connect.metrics.definitions import KpiDefinition
 from crm_connect.metrics.engine import KpiRow, dimensions_key
 from crm_connect.metrics.formats import is_partial
 from crm_connect.metrics.labels import DimensionLabels, ordered_rows
+from crm_connect.metrics.numbers import compact_value as format_value
+from crm_connect.metrics.numbers import short_unit
 
 __all__ = ["KpiView", "format_value", "print_renderables", "render_kpis", "sparkline"]
 
-_SUFFIX = {"days": " d", "hours": " h", "minutes": " min", "months": " mo", "%": " %"}
 _SPARKS = "▁▂▃▄▅▆▇█"
 TREND_PERIODS = 12
 """At most this many periods in the summary's sparkline (``--wide`` shows them all)."""
@@ -36,21 +37,6 @@ _COLUMN_GAP = 3
 """Padding and divider between two columns of a borderless table."""
 SMALL_SAMPLE = 30
 """Below this many records a rate or an average is flagged as a small sample."""
-
-
-def format_value(value: float | None, unit: str, currency: str) -> str:
-    """A value the way a person reads it: units, thousands separators, sensible decimals."""
-    if value is None:
-        return "-"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit == "currency":
-        return f"{currency} {value:,.0f}" if abs(value) >= 100 else f"{currency} {value:,.2f}"
-    if unit == "currency/day":
-        return f"{currency} {value:,.0f}/d"
-    if unit.startswith("score"):
-        return f"{value:,.1f}"
-    return f"{value:,.1f}{_SUFFIX.get(unit, ' ' + unit)}"
 
 
 def period_label(start: dt.date, grain: str) -> str:
@@ -165,7 +151,7 @@ def _details(row: KpiRow, view: KpiView) -> list[Text]:
         parts.append(text)
     bench = row.comparisons.get("benchmark")
     if bench:
-        suffix = _SUFFIX.get(row.unit, "")
+        suffix = short_unit(row.unit)
         joint = " to " if bench["low"] < 0 else "-"
         text = Text(f"benchmark {bench['low']:g}{joint}{bench['high']:g}{suffix}")
         if bench.get("verdict"):

@@ -12,7 +12,24 @@ Python API::
 
 from __future__ import annotations
 
-from crm_connect.report.build import write_report
-from crm_connect.report.data import ReportOptions
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crm_connect.report.build import write_report
+    from crm_connect.report.data import ReportOptions
 
 __all__ = ["ReportOptions", "write_report"]
+
+_HOMES = {"ReportOptions": "data", "write_report": "build"}
+"""Each public name to its module: plotly and the metric engine load when the report is
+written, not when the command line registers ``crm-connect report``."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -1,9 +1,11 @@
 """Numbers and periods as a person reads them in the report.
 
-Every KPI value goes through :func:`format_value`, which follows the KPI's unit: currency with
-its symbol and thousands separators, percentages with one decimal, durations in the unit the
-KPI is defined in (days, hours, minutes), counts as whole numbers.  The charts use the same
-rules through :func:`axis_format` so an axis and a tile never disagree.
+Every KPI value goes through :func:`format_value`, the metric engine's
+(:mod:`crm_connect.metrics.numbers`: the terminal and the demo print the same figures), which
+follows the KPI's unit: currency with its symbol and thousands separators, percentages with
+one decimal, durations in the unit the KPI is defined in (days, hours, minutes), counts as
+whole numbers.  The charts use the same rules through :func:`axis_format` so an axis and a
+tile never disagree; periods read short (:func:`period_label`, :func:`tick_label`).
 """
 
 from __future__ import annotations
@@ -11,80 +13,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-__all__ = ["AxisFormat", "axis_format", "currency_symbol", "format_change", "format_value",
-           "period_label", "unit_label"]
+from crm_connect.metrics.numbers import (
+    DASH,
+    MISSING,
+    currency_symbol,
+    format_change,
+    format_value,
+    unit_label,
+)
 
-MISSING = "n/a"
-"""What a null value reads as (the report says why elsewhere)."""
-
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "CNY": "¥",
-            "KRW": "₩", "BRL": "R$", "CAD": "CA$", "AUD": "A$"}
-_DURATIONS = {"days": ("day", "days"), "hours": ("hour", "hours"),
-              "minutes": ("minute", "minutes"), "months": ("month", "months")}
-_MINUS = "\u2212"
-DASH = "\u2013"
-"""An en dash: ranges (``3.0%\u20137.0%``) and empty cells."""
-
-
-def currency_symbol(currency: str) -> str:
-    """``$`` for USD, ``€`` for EUR, ...; a code without a well-known symbol stands as itself
-    followed by a space (``CHF 1,200``)."""
-    return _SYMBOLS.get(currency.upper(), f"{currency.upper()} ")
-
-
-def _money(value: float, currency: str) -> str:
-    decimals = 0 if abs(value) >= 1000 else 2
-    text = f"{currency_symbol(currency)}{abs(value):,.{decimals}f}"
-    return f"{_MINUS}{text}" if value < 0 and round(abs(value), decimals) else text
-
-
-def _number(value: float, decimals: int) -> str:
-    text = f"{abs(value):,.{decimals}f}"
-    return f"{_MINUS}{text}" if value < 0 and round(abs(value), decimals) else text
-
-
-def format_value(value: float | None, unit: str, currency: str = "USD") -> str:
-    """One KPI value in its unit: ``$12,400``, ``23.5%``, ``4.2 days``, ``1,204``."""
-    if value is None:
-        return MISSING
-    if unit == "count":
-        return _number(value, 0)
-    if unit == "%":
-        return f"{_number(value, 1)}%"
-    if unit == "currency":
-        return _money(value, currency)
-    if unit.startswith("currency/"):
-        return f"{_money(value, currency)}/{unit.split('/', 1)[1]}"
-    if unit in _DURATIONS:
-        one, many = _DURATIONS[unit]
-        text = _number(value, 1)
-        return f"{text} {one if text == '1.0' else many}"
-    if unit.startswith("score"):
-        return _number(value, 1)
-    return f"{_number(value, 2)} {unit}"
-
-
-def format_change(change: float | None, unit: str, currency: str = "USD") -> str:
-    """A change between two periods, signed: ``+$1,200``, ``-2.5 pts`` (percentages change
-    by percentage points), ``+0.4 days``."""
-    if change is None:
-        return MISSING
-    sign = "+" if change > 0 else _MINUS if change < 0 else "±"
-    if unit == "%":
-        return f"{sign}{abs(change):,.1f} pts"
-    return sign + format_value(abs(change), unit, currency)
-
-
-def unit_label(unit: str, currency: str = "USD") -> str:
-    """The unit as an axis title says it: ``USD``, ``%``, ``days``, ``USD per day``."""
-    if unit == "currency":
-        return currency.upper()
-    if unit.startswith("currency/"):
-        return f"{currency.upper()} per {unit.split('/', 1)[1]}"
-    if unit.startswith("score"):
-        scale = unit.removeprefix("score").strip()
-        return f"score ({scale})" if scale else "score"
-    return unit
+__all__ = ["DASH", "MISSING", "AxisFormat", "axis_format", "currency_symbol", "format_change",
+           "format_value", "period_label", "tick_label", "unit_label"]
 
 
 @dataclass(frozen=True)

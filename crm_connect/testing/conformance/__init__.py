@@ -6,7 +6,8 @@ Two ways to run it:
   subclass of :class:`ConformanceSuite` naming the target (each check is a test item);
 * from the command line: ``crm-connect conformance CONNECTION [--stream NAME ...]``.
 
-:func:`run_conformance` runs the checks in :data:`CHECKS` against a :class:`ConformanceTarget`.
+:func:`run_conformance` runs the checks in :data:`CHECKS` against a :class:`ConformanceTarget`;
+:func:`check_demo_sandbox` checks the sandbox a plugin contributes to ``crm-connect demo``.
 See "Kit reference: the conformance suite" in ``docs/writing-a-plugin.md``.
 """
 
@@ -23,6 +24,7 @@ from crm_connect.testing.conformance.checks import (
     Status,
     run_check,
 )
+from crm_connect.testing.conformance.demo import check_demo_sandbox
 from crm_connect.testing.conformance.session import (
     ConformanceSession,
     ConformanceTarget,
@@ -41,6 +43,7 @@ __all__ = [
     "ConformanceTarget",
     "Status",
     "StreamRead",
+    "check_demo_sandbox",
     "run_check",
     "run_conformance",
     "scan_cassettes",

@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crm_connect.connector import (
     CheckResult,
@@ -43,7 +43,6 @@ from crm_connect.incremental import sweep_due
 from crm_connect.mapping import MissingField, merge_fieldmap, resolve_fieldmap
 from crm_connect.resilience import ResiliencePolicy
 from crm_connect_hubspot.auth import TokenManager
-from crm_connect_hubspot.client import HubSpotApiError, HubSpotClient
 from crm_connect_hubspot.config import HubSpotConfig
 from crm_connect_hubspot.incremental import (
     SEEN_LIMIT,
@@ -81,6 +80,9 @@ from crm_connect_hubspot.shared import PARTNERS, SharedReads, view
 from crm_connect_hubspot.split import split_read
 from crm_connect_hubspot.values import read_datetime
 
+if TYPE_CHECKING:
+    from crm_connect_hubspot.client import HubSpotClient
+
 __all__ = ["HubSpotConnector"]
 
 log = logging.getLogger("crm_connect_hubspot")
@@ -108,6 +110,9 @@ class HubSpotConnector(Connector[HubSpotConfig]):
     @property
     def client(self) -> HubSpotClient:
         if self._client is None:
+            # hubspot-api-client loads here, when a connection is used, not with the plugin
+            from crm_connect_hubspot.client import HubSpotClient
+
             tokens = TokenManager(self.config, self.context)
             policy = ResiliencePolicy.for_connector(self, refresh=lambda: tokens.refresh())
             self._client = HubSpotClient(self.config, self.connection, policy, tokens,
@@ -267,6 +272,8 @@ class HubSpotConnector(Connector[HubSpotConfig]):
             yield from self._shared.share(self._read_stream(spec, state), partner, state)
 
     def _read_stream(self, spec: ObjectSpec, state: dict[str, Any] | None) -> Iterator[Page]:
+        from crm_connect_hubspot.client import HubSpotApiError
+
         started = False
         try:
             for page in self._read(spec, state):

@@ -27,18 +27,18 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-from hubspot.crm.objects import (  # type: ignore[import-untyped]
-    Filter,
-    FilterGroup,
-    PublicObjectSearchRequest,
-)
+from typing import TYPE_CHECKING, Any
 
 from crm_connect.errors import CrmConnectError
 from crm_connect_hubspot.records import HubSpotObject
 from crm_connect_hubspot.split import SearchUnavailable
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
+
+if TYPE_CHECKING:  # hubspot-api-client loads when a search is built, not with the plugin
+    from hubspot.crm.objects import (  # type: ignore[import-untyped]
+        Filter,
+        PublicObjectSearchRequest,
+    )
 
 __all__ = [
     "SEARCH_CAP",
@@ -58,7 +58,7 @@ SEARCH_CAP = 10_000
 SEEN_LIMIT = 5_000
 """Ids near the end of a read kept in the state to skip re-reads (the newest ones)."""
 
-SearchFn = Callable[[PublicObjectSearchRequest], Any]
+SearchFn = Callable[["PublicObjectSearchRequest"], Any]
 """Sends one search (``search_api.do_search(object_type, request)`` under the policy) and
 returns hubspot-api-client's ``CollectionResponseWithTotalSimplePublicObjectForwardPaging``."""
 
@@ -216,6 +216,11 @@ class SearchReader:
 
     def _request(self, filters: list[Filter], sort: str, after: int | None
                  ) -> PublicObjectSearchRequest:
+        from hubspot.crm.objects import (
+            FilterGroup,
+            PublicObjectSearchRequest,
+        )
+
         return PublicObjectSearchRequest(
             filter_groups=[FilterGroup(filters=filters)] if filters else [],
             sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
@@ -235,6 +240,8 @@ class SearchReader:
     def _segment(self, position: _Position) -> Generator[SearchPage, None, int | None]:
         """One ascending search from the lower bound; returns the value it stopped at when
         the cap cut it short, ``None`` when it read to the end."""
+        from hubspot.crm.objects import Filter
+
         filters = []
         if position.lower is not None:
             filters.append(Filter(property_name=self.cursor,
@@ -274,6 +281,8 @@ class SearchReader:
 
     def _tie(self, position: _Position) -> Iterator[SearchPage]:
         """Every record at exactly ``tie_cursor``, by id, past the cap; then strictly after."""
+        from hubspot.crm.objects import Filter
+
         value = position.tie_cursor
         assert value is not None
         after: int | None = None
@@ -314,6 +323,12 @@ def search_below(search: SearchFn, properties: list[str], page_size: int
     search from the lowest id read, so none reaches the 10,000-result cap."""
 
     def page(below: int | None) -> list[HubSpotObject]:
+        from hubspot.crm.objects import (
+            Filter,
+            FilterGroup,
+            PublicObjectSearchRequest,
+        )
+
         filters = ([Filter(property_name="hs_object_id", operator="LT", value=str(below))]
                    if below is not None else [])
         request = PublicObjectSearchRequest(

@@ -5,15 +5,17 @@ marketing campaigns, which have no search), id sweeps for purged records, cursor
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crm_connect.connector import IdSweep, Page
-from crm_connect_hubspot.client import HubSpotClient
 from crm_connect_hubspot.incremental import SEEN_LIMIT, cursor_ms, iso_ms, to_ms
 from crm_connect_hubspot.mapping import MappingContext, map_objects
 from crm_connect_hubspot.objects import ObjectSpec
 from crm_connect_hubspot.records import HubSpotObject
 from crm_connect_hubspot.values import UnreadableValue, read_datetime
+
+if TYPE_CHECKING:
+    from crm_connect_hubspot.client import HubSpotClient
 
 __all__ = ["Chunk", "campaign_pages", "id_sweep", "later", "list_objects", "newest_seen",
            "owner_pages", "read_archived", "read_whole", "updated_ms"]

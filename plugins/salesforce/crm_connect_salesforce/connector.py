@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from crm_connect.connector import (
@@ -49,11 +49,6 @@ from crm_connect.incremental import (
     sweep_due,
 )
 from crm_connect.mapping import MissingField, merge_fieldmap
-from crm_connect_salesforce.client import (
-    QueryTally,
-    SalesforceApiError,
-    SalesforceClient,
-)
 from crm_connect_salesforce.config import SalesforceConfig
 from crm_connect_salesforce.mapping import (
     DEFAULT_DEAL_TYPES,
@@ -66,7 +61,6 @@ from crm_connect_salesforce.mapping import (
 from crm_connect_salesforce.objects import OBJECT_SPECS, ObjectSpec
 from crm_connect_salesforce.plan import ReadPlan, plan_fields
 from crm_connect_salesforce.profile import SALESFORCE_PROFILE
-from crm_connect_salesforce.reading import id_sweep, read_bulk, tally, warn_short_read
 from crm_connect_salesforce.soql import (
     count_query,
     id_in_query,
@@ -75,6 +69,9 @@ from crm_connect_salesforce.soql import (
     split_fields,
     url_length,
 )
+
+if TYPE_CHECKING:
+    from crm_connect_salesforce.client import SalesforceClient
 
 __all__ = ["SalesforceConnector"]
 
@@ -100,6 +97,9 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     @property
     def client(self) -> SalesforceClient:
         if self._client is None:
+            # simple-salesforce (and zeep, lxml) load here, when a connection is used
+            from crm_connect_salesforce.client import SalesforceClient
+
             self._client = SalesforceClient(self, self.config, self.context)
         return self._client
 
@@ -257,6 +257,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     # -- read -------------------------------------------------------------------------------
 
     def read(self, stream: Stream, state: dict[str, Any] | None) -> Iterator[Page]:
+        from crm_connect_salesforce.reading import id_sweep, read_bulk, warn_short_read
+
         plan = self._plan_stream(stream)
         if plan is None:
             return
@@ -301,6 +303,8 @@ class SalesforceConnector(Connector[SalesforceConfig]):
     def _wants_bulk(self, plan: ReadPlan, window: Window) -> bool:
         if self.config.bulk != "auto":
             return self.config.bulk == "always"
+        from crm_connect_salesforce.client import SalesforceApiError
+
         threshold = self.config.bulk_threshold
         try:
             count = self.client.count(count_query(plan.sobject, plan.cursor, window),
@@ -359,6 +363,9 @@ class SalesforceConnector(Connector[SalesforceConfig]):
 
     def _read_window(self, plan: ReadPlan, window: Window, progress: CursorProgress
                      ) -> Iterator[Page]:
+        from crm_connect_salesforce.client import QueryTally, SalesforceApiError
+        from crm_connect_salesforce.reading import tally
+
         groups = self._groups(plan, window)
         soql = select_query(plan.sobject, groups[0], plan.cursor, window)
         counted = QueryTally()

@@ -1,7 +1,11 @@
-"""A connector plugin for ``crm-connect run`` tests in real processes: it pages through the
-fault server's ``/api/records`` with a ResilientSession (bearer token, refresh), as a vendor
-plugin does, and with ``gate`` set it waits after its first page until the test writes to
-that FIFO.  Installed through an entry point (``conftest.register_entry_point``)."""
+"""The test plugin of a paged API: connector ``paged_api`` pages through the fault server's
+``/api/records`` with a ResilientSession (bearer token, refresh), as a vendor plugin does:
+every request through one session.
+
+Registered in process for the resilience syncs (``crm_plugin(paged_plugin, ...)``) and
+installed through an entry point (``conftest.register_entry_point``) for ``crm-connect run``
+in real processes; there, with ``gate`` set, it waits after its first page until the test
+writes to that FIFO."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ class PagedConfig(ConnectorConfig):
 
 
 class PagedConnector(Connector[PagedConfig]):
-    name = "run_paged"
+    name = "paged_api"
     config_model = PagedConfig
     profile = PROFILE
 
