@@ -76,6 +76,13 @@ def test_customer_kpis_are_shown_per_record_and_counted_once(resolved: Path) -> 
     assert _cells(section, "active_customers") == [f"{plain['value']:,}",
                                                     f"{unified['value']:,}"]
     assert '<span class="key">revenue</span>' not in section  # revenue counts no customer
+    # the headline tile shows the per-record value with the unified one beside it
+    tile = text[text.index('<div class="tile" data-metric="active_customers">'):]
+    tile = _plain(tile[:tile.index('<div class="tile-foot">')])
+    assert tile.startswith(f"Active customers {plain['value']:,}")
+    assert f"customers counted once : {unified['value']:,}" in tile
+    revenue_tile = text[text.index('<div class="tile" data-metric="revenue">'):]
+    assert "counted once" not in revenue_tile[:revenue_tile.index('<div class="tile-foot">')]
     # the per-record tiles and table stay what they were
     assert _section(text, "table") == _section(
         (resolved / "before.html").read_text(encoding="utf-8"), "table")

@@ -114,6 +114,11 @@ def _tile(data: ReportData, definition: KpiDefinition, row: KpiRow | None) -> st
                      f'{" · " + status if status else ""}</div>')
     if value is None:
         lines.append('<div class="cmp neutral"><a href="#why">why no value?</a></div>')
+    if definition.key in data.unified_metrics():
+        unified = data.unified_series(definition.key)
+        once = unified[-1].value if unified else None
+        lines.append(f'<div class="cmp neutral unified"><a href="#unified">customers counted '
+                     f'once</a>: {e(format_value(once, unit, currency))}</div>')
     lines.append(f'<div class="tile-foot">{e(arrow)}</div></div>')
     return "".join(lines)
 
