@@ -13,6 +13,8 @@ Layouts:
     one connection without surveys, tickets or spend: the satisfaction and support groups
     have no data, and the KPIs that need spend are null; one deal has an amount that is not
     a number, and is quarantined.
+
+:func:`resolved_store` is ``two`` after ``crm-connect resolve``, reported before and after.
 """
 
 from __future__ import annotations
@@ -72,6 +74,20 @@ def report_of(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
         write_report(folder)
         _BUILT[layout] = folder / "report.html"
     return _BUILT[layout]
+
+
+def resolved_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``two`` layout synced, its report written before ``crm-connect resolve`` ran
+    (``before.html``), then resolved and reported again (``report.html``).  The two sample
+    exports share companies and people, so records resolve into fewer customers."""
+    if "resolved" not in _BUILT:
+        folder = build_store(tmp_path_factory.mktemp("report-resolved"), "two")
+        write_report(folder, out="before.html")
+        result = run_cli("resolve", cwd=folder)
+        assert result.returncode == 0, result.stdout + result.stderr
+        write_report(folder)
+        _BUILT["resolved"] = folder
+    return _BUILT["resolved"]
 
 
 def kpis_json(folder: Path, *args: str) -> list[dict[str, object]]:

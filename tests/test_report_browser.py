@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_stores import report_of
+from report_stores import report_of, resolved_store
 
 CHROMIUM = Path(os.environ.get("CRM_CONNECT_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -153,3 +153,22 @@ def test_a_group_without_data_shows_no_data_messages_not_empty_frames(
     finally:
         page.close()
     assert errors == []
+
+
+def test_a_resolved_store_shows_both_views(browser: Any,
+                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    """After ``crm-connect resolve``: the unified section with a tile per resolved entity,
+    and a customer KPI's trend drawn twice (per record, each customer once)."""
+    report = resolved_store(tmp_path_factory) / "report.html"
+    page, requests, errors = _open(browser, report)
+    try:
+        page.locator('nav a[href="#unified"]').click()
+        tiles = page.locator("#unified .tile.resolved")
+        assert tiles.count() == 3 and tiles.first.is_visible()
+        assert "resolved into" in tiles.first.inner_text()
+        lines = page.locator('[data-chart="trend-active_customers"] .scatterlayer .trace')
+        assert lines.count() == 2
+        overlaps = page.evaluate(_OVERLAPS)
+    finally:
+        page.close()
+    assert requests == [] and errors == [] and overlaps == []

@@ -28,6 +28,7 @@ __all__ = ["Chart", "bar_chart", "funnel_chart", "mix_chart", "plotly_script", "
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
 LINE = "#2563eb"
+UNIFIED = "#7c3aed"
 TARGET = "#b45309"
 BAND = "rgba(16, 185, 129, 0.12)"
 MAX_TICKS = 6
@@ -120,6 +121,16 @@ def trend_chart(data: ReportData, metric: str) -> Chart:
         x=labels, y=values, mode="lines+markers", line={"color": LINE, "width": 2},
         marker={"size": 6}, connectgaps=False, text=text,
         hovertemplate="%{x}: %{text}<extra></extra>"))
+    unified = _unified_values(data, metric, series)
+    if unified is not None:
+        figure.data[0].name = "per record"
+        figure.add_trace(go.Scatter(
+            x=labels, y=unified, mode="lines+markers", name="customers counted once",
+            line={"color": UNIFIED, "width": 2, "dash": "dot"}, marker={"size": 5},
+            connectgaps=False, text=[format_value(v, definition.unit, data.currency)
+                                     for v in unified],
+            hovertemplate="%{x}: %{text} (unified)<extra></extra>"))
+        values = values + [value for value in unified if value is not None]
     comparisons = series[-1].comparisons
     benchmark = comparisons.get("benchmark")
     if benchmark:
@@ -131,7 +142,21 @@ def trend_chart(data: ReportData, metric: str) -> Chart:
     figure.update_layout(**_layout(
         230, xaxis=_period_axis([row.period_start for row in series], grain),
         yaxis=_value_axis(definition.unit, data.currency, values, rangemode="tozero")))
-    return Chart(chart_id, title, _legend(benchmark, target), _html(figure, chart_id, 230))
+    legend = _legend(benchmark, target)
+    if unified is not None:
+        legend = " · ".join(part for part in ("dotted: customers counted once", legend) if part)
+    return Chart(chart_id, title, legend, _html(figure, chart_id, 230))
+
+
+def _unified_values(data: ReportData, metric: str, series: Sequence[KpiRow]
+                    ) -> list[float | None] | None:
+    """The unified value of ``metric`` in each period of ``series``; ``None`` when there is
+    no unified view of it (no resolution, or a KPI that counts no customers)."""
+    if metric not in data.unified_metrics():
+        return None
+    by_period = {row.period_start: row.value for row in data.unified_series(metric)}
+    found = [by_period.get(row.period_start) for row in series]
+    return found if any(value is not None for value in found) else None
 
 
 def _legend(benchmark: Any, target: Any) -> str:

@@ -1,6 +1,9 @@
 """What the report shows, gathered through the metric engine's public API and the store
 contract: the KPI rows (computed, or read from the saved history), their breakdowns, and
-what each connection has synced.
+what each connection has synced.  When the store holds a resolution (``crm-connect resolve``
+wrote its ``resolved_entities`` table) or ``[reporting] unify`` is on, the KPIs are computed
+twice: per record (the totals and breakdowns) and with each resolved customer counted once
+(``unified``), with how many records resolved into how many clusters (``resolution``).
 
 Nothing here draws or formats; :mod:`crm_connect.report.charts` and
 :mod:`crm_connect.report.page` do.
@@ -18,6 +21,12 @@ from crm_connect.history import count_quarantine, list_runs
 from crm_connect.metrics import KpiDefinition, KpiRow, compute_kpis, get_kpis
 from crm_connect.metrics.labels import DimensionLabels, load_labels
 from crm_connect.metrics.running import effective_entities
+from crm_connect.metrics.unified import (
+    RESOLVED_ENTITIES,
+    RESOLVED_TABLE,
+    Resolution,
+    read_resolution,
+)
 from crm_connect.schema import ENTITIES
 from crm_connect.store_contract import Store
 
@@ -88,6 +97,11 @@ class ReportData:
     """Entity -> the configured connections whose connector offers a stream of it."""
     entity_records: dict[str, int] = field(default_factory=dict)
     """Entity -> records (not deleted) of every source."""
+    unified: list[KpiRow] = field(default_factory=list)
+    """The total rows with each customer ``crm-connect resolve`` unified counted once (empty
+    without a resolution)."""
+    resolution: list[Resolution] = field(default_factory=list)
+    """How many records of each resolved entity are how many clusters."""
 
     @property
     def periods(self) -> list[dt.date]:
@@ -109,6 +123,19 @@ class ReportData:
 
     def entities_of(self, metric: str) -> set[str]:
         return effective_entities(self.definitions, metric)
+
+    def unified_series(self, metric: str) -> list[KpiRow]:
+        """The unified total rows of ``metric``, oldest period first."""
+        return sorted((row for row in self.unified if row.metric == metric),
+                      key=lambda row: row.period_start)
+
+    def unified_metrics(self) -> list[str]:
+        """The KPIs unifying can change: those reading accounts, contacts or leads, in
+        catalogue order (none without a resolution)."""
+        if not self.unified:
+            return []
+        return [key for key in self.definitions
+                if self.entities_of(key) & set(RESOLVED_ENTITIES)]
 
 
 def breakdown_metrics(definitions: Mapping[str, KpiDefinition], dimension: str) -> list[str]:
@@ -138,11 +165,11 @@ def gather(store: Store, config: Config, options: ReportOptions,
     definitions = get_kpis()
     moment = _as_of(options.as_of)  # one "now" for every query
 
-    def rows(metrics: Sequence[str] | None, by: Sequence[str], start: Any, end: Any
-             ) -> list[KpiRow]:
+    def rows(metrics: Sequence[str] | None, by: Sequence[str], start: Any, end: Any,
+             unify: bool = False) -> list[KpiRow]:
         return compute_kpis(store, metrics=metrics, by=by, grain=options.grain, start=start,
                             end=end, as_of=moment, periods=options.periods,
-                            config=config, from_history=options.from_history)
+                            config=config, from_history=options.from_history, unify=unify)
 
     step("computing the KPIs")
     totals = rows(None, (), options.start, options.end)
@@ -150,6 +177,9 @@ def gather(store: Store, config: Config, options: ReportOptions,
                       store.location, totals)
     if not totals:
         return data
+    if _unified_view(store, config, options):
+        data.unified = rows(None, (), data.periods[0], data.periods[-1], unify=True)
+        data.resolution = read_resolution(store)
     first, last = data.periods[0], data.periods[-1]
     dimensions = report_dimensions(options)
     for dimension in dimensions:
@@ -170,6 +200,15 @@ def gather(store: Store, config: Config, options: ReportOptions,
     data.connections = _connections(store, config, per_source)
     data.feeders = _feeders(config)
     return data
+
+
+def _unified_view(store: Store, config: Config, options: ReportOptions) -> bool:
+    """Whether the report shows the unified view beside the per-record one: the store holds
+    a resolution, or ``[reporting] unify`` asks for it (the saved history holds the plain
+    figures only)."""
+    if options.from_history:
+        return False
+    return config.reporting.unify or store.has_table(RESOLVED_TABLE)
 
 
 def _as_of(value: dt.datetime | str | None) -> dt.datetime:

@@ -34,6 +34,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Support", ("support",)),
     ("CRM adoption", ("adoption",)),
 )
+_RESOLVED_NOUNS = {"accounts": ("account", "customers"), "contacts": ("contact", "people"),
+                   "leads": ("lead", "leads")}
 _GOOD = {"better", "on_track", "within"}
 _BAD = {"worse", "off_track"}
 
@@ -112,6 +114,11 @@ def _tile(data: ReportData, definition: KpiDefinition, row: KpiRow | None) -> st
                      f'{" · " + status if status else ""}</div>')
     if value is None:
         lines.append('<div class="cmp neutral"><a href="#why">why no value?</a></div>')
+    if definition.key in data.unified_metrics():
+        unified = data.unified_series(definition.key)
+        once = unified[-1].value if unified else None
+        lines.append(f'<div class="cmp neutral unified"><a href="#unified">customers counted '
+                     f'once</a>: {e(format_value(once, unit, currency))}</div>')
     lines.append(f'<div class="tile-foot">{e(arrow)}</div></div>')
     return "".join(lines)
 
@@ -171,6 +178,45 @@ def _why(data: ReportData) -> str:
                   css="why")
 
 
+def _resolution_tiles(data: ReportData) -> str:
+    tiles = []
+    for item in data.resolution:
+        noun, into = _RESOLVED_NOUNS.get(item.entity, (item.entity, "clusters"))
+        plural = "" if item.records == 1 else "s"
+        sources = f"{item.sources} source{'' if item.sources == 1 else 's'}"
+        tiles.append(
+            f'<div class="tile resolved" data-entity="{e(item.entity)}">'
+            f'<div class="tile-name">{e(item.entity.capitalize())}</div>'
+            f'<div class="tile-value">{e(f"{item.clusters:,}")} {e(into)}</div>'
+            f'<div class="cmp neutral">{e(f"{item.records:,}")} {e(noun)} record{plural} '
+            f"resolved into {e(f'{item.clusters:,}')} {e(into)}</div>"
+            f'<div class="tile-foot">from {e(sources)}</div></div>')
+    return f'<div class="tiles">{"".join(tiles)}</div>'
+
+
+def _unified(data: ReportData, latest: str) -> str:
+    """The unified view beside the per-record one: what resolved into what, and the KPIs
+    unifying can change, in the latest period, both ways."""
+    if not data.resolution:
+        tiles = ("<p>The store holds no accounts, contacts or leads resolved: run "
+                 "<code>crm-connect resolve</code>.</p>")
+    else:
+        tiles = _resolution_tiles(data)
+    rows = []
+    for key in data.unified_metrics():
+        definition = data.definitions[key]
+        plain, unified = data.latest_row(key), data.unified_series(key)
+        one = unified[-1] if unified else None
+        rows.append([f'<span class="key">{e(key)}</span><br>{e(definition.name)}',
+                     e(format_value(plain.value if plain else None, definition.unit,
+                                    data.currency)),
+                     e(format_value(one.value if one else None, definition.unit,
+                                    data.currency))])
+    table = _table(["KPI", "per record", "customers counted once"], rows, numeric=(1, 2),
+                   css="unified")
+    return (f"{tiles}<h3>KPIs that count customers, {e(latest)}</h3>{table}")
+
+
 def _moment(moment: dt.datetime | None) -> str:
     return "never" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
 
@@ -227,6 +273,12 @@ def render_page(data: ReportData) -> str:
                              f"{e(grain)} before, its target and the industry benchmark; "
                              "<span class='good'>green</span> is better, "
                              "<span class='bad'>red</span> worse."))
+    if data.unified:
+        sections.append(_section(
+            "unified", "One customer, counted once", _unified(data, latest),
+            "<code>crm-connect resolve</code> linked the records that are the same company "
+            "or person within and across sources; each such customer counts once in the "
+            "unified view. The other sections count records."))
     sections.append(_section("trends", "Trends", "".join(trend_parts),
                              f"Every KPI per {e(grain)}, {e(span)}."))
     for dimension in data.options.by:
@@ -268,7 +320,9 @@ def render_page(data: ReportData) -> str:
 
 
 def _nav(data: ReportData) -> list[tuple[str, str]]:
-    items = [("headlines", "Headlines"), ("trends", "Trends")]
+    items = [("headlines", "Headlines")]
+    items += [("unified", "Unified")] if data.unified else []
+    items += [("trends", "Trends")]
     items += [(f"by-{d}", f"By {d.replace('_', ' ')}") for d in data.options.by
               if breakdown_metrics(data.definitions, d)]
     items += [("pipeline", "Funnel"), ("table", "All KPIs"), ("why", "Why no value"),

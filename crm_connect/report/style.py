@@ -58,7 +58,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .key { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px;
   color: var(--muted); }
 .reason { font-weight: 600; color: var(--bad); white-space: nowrap; }
-table.entities, table.conns { width: auto; min-width: 480px; }
+table.entities, table.conns, table.unified { width: auto; min-width: 480px; }
 .conn { font-weight: 600; }
 .ok { color: var(--good); }
 footer { color: var(--muted); font-size: 12px; padding: 16px 32px 32px; }

@@ -147,10 +147,16 @@ def _train(linker: Any, entity: str, rows: int) -> None:
     from crm_connect.resolve.links import RULES
 
     sure = [" and ".join(f"l.{key} = r.{key}" for key in (column,)) for column in RULES[entity]]
+    settings = linker._settings_obj  # the prior has no public setter
+    prior = settings._probability_two_random_records_match
     try:
         linker.training.estimate_probability_two_random_records_match(sure, recall=0.8)
     except Exception as exc:  # too few sure pairs: keep splink's prior
         logger.info("resolve %s: prior match probability not estimated (%s)", entity, exc)
+    if not 0 < settings._probability_two_random_records_match < 1:
+        # no sure pair at all (one CRM without duplicates): an estimate of 0 would make
+        # every match weight -infinity and predict() fail; keep splink's prior
+        settings._probability_two_random_records_match = prior
     linker.training.estimate_u_using_random_sampling(
         max_pairs=min(U_SAMPLE_PAIRS, max(1e5, rows * 4.0)), seed=19)
     for rule in TRAINING[entity]:

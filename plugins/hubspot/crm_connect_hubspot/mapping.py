@@ -133,7 +133,7 @@ class MappingContext:
                              for key, value in self.lead_origins.items()}
         self.values = FieldMap(self.fieldmap)
         self.consumed = {"hs_object_id", self.spec.cursor, *self.spec.inputs,
-                         *self.values.vendor_fields}
+                         *self.values.vendor_fields, *filter(None, [self.spec.merged_ids])}
         self._scaled = {canonical for canonical, text in self.fieldmap.items()
                         if not text.startswith("=")
                         and any(factor is not None for _, factor in parse_source(text))}
@@ -195,7 +195,24 @@ def map_objects(objects: Iterable[HubSpotObject], ctx: MappingContext
         elif result is not None:
             records.append(result)
             raws.append(obj.as_raw())
+            for merged in _merged_away(obj, result, ctx):
+                records.append(merged)
+                raws.append({"id": merged["id"], "mergedInto": obj.id})
     return records, raws, rejected
+
+
+def _merged_away(obj: HubSpotObject, record: Mapping[str, Any], ctx: MappingContext
+                 ) -> list[dict[str, Any]]:
+    """The records merged into ``obj``: HubSpot keeps only their ids (the record kept lists
+    them), so each is stored as deleted with ``merged_into_id``, stamped like the record kept;
+    what else the store held for it is not known any more."""
+    if not ctx.spec.merged_ids or obj.archived:
+        return []
+    text = read_text(obj.properties.get(ctx.spec.merged_ids)) or ""
+    ids = dict.fromkeys(part.strip() for part in text.split(";"))
+    return [{"id": merged, "is_deleted": True, "merged_into_id": obj.id,
+             "updated_at": record.get("updated_at")}
+            for merged in ids if merged and merged != obj.id]
 
 
 # -- entity rules -------------------------------------------------------------------------------

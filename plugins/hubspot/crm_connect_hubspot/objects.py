@@ -39,10 +39,15 @@ class ObjectSpec:
     """The object keeps archived (deleted) records that ``archived=true`` lists."""
     optional: bool = False
     """Not every portal has it (a hub it belongs to): a 403 or 404 reads no records."""
+    merged_ids: str = ""
+    """The property where a record lists the ids merged into it (``;``-separated): each of
+    those ids is stored as deleted, ``merged_into_id`` naming this record."""
 
     def properties(self, fieldmap: Mapping[str, str]) -> list[str]:
         """Every property a read of this stream asks for, given its effective field map."""
         wanted: list[str] = ["hs_object_id", self.cursor, *self.inputs]
+        if self.merged_ids:
+            wanted.append(self.merged_ids)
         for source in fieldmap.values():
             if not source.startswith("="):
                 wanted += [name for name, _ in parse_source(source) if name]
@@ -65,6 +70,9 @@ _CONVERTED_AT = ("hs_v2_date_entered_opportunity|hs_lifecyclestage_opportunity_d
 _ADDRESS = {"phone": "phone", "street": "address", "city": "city", "postal_code": "zip",
             "country": "country"}
 """Where companies and contacts keep what identity resolution compares."""
+_MERGED = "hs_merged_object_ids"
+"""Where HubSpot lists, on the record a merge kept, the ids of the records merged into it
+(those ids stop existing: reading one answers the record kept)."""
 _ENGAGEMENT_LINKS = ("contacts", "companies", "deals", "tickets")
 
 OBJECT_SPECS: tuple[ObjectSpec, ...] = (
@@ -80,6 +88,7 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
                 "customer_since": _CUSTOMER_SINCE, **_ADDRESS,
                 "linked_id": "salesforceaccountid"},
         inputs=("createdate", "website", "lifecyclestage", *_LIFECYCLE_DATES),
+        merged_ids=_MERGED,
     ),
     ObjectSpec(
         "contacts", "contacts", "contacts", "Contacts", cursor="lastmodifieddate",
@@ -87,7 +96,7 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
                 "lifecycle_stage": "lifecyclestage", "lead_source": "hs_analytics_source",
                 "owner_id": "hubspot_owner_id", **_ADDRESS, "linked_id": "salesforcecontactid"},
         inputs=("createdate", "associatedcompanyid"),
-        associations=("companies",),
+        associations=("companies",), merged_ids=_MERGED,
     ),
     ObjectSpec(
         "leads", "contacts", "leads",
@@ -99,7 +108,7 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
                 "status": "hs_lead_status", "owner_id": "hubspot_owner_id",
                 "converted_at": _CONVERTED_AT},
         inputs=("createdate", "lifecyclestage", "associatedcompanyid", *_LIFECYCLE_DATES),
-        associations=("companies", "deals"),
+        associations=("companies", "deals"), merged_ids=_MERGED,
     ),
     ObjectSpec(
         "deals", "deals", "deals", "Deals, won/lost from the pipelines' stage metadata",

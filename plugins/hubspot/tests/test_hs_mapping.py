@@ -305,3 +305,25 @@ def test_a_salesforce_id_written_by_the_integration_links_the_record() -> None:
     account = mapped("accounts", payload)
     assert (account["linked_crm"], account["linked_id"]) == ("salesforce",
                                                              "0015g00000XyZabAAB")
+
+
+@pytest.mark.parametrize(("stream", "payload"), [("accounts", "nango_company_get.json"),
+                                                 ("contacts", "nango_contact_get.json"),
+                                                 ("leads", "nango_contact_get.json")])
+def test_ids_merged_into_a_record_are_stored_deleted_and_pointing_at_it(
+        stream: str, payload: str) -> None:
+    kept = reference(payload)
+    kept["properties"]["hs_merged_object_ids"] = "1001;1002;1001"
+    assert "hs_merged_object_ids" in spec_for(stream).properties(spec_for(stream).fields)
+    records, raws, rejected = map_objects([HubSpotObject.from_json(kept)], context(stream))
+    assert rejected == [] and len(raws) == len(records) == 3
+    first, *merged = records
+    assert first["id"] == kept["id"] and not first["is_deleted"]
+    assert "hs_merged_object_ids" not in first.get("extra", {})
+    assert [(r["id"], r["is_deleted"], r["merged_into_id"]) for r in merged] == [
+        ("1001", True, kept["id"]), ("1002", True, kept["id"])]
+    for record in merged:
+        assert record["updated_at"] == first["updated_at"]
+        entity_model(spec_for(stream).entity).model_validate({**record, "source": "hs"})
+    archived = {**kept, "archived": True}  # an archived record lists no live merge
+    assert len(map_objects([HubSpotObject.from_json(archived)], context(stream))[0]) == 1

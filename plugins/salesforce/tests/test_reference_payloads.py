@@ -370,3 +370,17 @@ def test_error_bodies() -> None:
 ])
 def test_salesforce_datetimes(text: str | None, expected: dt.datetime | None) -> None:
     assert parse_sf_datetime(text) == expected
+
+
+def test_a_merged_away_account_points_at_its_master(make_connector: Callable[..., Any]) -> None:
+    """The real record read by id (``MasterRecordId`` null) as Salesforce answers it in the
+    recycle bin after a merge: deleted, ``MasterRecordId`` naming the surviving account."""
+    connector = make_connector()
+    plan = plan_for(connector, "accounts", "nango_describe_account.json")
+    assert "MasterRecordId" in plan.fields and plan.include_deleted
+    live = reference("nango_sobject_get_account.json")
+    merged = {**live, "IsDeleted": True, "MasterRecordId": "001dM00003kReWpQAK"}
+    kept, gone = validated(connector, plan, rows_of({"records": [live, merged]}, plan))
+    assert (kept.is_deleted, kept.merged_into_id) == (False, None)
+    assert (gone.is_deleted, gone.merged_into_id) == (True, "001dM00003kReWpQAK")
+    assert "MasterRecordId" not in gone.extra

@@ -8,6 +8,7 @@ Endpoints::
     GET  /account-info/v3/details
     GET  /crm/v3/objects/{type}[?properties=&archived=&after=&limit=&associations=]
     GET  /crm/v3/objects/{type}/{id}
+    POST /crm/v3/objects/{type}/merge
     POST /crm/v3/objects/{type}/search                     (the search limit)
     POST /crm/v3/objects/{type}/batch/read
     POST /crm/v4/associations/{from}/{to}/batch/read
@@ -116,6 +117,8 @@ class SandboxApi:
               lambda q, m: meta_api.account_details(self.portal)),
             r("POST", rf"/crm/v3/objects/{obj}/search", "objects.search",
               self._search, "search"),
+            r("POST", rf"/crm/v3/objects/{obj}/merge", "objects.merge",
+              self._typed(lambda q, name, m: objects_api.merge_objects(self.portal, name, q))),
             r("POST", rf"/crm/v3/objects/{obj}/batch/read", "objects.batch_read",
               self._typed(lambda q, name, m: objects_api.batch_read(self.portal, name, q))),
             r("GET", rf"/crm/v3/objects/{obj}", "objects.list",

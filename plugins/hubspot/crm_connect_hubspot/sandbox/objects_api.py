@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from .catalog import association_type
 from .exchange import ApiRequest, ApiResponse, error_response
 from .payloads import record_payload, wanted_properties
-from .portal import Portal, first_at_or_after, iso_ms
+from .portal import Portal, PortalError, first_at_or_after, iso_ms
 
 __all__ = ["associations_batch_read", "batch_read", "list_objects", "read_object"]
 
@@ -82,10 +82,30 @@ def read_object(portal: Portal, object_name: str, record_id: str,
                 request: ApiRequest) -> ApiResponse:
     """``GET /crm/v3/objects/{objectType}/{id}``."""
     record = portal.get(object_name, int(record_id)) if record_id.isdigit() else None
+    if record is None and record_id.isdigit():  # merged away: HubSpot answers the survivor
+        survivor = portal.survivor_of(object_name, int(record_id))
+        record = portal.get(object_name, survivor) if survivor is not None else None
     if record is None or record.archived != _flag(request, "archived"):
         return error_response(404, "Object not found.  objectId are usually numeric.",
                               "OBJECT_NOT_FOUND")
     properties = wanted_properties(portal, object_name, request.params("properties"))
+    return ApiResponse(200, record_payload(portal, object_name, record, properties))
+
+
+def merge_objects(portal: Portal, object_name: str, request: ApiRequest) -> ApiResponse:
+    """``POST /crm/v3/objects/{objectType}/merge``: ``objectIdToMerge`` into
+    ``primaryObjectId`` (see :meth:`Portal.merge`); answers the primary record."""
+    body = request.json_object() or {}
+    primary, other = (str(body.get(key, "")) for key in ("primaryObjectId", "objectIdToMerge"))
+    if not primary.isdigit() or not other.isdigit():
+        return error_response(400, "primaryObjectId and objectIdToMerge must be object ids",
+                              "VALIDATION_ERROR")
+    try:
+        portal.merge(object_name, primary, other)
+    except PortalError as exc:
+        return error_response(400, str(exc), "VALIDATION_ERROR")
+    record = portal.record(object_name, primary)
+    properties = wanted_properties(portal, object_name, None)
     return ApiResponse(200, record_payload(portal, object_name, record, properties))
 
 

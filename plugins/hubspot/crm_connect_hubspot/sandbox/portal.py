@@ -97,6 +97,8 @@ class Portal:
         self._indexes: dict[str, _Index] = {}
         # records the search index has not caught up with yet (see hold_from_search)
         self.unindexed: dict[str, set[int]] = {name: set() for name in object_types()}
+        # ids merged away -> the id they were merged into (see merge)
+        self.merged: dict[str, dict[int, int]] = {name: {} for name in object_types()}
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -109,6 +111,14 @@ class Portal:
 
     def get(self, object_name: str, record_id: int) -> StoredRecord | None:
         return self.records[self.kind(object_name).name].get(record_id)
+
+    def survivor_of(self, object_name: str, record_id: int) -> int | None:
+        """The id a merged-away record now lives on (``None``: it was never merged away)."""
+        merged = self.merged[self.kind(object_name).name]
+        found = merged.get(record_id)
+        while found is not None and found in merged:  # merged again since
+            found = merged[found]
+        return found
 
     def record(self, object_name: str, record_id: int | str) -> StoredRecord:
         """A record by id; :class:`PortalError` when there is none."""
@@ -250,6 +260,40 @@ class Portal:
             self.reindex(kind.name)
             return stamp
 
+    def merge(self, object_name: str, primary_id: int | str, merged_id: int | str, *,
+              at: int | None = None) -> int:
+        """Merge ``merged_id`` into ``primary_id`` as HubSpot does: the primary keeps its id,
+        gains the other's associations and lists it (and whatever had been merged into it) in
+        ``hs_merged_object_ids`` (ids separated by ``;``); the merged-away record stops
+        existing (no list, search or archived list shows it; reading it by id answers the
+        primary).  Returns the stamp (epoch ms)."""
+        kind = self.kind(object_name)
+        if "hs_merged_object_ids" not in property_defs(kind.name):
+            raise PortalError(f"{kind.name} records cannot be merged in the sandbox portal")
+        with self._lock:
+            primary = self.record(kind.name, primary_id)
+            other = self.record(kind.name, merged_id)
+            if primary.id == other.id or primary.archived or other.archived:
+                raise PortalError(f"merge two different live {kind.name} records")
+            stamp = self.tick() if at is None else at
+            ids = [*_split_ids(primary.properties.get("hs_merged_object_ids")), str(other.id),
+                   *_split_ids(other.properties.get("hs_merged_object_ids"))]
+            primary.properties["hs_merged_object_ids"] = ";".join(dict.fromkeys(ids))
+            primary.properties[kind.modified] = iso_ms(stamp)
+            for (a, b), edges in self.edges.items():
+                if a == kind.name and other.id in edges:
+                    edges.setdefault(primary.id, []).extend(edges.pop(other.id))
+                if b == kind.name:
+                    for links in edges.values():
+                        links[:] = [(primary.id if to_id == other.id else to_id, is_primary)
+                                    for to_id, is_primary in links]
+                for links in edges.values():  # once per associated record
+                    links[:] = list({to_id: (to_id, flag) for to_id, flag in links}.values())
+            del self.records[kind.name][other.id]
+            self.merged[kind.name][other.id] = primary.id
+            self.reindex(kind.name)
+            return stamp
+
     def hold_from_search(self, object_name: str, record_ids: Iterable[int]) -> None:
         """Keep records out of search results, as HubSpot's search index lags behind writes:
         lists and batch reads show them, search does not until :meth:`release_to_search`."""
@@ -282,6 +326,10 @@ class Portal:
         if unknown:
             raise PortalError(f"{object_name} has no propert{'y' if len(unknown) == 1 else 'ies'} "
                               f"{', '.join(unknown)} in the sandbox portal")
+
+
+def _split_ids(value: PropertyValue) -> list[str]:
+    return [part for part in str(value or "").split(";") if part.strip()]
 
 
 def _filler(object_name: str, n: int) -> dict[str, PropertyValue]:

@@ -259,6 +259,40 @@ class Org(ServiceRecords):
             raise SandboxError(f"{obj_name} records cannot be deleted")
         return self.update(record_id, IsDeleted=True)
 
+    def merge(self, master_id: str, *merged_ids: str) -> Record:
+        """Merge one or two records into ``master_id`` as Salesforce's merge does (Accounts,
+        Contacts or Leads): each merged record goes to the recycle bin (``IsDeleted``, only
+        ``queryAll`` returns it) with ``MasterRecordId`` naming the master, the records that
+        looked it up now look up the master, and the master is modified.  Returns the master."""
+        obj_name, _ = self._require(master_id)
+        if self.objects[obj_name].field("MasterRecordId") is None:
+            raise SandboxError(f"{obj_name} records cannot be merged")
+        if not 1 <= len(merged_ids) <= 2 or master_id in merged_ids:
+            raise SandboxError("a merge takes a master record and one or two others")
+        for other in merged_ids:
+            other_obj, _ = self._require(other)
+            current = self.get(other)
+            if other_obj != obj_name or current is None or current.get("IsDeleted"):
+                raise SandboxError(f"{other!r} is not a live {obj_name} to merge")
+        with self._lock:
+            when = self.tick()
+            for other in merged_ids:
+                self._repoint(obj_name, other, master_id, when)
+                self.update(other, stamp=when, IsDeleted=True, MasterRecordId=master_id)
+            return self.update(master_id, stamp=when)
+
+    def _repoint(self, obj_name: str, old_id: str, new_id: str, when: dt.datetime) -> None:
+        """Every lookup to ``old_id`` (an ``obj_name``) now points at ``new_id``."""
+        for name, obj in self.objects.items():
+            lookups = [f.name for f in obj.fields if obj_name in f.reference_to
+                       and f.name != "MasterRecordId"]
+            if not lookups:
+                continue
+            for _, rec in list(self.iter_records(name, include_deleted=True)):
+                changes = {key: new_id for key in lookups if rec.get(key) == old_id}
+                if changes and rec["Id"] != old_id:
+                    self.update(rec["Id"], stamp=when, **changes)
+
     def undelete(self, record_id: str) -> Record:
         return self.update(record_id, IsDeleted=False)
 

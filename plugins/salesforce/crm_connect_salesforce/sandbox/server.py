@@ -282,6 +282,10 @@ class SalesforceSandbox(RestEndpoints):
     def undelete(self, record_id: str) -> Record:
         return self.org.undelete(record_id)
 
+    def merge(self, master_id: str, *merged_ids: str) -> Record:
+        """Merge records into ``master_id`` (see :meth:`Org.merge`)."""
+        return self.org.merge(master_id, *merged_ids)
+
     def hard_delete(self, record_id: str) -> None:
         self.org.hard_delete(record_id)
 
