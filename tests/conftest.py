@@ -177,7 +177,10 @@ def spark_session() -> Iterator[Any]:
     from crm_connect.metrics.spark import local_session
 
     try:
-        session = local_session(cores=2, shuffle_partitions=2, memory="1g")
+        # The tests' tables hold a few thousand rows: compiling the JVM's hot code with
+        # C1 only (no C2) and one GC thread takes under a third of the time on two busy cores.
+        session = local_session(cores=2, shuffle_partitions=2, memory="1g", java_options=[
+            "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
     except ConfigError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{exc} (CI must run the Spark tests: .ci/run installs Java)")

@@ -20,7 +20,7 @@ from pg_server import PostgresServer
 from test_poison_records import BAD_LINE, POISON, ROWS, _poisoned_export
 from test_store_concurrency import GATED_PLUGIN
 
-from conftest import CLI, register_entry_point, run_cli_process
+from conftest import CLI, CliCall, register_entry_point, run_cli_process
 from crm_connect.errors import ConfigError, StoreLockedError
 from crm_connect.pgstore import PASSWORD_ENV, PostgresStore, native_placeholders
 from crm_connect.schema import Account
@@ -58,22 +58,23 @@ def _counts(url: str) -> dict[str, int]:
     return {table: int(_rows(url, f"SELECT count(*) FROM {table}")[0][0]) for table in tables}
 
 
-@pytest.mark.slow
-def test_sync_the_sample_into_postgres_twice_changes_nothing(tmp_path: Path,
-                                                             pg_url: str) -> None:
+def test_sync_the_sample_into_postgres_twice_changes_nothing(tmp_path: Path, pg_url: str,
+                                                             cli: CliCall) -> None:
+    # In-process (the cli fixture): the command's exit codes and output, three interpreter
+    # start-ups fewer; the tests below keep real processes for locks and kills.
     project = _project(tmp_path, pg_url, _files("sample"))
-    first = run_cli_process("sync", cwd=project)
+    first = cli("sync", cwd=project)
     assert first.returncode == 0, first.stderr
     counts = _counts(pg_url)
     assert counts["accounts"] > 0 and counts["deals"] > 0
-    again = run_cli_process("sync", cwd=project)
+    again = cli("sync", cwd=project)
     assert again.returncode == 0, again.stderr
     assert _counts(pg_url) == counts
     runs = _rows(pg_url, "SELECT status, counts FROM sync_runs ORDER BY run_id")
     assert [status for status, _ in runs] == ["succeeded", "succeeded"]
     changed = sum(stream["changed"] for stream in runs[1][1].values())  # type: ignore[union-attr]
     assert changed == 0  # the second run stored nothing new
-    listed = run_cli_process("runs", "--format", "json", cwd=project)
+    listed = cli("runs", "--format", "json", cwd=project)
     assert listed.returncode == 0, listed.stderr
     assert os.environ[PASSWORD_ENV] not in listed.stdout + listed.stderr + first.stderr
 

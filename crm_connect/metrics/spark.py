@@ -106,9 +106,12 @@ def running_session() -> Any:
 
 
 def local_session(*, cores: int = 2, shuffle_partitions: int = 2,
-                  memory: str = "2g") -> Any:
+                  memory: str = "2g", java_options: Sequence[str] = ()) -> Any:
     """A local SparkSession for the KPI catalogue: ``cores`` threads, few shuffle
     partitions (the engine's result is small), no web UI, time zone UTC, errors-only logs.
+
+    :param java_options: more options for the JVM, e.g. ``-XX:TieredStopAtLevel=1`` (the
+        tests': on a few thousand rows the JIT compiler, not the data, is the work).
 
     The JVM starts once per process; calling this again returns the running session."""
     sql = require_spark()
@@ -123,7 +126,8 @@ def local_session(*, cores: int = 2, shuffle_partitions: int = 2,
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.driver.memory", memory)
                .config("spark.driver.extraJavaOptions",
-                       f"-Dlog4j2.configurationFile=file:{log_config} -Duser.timezone=UTC"))
+                       " ".join([f"-Dlog4j2.configurationFile=file:{log_config}",
+                                 "-Duser.timezone=UTC", *java_options])))
     try:
         with _jvm_output_to(Path(tempfile.gettempdir()) / "crm-connect-spark.log"):
             session = builder.getOrCreate()
