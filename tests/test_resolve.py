@@ -299,3 +299,16 @@ def test_resolve_on_a_postgres_store_gives_the_duckdb_clusters(
     on_duckdb = _members(_clusters(org, "accounts"))
     assert sorted(map(sorted, on_postgres.values())) == sorted(map(sorted,
                                                                    on_duckdb.values()))
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("shop.example.co.uk", "example.co.uk"),
+    ("www.acme.example.com", "acme.example.com"),
+    ("acme.example.org", "acme.example.org"),
+    ("example.com", None),
+    ("co.uk", None),
+])
+def test_the_company_domain_key_is_the_registrable_domain(host: str, key: str | None) -> None:
+    from crm_connect.resolve.normalise import registrable_domain
+
+    assert registrable_domain(host) == key

@@ -14,7 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["FREEMAIL_DOMAINS", "LEGAL_FORMS", "match_keys", "registrable_domain"]
+__all__ = ["FREEMAIL_DOMAINS", "LEGAL_FORMS", "RESERVED_DOMAINS", "match_keys",
+           "registrable_domain"]
 
 LEGAL_FORMS = (
     "inc", "incorporated", "llc", "llp", "lp", "ltd", "limited", "plc", "corp", "corporation",
@@ -30,6 +31,10 @@ FREEMAIL_DOMAINS = frozenset((
     "qq.com", "163.com", "126.com", "orange.fr", "free.fr", "laposte.net", "libero.it",
     "zoho.com", "fastmail.com", "hey.com", "btinternet.com", "comcast.net", "verizon.net"))
 """Email providers anyone can sign up to: a shared domain there says nothing about a company."""
+
+RESERVED_DOMAINS = frozenset(("example.com", "example.net", "example.org"))
+"""Domains reserved for examples (RFC 2606): test data of many companies share them, so the
+label below is the company's key (``acme.example.com``), and the bare domain is none."""
 
 COUNTRY_ALIASES = {
     "united states": "us", "united states of america": "us", "usa": "us", "u.s.": "us",
@@ -54,11 +59,18 @@ def _extractor() -> Any:
 
 @functools.lru_cache(maxsize=1 << 16)
 def registrable_domain(host: str) -> str | None:
-    """``shop.example.co.uk`` -> ``example.co.uk``; ``None`` for a bare suffix or an IP."""
+    """``shop.example.co.uk`` -> ``example.co.uk``; ``None`` for a bare suffix or an IP.
+
+    Under a domain reserved for examples the label below it counts: ``shop.acme.example.com``
+    -> ``acme.example.com``, and ``example.com`` alone is no company's domain."""
     parts = _extractor()(host)
     if not parts.domain or not parts.suffix:
         return None
-    return f"{parts.domain}.{parts.suffix}"
+    domain = f"{parts.domain}.{parts.suffix}"
+    if domain in RESERVED_DOMAINS:
+        below = parts.subdomain.rsplit(".", 1)[-1]
+        return f"{below}.{domain}" if below else None
+    return domain
 
 
 def _text(column: pa.ChunkedArray | pa.Array) -> Any:

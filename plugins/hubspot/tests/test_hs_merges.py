@@ -54,8 +54,7 @@ def test_a_merged_away_record_joins_the_kept_records_cluster(portal: Any,
     truth = portal.portal
     kept, gone = (str(record.id) for record in truth.live("companies")[:2])
     for company, domain in ((kept, "northwind-traders.io"), (gone, "contoso-shipping.de")):
-        # the generated companies share example.com, which the domain rule takes as one
-        # company: these two get domains of their own, as companies in a real portal have
+        # two companies with real-looking domains of their own, as in a real portal
         truth.update("companies", company, {"domain": domain, "website": f"https://{domain}"})
     (tmp_path / "crm-connect.toml").write_text(
         f'[connections.hs]\nconnector = "hubspot"\nbase_url = "{portal.base_url}"\n'
