@@ -4,13 +4,16 @@ Training is unsupervised: the chance that two random records match is estimated 
 deterministic rules, the u probabilities by random sampling, the m probabilities by
 expectation maximisation on blocked pairs.  Candidate pairs come from blocking rules chosen so
 that a million contacts stay within minutes.  splink runs on DuckDB in memory, fed Arrow tables
-read through the store contract (whatever engine holds the store).
+read through the store contract (whatever engine holds the store), unless :func:`database`
+names another of splink's engines (Spark: :mod:`crm_connect.resolve.spark`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,7 @@ import pyarrow as pa
 from crm_connect.errors import ConfigError
 from crm_connect.resolve.links import Link
 
-__all__ = ["ModelResult", "load_splink", "score_pairs"]
+__all__ = ["ModelResult", "database", "load_splink", "score_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,21 @@ TRAINING: dict[str, tuple[tuple[str, ...], ...]] = {
     "leads": (("email_user",), ("first_key", "last_key", "domain_key"), ("phone_key",)),
 }
 """Blocking rules for expectation maximisation: each leaves some comparisons free to learn."""
+
+
+_DATABASE: ContextVar[Callable[[], Any] | None] = ContextVar("resolve_database", default=None)
+"""What makes the splink database API :func:`score_pairs` runs on; ``None``: DuckDB."""
+
+
+@contextlib.contextmanager
+def database(make_api: Callable[[], Any]) -> Iterator[None]:
+    """Within this block, :func:`score_pairs` runs splink on the database API that
+    ``make_api()`` returns (e.g. a ``SparkAPI``) instead of DuckDB in memory."""
+    token = _DATABASE.set(make_api)
+    try:
+        yield
+    finally:
+        _DATABASE.reset(token)
 
 
 def load_splink() -> Any:
@@ -165,7 +183,8 @@ def score_pairs(entity: str, keys: pa.Table, *, review_threshold: float,
     columns = dict.fromkeys([*COMPARED[entity], *RULES[entity], *_blocking_keys(entity)])
     frame = keys.select(list(columns)).append_column(
         "unique_id", pa.array(range(keys.num_rows), pa.int64()))
-    db_api = DuckDBAPI()
+    make_api = _DATABASE.get()
+    db_api = DuckDBAPI() if make_api is None else make_api()
     if changed is None or model is None:
         linker = splink.Linker(db_api.register(frame, table_name="records"), _settings(entity),
                                log_level=logging.ERROR)

@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 from crm_connect.config import ResolveSettings
 from crm_connect.resolve import clusters, golden, links, model, normalise, tables
 from crm_connect.resolve.links import Link
-from crm_connect.store_contract import Store
 
 __all__ = ["EntityResult", "resolve_entity"]
 
@@ -65,7 +64,7 @@ def _carried_links(previous: pa.Table | None, at: Mapping[tuple[str, str], int],
     return kept
 
 
-def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
+def resolve_entity(store: tables.ResolveStore, entity: str, settings: ResolveSettings,
                    connectors: Mapping[str, str], *, full: bool = False,
                    progress: Callable[[str], None] = lambda _: None) -> EntityResult:
     """Resolve ``entity`` and write its rows of ``resolved_entities`` and ``entity_links``."""
