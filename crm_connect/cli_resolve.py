@@ -64,7 +64,8 @@ def register_commands(app: typer.Typer) -> None:
             load_splink()
             _quiet_splink()
             if tables is not None:
-                _report(_on_spark(tables, wanted, config, decisions, full), review)
+                _report(_on_spark(tables, wanted, config, decisions, full), review,
+                        f"crm-connect resolve --engine spark --tables {tables}")
                 return
             store = open_store(config.store.url, base_dir=config.base_dir, wait_seconds=wait,
                                memory_limit=config.store.memory_limit)
@@ -133,7 +134,8 @@ def _run(store: ResolveStore, wanted: list[str], config: Config, decisions: Path
     return results
 
 
-def _report(results: list[EntityResult], review: Path | None) -> None:
+def _report(results: list[EntityResult], review: Path | None,
+            command: str = "crm-connect resolve") -> None:
     from crm_connect.resolve.review import write_review
 
     table = plain_table("entity", "records", "clusters", "changed", "pairs scored",
@@ -152,5 +154,5 @@ def _report(results: list[EntityResult], review: Path | None) -> None:
                         if key.endswith(("_l", "_r")) and key[:-2] not in ("source", "id")})
         write_review(review, pending, shown)
         out.print(f"{len(pending)} uncertain pairs written to {escape(str(review))}: write "
-                  "match or no-match in its decision column, then run `crm-connect resolve "
-                  f"--decisions {escape(str(review))}`.", highlight=False)
+                  "match or no-match in its decision column, then run "
+                  f"`{escape(command)} --decisions {escape(str(review))}`.", highlight=False)

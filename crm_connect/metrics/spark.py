@@ -183,7 +183,9 @@ class SparkTables:
         for name in RESOLUTION_TABLES:
             folder = self.directory / name
             if any(folder.rglob("*.parquet")):
-                self.session.read.parquet(str(folder)).createOrReplaceTempView(name)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self.session.read.parquet(str(folder)).createOrReplaceTempView(name)
                 self.extra_tables.add(name)
 
     @property
