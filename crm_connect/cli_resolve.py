@@ -13,10 +13,10 @@ from crm_connect.cli_context import fail, load_cli_config
 from crm_connect.cli_output import err, escape, out, plain_table
 from crm_connect.config import Config, open_store
 from crm_connect.errors import ConfigError, CrmConnectError
-from crm_connect.store_contract import Store
 
 if TYPE_CHECKING:
     from crm_connect.resolve import EntityResult
+    from crm_connect.resolve.tables import ResolveStore
 
 __all__ = ["register_commands"]
 
@@ -39,6 +39,14 @@ def register_commands(app: typer.Typer) -> None:
         wait: Annotated[float, typer.Option(
             "--wait", metavar="SECONDS", help="Seconds to wait for a sync holding the "
             "store.")] = 0.0,
+        engine: Annotated[str | None, typer.Option(
+            "--engine", metavar="ENGINE", show_default=False,
+            help="Where resolve runs: the store's engine (the default), or spark over the "
+            "Parquet tables of --tables.")] = None,
+        tables: Annotated[Path | None, typer.Option(
+            "--tables", metavar="DIR", show_default=False,
+            help="With --engine spark: the folder `crm-connect export --format parquet` "
+            "wrote; the results are written there.")] = None,
     ) -> None:
         """Link records that are the same company or person (rules, then a model trained on
         the data), into the store's resolved_entities and entity_links tables."""
@@ -52,8 +60,13 @@ def register_commands(app: typer.Typer) -> None:
                              f"{', '.join(ENTITIES)}"))
         config = load_cli_config()
         try:
+            _check_engine(engine, tables)
             load_splink()
             _quiet_splink()
+            if tables is not None:
+                _report(_on_spark(tables, wanted, config, decisions, full), review,
+                        f"crm-connect resolve --engine spark --tables {tables}")
+                return
             store = open_store(config.store.url, base_dir=config.base_dir, wait_seconds=wait,
                                memory_limit=config.store.memory_limit)
             try:
@@ -65,13 +78,43 @@ def register_commands(app: typer.Typer) -> None:
         _report(results, review)
 
 
+def _check_engine(engine: str | None, tables: Path | None) -> None:
+    """``--engine`` and ``--tables`` make sense together."""
+    if engine not in (None, "store", "spark"):
+        raise ConfigError(f"unknown --engine {engine!r}; resolve runs on the store's engine "
+                          "(the default) or on spark")
+    if engine == "spark" and tables is None:
+        raise ConfigError("--engine spark needs --tables DIR: the folder "
+                          "`crm-connect export --format parquet DIR` wrote")
+    if engine != "spark" and tables is not None:
+        raise ConfigError("--tables names the Parquet tables Spark reads: use it with "
+                          "--engine spark")
+
+
+def _on_spark(tables: Path, wanted: list[str], config: Config, decisions: Path | None,
+              full: bool) -> list[EntityResult]:
+    """Resolve on a local Spark session (this process's, if it runs one) over ``tables``."""
+    from crm_connect.metrics.spark import local_session, running_session
+    from crm_connect.resolve.spark import lake_on_spark
+
+    owned = running_session() is None
+    with err.status("Starting Spark…"):
+        session = local_session()
+    try:
+        with lake_on_spark(tables, session=session) as lake:
+            return _run(lake, wanted, config, decisions, full)
+    finally:
+        if owned:
+            session.stop()
+
+
 def _quiet_splink() -> None:
     """splink speaks through logging at INFO and WARNING about its training; a command's
     output is its summary, so only splink's errors get through (``-v`` shows ours)."""
     logging.getLogger("splink").setLevel(logging.ERROR)
 
 
-def _run(store: Store, wanted: list[str], config: Config, decisions: Path | None,
+def _run(store: ResolveStore, wanted: list[str], config: Config, decisions: Path | None,
          full: bool) -> list[EntityResult]:
     from crm_connect.resolve import resolve_entity
     from crm_connect.resolve.review import read_decisions
@@ -92,7 +135,8 @@ def _run(store: Store, wanted: list[str], config: Config, decisions: Path | None
     return results
 
 
-def _report(results: list[EntityResult], review: Path | None) -> None:
+def _report(results: list[EntityResult], review: Path | None,
+            command: str = "crm-connect resolve") -> None:
     from crm_connect.resolve.review import write_review
 
     table = plain_table("entity", "records", "clusters", "changed", "pairs scored",
@@ -111,5 +155,5 @@ def _report(results: list[EntityResult], review: Path | None) -> None:
                         if key.endswith(("_l", "_r")) and key[:-2] not in ("source", "id")})
         write_review(review, pending, shown)
         out.print(f"{len(pending)} uncertain pairs written to {escape(str(review))}: write "
-                  "match or no-match in its decision column, then run `crm-connect resolve "
-                  f"--decisions {escape(str(review))}`.", highlight=False)
+                  "match or no-match in its decision column, then run "
+                  f"`{escape(command)} --decisions {escape(str(review))}`.", highlight=False)

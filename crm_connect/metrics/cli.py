@@ -204,13 +204,10 @@ def _check_engine(request: _Request) -> None:
     if request.save or request.from_history:
         raise ConfigError("--save and --from-history use the KPI history in the store; "
                           "run them without --engine spark")
-    if request.unify:
-        raise ConfigError("--unify reads the clusters `crm-connect resolve` keeps in the store; "
-                          "run it without --engine spark (add --no-unify)")
 
 
 def _on_spark(request: _Request, config: Any, err: Console
-              ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels, None]:
+              ) -> tuple[list[KpiRow], dt.datetime, DimensionLabels, Any]:
     """The rows computed by a local Spark session over the Parquet tables of ``--tables``
     (currency, rates and targets from the configuration, as for the store)."""
     from crm_connect.metrics.compute import compute_kpis, parse_moment
@@ -229,12 +226,18 @@ def _on_spark(request: _Request, config: Any, err: Console
         with _status(err, "Computing KPIs on Spark…"):
             rows = compute_kpis(tables, metrics=request.metric, grain=request.grain,
                                 start=request.start, end=request.end, as_of=moment,
-                                by=request.by, periods=request.periods, config=config)
+                                by=request.by, periods=request.periods, config=config,
+                                unify=request.unify)
+        resolution = None
+        if request.unify:
+            from crm_connect.metrics.unified import read_resolution
+
+            resolution = read_resolution(tables)
         labels = load_labels(tables, request.by)
     finally:
         if owned:
             session.stop()
-    return rows, moment, labels, None
+    return rows, moment, labels, resolution
 
 
 def _compute(request: _Request, config: Any, err: Console

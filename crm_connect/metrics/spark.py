@@ -45,6 +45,9 @@ __all__ = ["SPARK_INSTALL", "SparkTables", "local_session", "require_spark",
            "running_session"]
 
 SPARK_INSTALL = "pip install 'crm-connect[spark]'"
+RESOLUTION_TABLES = ("resolved_entities", "entity_links")
+"""The tables ``crm-connect resolve --engine spark`` writes into the folder (one subfolder
+each, partitioned by entity)."""
 JAVA_INSTALL = ("sudo apt-get install --no-install-recommends openjdk-17-jre-headless "
                 "(or any Java 17 or later), or set JAVA_HOME")
 
@@ -178,6 +181,16 @@ class SparkTables:
                         canonical_schema(entity).empty_table())
             frame.createOrReplaceTempView(entity)
         self.tables = found
+        self.extra_tables: set[str] = set()
+        """Tables beside the canonical ones that are views too (``resolved_entities``,
+        which ``kpis --unify`` reads, once ``crm-connect resolve --engine spark`` wrote it)."""
+        for name in RESOLUTION_TABLES:
+            folder = self.directory / name
+            if any(folder.rglob("*.parquet")):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self.session.read.parquet(str(folder)).createOrReplaceTempView(name)
+                self.extra_tables.add(name)
 
     @property
     def location(self) -> str:
@@ -221,7 +234,7 @@ class SparkTables:
         return arrow_rows(self.query_arrow(sql, parameters))
 
     def has_table(self, name: str) -> bool:
-        return name in ENTITIES
+        return name in ENTITIES or name in self.extra_tables
 
     def close(self) -> None:
         """Nothing to release: the session belongs to whoever gave it."""

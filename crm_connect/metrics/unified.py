@@ -144,9 +144,12 @@ def unified_relation(relation: Relation) -> Relation:
 def check_resolved(store: Any) -> None:
     """Refuse ``--unify`` on a store where ``crm-connect resolve`` never ran."""
     if not store.has_table(RESOLVED_TABLE):
+        command = "crm-connect resolve"
+        if getattr(store, "dialect", None) == "spark":  # the tables of a Parquet folder
+            command += f" --engine spark --tables {getattr(store, 'directory', 'DIR')}"
         raise ConfigError(
             f"--unify counts each resolved customer once, but the store {store.location} has "
-            f"no {RESOLVED_TABLE} table yet: run `crm-connect resolve` first (or leave out "
+            f"no {RESOLVED_TABLE} table yet: run `{command}` first (or leave out "
             "--unify, or set [reporting] unify = false)")
 
 

@@ -4,13 +4,16 @@ Training is unsupervised: the chance that two random records match is estimated 
 deterministic rules, the u probabilities by random sampling, the m probabilities by
 expectation maximisation on blocked pairs.  Candidate pairs come from blocking rules chosen so
 that a million contacts stay within minutes.  splink runs on DuckDB in memory, fed Arrow tables
-read through the store contract (whatever engine holds the store).
+read through the store contract (whatever engine holds the store), unless :func:`database`
+names another of splink's engines (Spark: :mod:`crm_connect.resolve.spark`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import pyarrow as pa
 from crm_connect.errors import ConfigError
 from crm_connect.resolve.links import Link
 
-__all__ = ["ModelResult", "Scratch", "load_splink", "score_pairs"]
+__all__ = ["ModelResult", "Scratch", "database", "load_splink", "score_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,21 @@ class Scratch:
     directory: Path | None = None
     """A folder for DuckDB to spill to (``None``: DuckDB's own default)."""
     memory_limit: str | None = None
+
+
+_DATABASE: ContextVar[Callable[[], Any] | None] = ContextVar("resolve_database", default=None)
+"""What makes the splink database API :func:`score_pairs` runs on; ``None``: DuckDB."""
+
+
+@contextlib.contextmanager
+def database(make_api: Callable[[], Any]) -> Iterator[None]:
+    """Within this block, :func:`score_pairs` runs splink on the database API that
+    ``make_api()`` returns (e.g. a ``SparkAPI``) instead of DuckDB in memory."""
+    token = _DATABASE.set(make_api)
+    try:
+        yield
+    finally:
+        _DATABASE.reset(token)
 
 
 def load_splink() -> Any:
@@ -207,8 +225,12 @@ def score_pairs(entity: str, keys: pa.Table, *, review_threshold: float,
     columns = dict.fromkeys([*COMPARED[entity], *RULES[entity], *_blocking_keys(entity)])
     frame = keys.select(list(columns)).append_column(
         "unique_id", pa.array(range(keys.num_rows), pa.int64()))
-    db_api = DuckDBAPI()
-    _limit(db_api, scratch or Scratch())
+    make_api = _DATABASE.get()
+    if make_api is None:
+        db_api = DuckDBAPI()
+        _limit(db_api, scratch or Scratch())
+    else:
+        db_api = make_api()
     if changed is None or model is None:
         linker = splink.Linker(db_api.register(frame, table_name="records"), _settings(entity),
                                log_level=logging.ERROR)

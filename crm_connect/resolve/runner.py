@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from crm_connect.config import ResolveSettings
 from crm_connect.resolve import clusters, golden, links, model, normalise, tables
 from crm_connect.resolve.links import Link
-from crm_connect.store_contract import Store
 
 __all__ = ["EntityResult", "resolve_entity"]
 
@@ -69,13 +68,13 @@ def _carried_links(previous: pa.Table | None, at: Mapping[tuple[str, str], int],
     return kept
 
 
-def _scratch_parent(store: Store) -> Path | None:
+def _scratch_parent(store: tables.ResolveStore) -> Path | None:
     """The folder of a store kept in a file (splink spills next to it), else ``None``."""
     place = Path(store.location)
     return place.parent if place.is_file() else None
 
 
-def resolve_entity(store: Store, entity: str, settings: ResolveSettings,
+def resolve_entity(store: tables.ResolveStore, entity: str, settings: ResolveSettings,
                    connectors: Mapping[str, str], *, full: bool = False,
                    progress: Callable[[str], None] = lambda _: None,
                    memory_limit: str | None = None) -> EntityResult:

@@ -10,14 +10,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
-from crm_connect.store_contract import Store
+__all__ = ["GOLDEN_FIELDS", "LINK_COLUMNS", "RESOLVED_COLUMNS", "ResolveStore",
+           "load_decisions", "load_model", "load_previous", "load_records", "save_decisions",
+           "save_model", "write_entity"]
 
-__all__ = ["GOLDEN_FIELDS", "LINK_COLUMNS", "RESOLVED_COLUMNS", "load_decisions", "load_model",
-           "load_previous", "load_records", "save_decisions", "save_model", "write_entity"]
+
+class ResolveStore(Protocol):
+    """The part of the store contract resolve reads and writes through: every
+    :class:`~crm_connect.store_contract.Store` has it, and so has a folder of Parquet tables
+    on Spark (:class:`crm_connect.resolve.spark.SparkLake`).  SQL is in DuckDB's dialect,
+    parameters ``$1``, ``$2``..."""
+
+    @property
+    def location(self) -> str: ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None
+                ) -> list[tuple[Any, ...]]: ...
+
+    def query_arrow(self, sql: str, parameters: Sequence[Any] | None = None) -> pa.Table: ...
+
+    def has_table(self, name: str) -> bool: ...
+
+    def ensure_table(self, name: str, columns: Sequence[tuple[str, str]]) -> None: ...
+
+    def append_arrow(self, name: str, rows: pa.Table, *, replace_on: Sequence[str] = ()
+                     ) -> int: ...
 
 GOLDEN_FIELDS: dict[str, tuple[str, ...]] = {
     "accounts": ("name", "domain", "industry", "segment", "phone", "street", "city",
@@ -54,7 +75,7 @@ def _quote(name: str) -> str:
 
 
 
-def load_records(store: Store, entity: str) -> pa.Table:
+def load_records(store: ResolveStore, entity: str) -> pa.Table:
     """Every stored record of ``entity`` (deleted ones included), text columns as text."""
     if not store.has_table(entity):
         return pa.table({"source": pa.array([], pa.string()), "id": pa.array([], pa.string())})
@@ -67,7 +88,7 @@ def load_records(store: Store, entity: str) -> pa.Table:
         f"SELECT {select} FROM {_quote(entity)} ORDER BY source, id")
 
 
-def load_previous(store: Store, entity: str) -> tuple[pa.Table | None, pa.Table | None]:
+def load_previous(store: ResolveStore, entity: str) -> tuple[pa.Table | None, pa.Table | None]:
     """The last run's rows of ``resolved_entities`` and ``entity_links`` for ``entity``."""
     rows = links = None
     if store.has_table("resolved_entities"):
@@ -81,7 +102,7 @@ def load_previous(store: Store, entity: str) -> tuple[pa.Table | None, pa.Table 
     return rows, links
 
 
-def write_entity(store: Store, entity: str, resolved: pa.Table, links: pa.Table) -> None:
+def write_entity(store: ResolveStore, entity: str, resolved: pa.Table, links: pa.Table) -> None:
     """Replace ``entity``'s rows of ``resolved_entities`` and ``entity_links``."""
     store.ensure_table("resolved_entities", RESOLVED_COLUMNS)
     store.ensure_table("entity_links", LINK_COLUMNS)
@@ -89,7 +110,7 @@ def write_entity(store: Store, entity: str, resolved: pa.Table, links: pa.Table)
     _replace(store, "entity_links", entity, links, LINK_COLUMNS)
 
 
-def _replace(store: Store, table: str, entity: str, rows: pa.Table,
+def _replace(store: ResolveStore, table: str, entity: str, rows: pa.Table,
              columns: Sequence[tuple[str, str]]) -> None:
     """All of ``entity``'s rows of ``table`` become ``rows`` (an upsert on ``entity``: stored
     rows of that entity go first, in the same transaction)."""
@@ -105,8 +126,8 @@ def _replace(store: Store, table: str, entity: str, rows: pa.Table,
     store.append_arrow(table, table_rows, replace_on=("entity",))
 
 
-def load_decisions(store: Store, entity: str) -> dict[tuple[tuple[str, str], tuple[str, str]],
-                                                        str]:
+def load_decisions(store: ResolveStore, entity: str
+                   ) -> dict[tuple[tuple[str, str], tuple[str, str]], str]:
     """The reviewer's decisions for ``entity``: the (ordered) pair of records -> ``match`` or
     ``no-match``."""
     if not store.has_table("resolve_decisions"):
@@ -123,7 +144,7 @@ def _pair(left: tuple[str, str], right: tuple[str, str]
     return (left, right) if left <= right else (right, left)
 
 
-def save_decisions(store: Store, rows: Sequence[dict[str, str]]) -> int:
+def save_decisions(store: ResolveStore, rows: Sequence[dict[str, str]]) -> int:
     """Upsert decisions (later ones win); returns how many were stored."""
     if not rows:
         return 0
@@ -140,7 +161,7 @@ def save_decisions(store: Store, rows: Sequence[dict[str, str]]) -> int:
                               replace_on=("entity", "source_l", "id_l", "source_r", "id_r"))
 
 
-def load_model(store: Store, entity: str) -> dict[str, Any] | None:
+def load_model(store: ResolveStore, entity: str) -> dict[str, Any] | None:
     if not store.has_table("resolve_models"):
         return None
     rows = store.query_arrow("SELECT model FROM resolve_models WHERE entity = $1",
@@ -148,7 +169,7 @@ def load_model(store: Store, entity: str) -> dict[str, Any] | None:
     return json.loads(rows[0]["model"]) if rows else None
 
 
-def save_model(store: Store, entity: str, model: dict[str, Any]) -> None:
+def save_model(store: ResolveStore, entity: str, model: dict[str, Any]) -> None:
     store.ensure_table("resolve_models", MODEL_COLUMNS)
     store.append_arrow("resolve_models", pa.table({
         "entity": [entity], "model": [json.dumps(model)]}), replace_on=("entity",))
