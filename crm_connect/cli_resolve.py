@@ -94,9 +94,10 @@ def _check_engine(engine: str | None, tables: Path | None) -> None:
 def _on_spark(tables: Path, wanted: list[str], config: Config, decisions: Path | None,
               full: bool) -> list[EntityResult]:
     """Resolve on a local Spark session (this process's, if it runs one) over ``tables``."""
-    from crm_connect.metrics.spark import local_session, running_session
+    from crm_connect.metrics.spark import local_session, running_session, tables_folder
     from crm_connect.resolve.spark import lake_on_spark
 
+    tables = tables_folder(tables)  # before the JVM starts
     owned = running_session() is None
     with err.status("Starting Spark…"):
         session = local_session()

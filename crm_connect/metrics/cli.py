@@ -212,12 +212,13 @@ def _on_spark(request: _Request, config: Any, err: Console
     (currency, rates and targets from the configuration, as for the store)."""
     from crm_connect.metrics.compute import compute_kpis, parse_moment
     from crm_connect.metrics.labels import load_labels
-    from crm_connect.metrics.spark import SparkTables, local_session, running_session
+    from crm_connect.metrics.spark import SparkTables, local_session, running_session, tables_folder
 
     assert request.tables is not None
     moment = parse_moment(request.as_of, "--as-of") or \
         dt.datetime.now(dt.UTC).replace(tzinfo=None)
     _validate(request)  # before the JVM starts: a mistyped --metric is a usage error
+    tables_folder(request.tables)  # and so is a folder without the tables
     owned = running_session() is None  # embedded in a Spark process: use its session
     with _status(err, "Starting Spark…"):
         session = local_session()

@@ -42,7 +42,7 @@ from crm_connect.metrics.compute import arrow_rows
 from crm_connect.schema import ENTITIES
 
 __all__ = ["SPARK_INSTALL", "SparkTables", "local_session", "require_spark",
-           "running_session"]
+           "running_session", "tables_folder"]
 
 SPARK_INSTALL = "pip install 'crm-connect[spark]'"
 RESOLUTION_TABLES = ("resolved_entities", "entity_links")
@@ -144,6 +144,22 @@ def local_session(*, cores: int = 2, shuffle_partitions: int = 2,
     return session
 
 
+def tables_folder(directory: str | Path) -> Path:
+    """``directory`` as an absolute path (the JVM has a working folder of its own), checked
+    to hold the canonical tables: callers check it before a JVM starts.
+
+    :raises ConfigError: it is not a folder, or holds none of the tables."""
+    folder = Path(directory).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder of Parquet tables: write one "
+                          f"with `crm-connect export --format parquet {folder}`")
+    if not any((folder / entity).is_dir() for entity in ENTITIES):
+        raise ConfigError(f"{folder} holds none of the canonical tables "
+                          f"({', '.join(ENTITIES)}): write them with "
+                          f"`crm-connect export --format parquet {folder}`")
+    return folder
+
+
 class SparkTables:
     """The canonical tables of a Parquet export as a Spark session's temporary views, read
     by the metric engine like a store (:class:`~crm_connect.metrics.sources.TableSource`).
@@ -157,15 +173,8 @@ class SparkTables:
     dialect = "spark"
 
     def __init__(self, session: Any, directory: str | Path) -> None:
-        self.directory = Path(directory).resolve()  # the JVM has a working folder of its own
-        if not self.directory.is_dir():
-            raise ConfigError(f"{self.directory} is not a folder of Parquet tables: write one "
-                              f"with `crm-connect export --format parquet {self.directory}`")
+        self.directory = tables_folder(directory)
         found = [entity for entity in ENTITIES if (self.directory / entity).is_dir()]
-        if not found:
-            raise ConfigError(f"{self.directory} holds none of the canonical tables "
-                              f"({', '.join(ENTITIES)}): write them with "
-                              f"`crm-connect export --format parquet {self.directory}`")
         self.session = session.newSession()
         self.session.conf.set("spark.sql.session.timeZone", "UTC")
         # A source named "2024" stays text, as in the store.
