@@ -74,7 +74,7 @@ _DEFAULT_READ_AS = {"encoding": "utf-8", "delimiter": ","}
 
 class FilesConfig(ConnectorConfig):
     path: str = Field(description="Folder holding <entity>.csv or <entity>.jsonl files.")
-    page_size: int = Field(default=5000, ge=1, le=1_000_000,
+    page_size: int = Field(default=20_000, ge=1, le=1_000_000,
                            description="Records validated and stored per transaction.")
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = Field(default="utf-8",
