@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from crm_connect.columns import entity_columns, last_per_key, split_storable
@@ -271,8 +272,28 @@ class PostgresStore(Store):
                 f'COPY "{table}" ({names}) FROM STDIN (FORMAT csv)') as copy:
             copy.write(buffer.getbuffer())
 
+    def _all_new(self, entity: str, page: pa.Table) -> bool:
+        """Every row of the page is one the store does not hold (a first sync's pages): its
+        ids are distinct and none is stored under its source."""
+        ids = page.column("id")
+        if pc.count_distinct(ids).as_py() != page.num_rows:
+            return False
+        sources = pc.unique(page.column("source")).to_pylist()
+        if len(sources) != 1:
+            return False
+        row = self._run(
+            f'SELECT EXISTS (SELECT 1 FROM "{entity}" WHERE source = %s AND id = ANY(%s))',
+            [sources[0], ids.to_pylist()]).fetchone()
+        return not (row and row[0])
+
     def _upsert(self, entity: str, page: pa.Table) -> tuple[int, int]:
         """Upsert a page by ``(source, id)``: rows new or changed, and rows turned deleted."""
+        if self._all_new(entity, page):  # COPY straight in: nothing to compare or replace
+            self._copy_into(entity, without_nul(page, dict(entity_columns(entity))))
+            deleted = page.column("is_deleted") if "is_deleted" in page.column_names else None
+            turned = 0 if deleted is None else int(pc.sum(pc.fill_null(
+                deleted.cast(pa.bool_()), False).cast(pa.int64())).as_py() or 0)
+            return page.num_rows, turned
         self._run(f'CREATE TEMP TABLE _crm_page (LIKE "{entity}") ON COMMIT DROP')
         self._copy_into("_crm_page", without_nul(page, dict(entity_columns(entity))))
         names = [f'"{name}"' for name in page.column_names]

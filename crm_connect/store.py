@@ -50,6 +50,10 @@ def _count_true(page: pa.Table, column: str) -> int:
     return int(pc.sum(pc.fill_null(page.column(column), False).cast(pa.int64())).as_py() or 0)
 
 
+CHECKPOINT_THRESHOLD = "64MB"
+"""How much write-ahead log a writer gathers before DuckDB checkpoints it into the file."""
+
+
 class DuckDBStore(Store):
     """The default store: one DuckDB file, one writer (a sync) and any number of readers.
 
@@ -82,6 +86,10 @@ class DuckDBStore(Store):
              wait_seconds: float = 0.0, memory_limit: str | None = None) -> DuckDBStore:
         path = duckdb_path(url, base_dir)
         config: dict[str, Any] = {"memory_limit": memory_limit} if memory_limit else {}
+        if not read_only:
+            # A sync commits a page at a time; checkpointing every 16 MB of log (DuckDB's
+            # default) rewrote the growing tables several times a second.
+            config["checkpoint_threshold"] = CHECKPOINT_THRESHOLD
         if path == ":memory:":
             return cls(duckdb.connect(path, read_only=read_only, config=config), path,
                        read_only=read_only)

@@ -129,6 +129,31 @@ def test_a_page_and_its_state_upsert_in_one_transaction(tmp_path: Path, pg_url: 
         store.finish_run(run, "succeeded", {}, None)
 
 
+def test_new_rows_are_copied_in_and_counted_as_an_upsert_counts_them(tmp_path: Path,
+                                                                     pg_url: str) -> None:
+    """A page of rows the store does not hold goes straight in (a first sync's pages); the
+    same ids under another source are other records; a page with a stored id is upserted."""
+    with PostgresStore.open(pg_url, base_dir=tmp_path) as store:
+        run = store.begin_run(["a", "b"])
+
+        def write(source: str, *accounts: Account) -> tuple[int, int]:
+            done = store.write_page(entity="accounts", source=source, stream="accounts",
+                                    records=list(accounts), state=None, quarantined=[],
+                                    run_id=run)
+            return done.changed, done.deleted
+
+        assert write("a", Account(source="a", id="A0", name="n0"),
+                     Account(source="a", id="A1", name="n1", is_deleted=True)) == (2, 1)
+        assert write("b", Account(source="b", id="A0", name="other")) == (1, 0)
+        assert write("a", Account(source="a", id="A1", name="n1", is_deleted=True),
+                     Account(source="a", id="A2", name="n2")) == (1, 0)
+        rows = store.execute("SELECT source, id, name, is_deleted FROM accounts "
+                             "ORDER BY source, id")
+        assert rows == [("a", "A0", "n0", False), ("a", "A1", "n1", True),
+                        ("a", "A2", "n2", False), ("b", "A0", "other", False)]
+        store.finish_run(run, "succeeded", {}, None)
+
+
 def test_a_store_no_server_answers_is_a_clear_error(tmp_path: Path, pg_url: str,
                                                     postgres_server: PostgresServer) -> None:
     with socket.socket() as probe:  # a loopback port nothing listens on
