@@ -122,7 +122,8 @@ def report(results: list[dict[str, Any]], sizes: dict[int, float], runs: int) ->
         f"Measured {dt.date.today().isoformat()} on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
         "`python benchmarks/ingest.py`: the files connector's default page size (20,000), "
-        f"every entity, a fresh store per run, median of {runs} run{'s' if runs > 1 else ''} (range in brackets). The machine "
+        f"every entity, a fresh store per run, median of {runs} "
+        f"run{'s' if runs > 1 else ''} (range in brackets). The machine "
         f"was shared with other engineers' work (load average {load:.1f} at the end), so the "
         "absolute figures are low; the ratios, taken pair by pair, are the comparison.",
         "",
