@@ -13,8 +13,9 @@ arrives the same way.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crm_connect.lazy import lazy_names
 
 if TYPE_CHECKING:
     from crm_connect.metrics.compute import compute_kpis, run_request
@@ -101,10 +102,4 @@ with it) loads when a name is first used, not when ``crm_connect.metrics`` is im
 built-in KPI catalogue, loaded with every plugin for every command, lives in this package)."""
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)

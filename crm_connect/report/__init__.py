@@ -12,8 +12,9 @@ Python API::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crm_connect.lazy import lazy_names
 
 if TYPE_CHECKING:
     from crm_connect.report.build import write_report
@@ -26,10 +27,4 @@ _HOMES = {"ReportOptions": "data", "write_report": "build"}
 written, not when the command line registers ``crm-connect report``."""
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)
